@@ -1,0 +1,120 @@
+"""econcs-shared: the foundation every econcs package stands on.
+
+- devices, dtypes and explicit random generators (:mod:`econcs.shared.device`);
+- argument validation at the public boundary (:mod:`econcs.shared.validation`);
+- batched tensor utilities and value distributions (:mod:`~econcs.shared.tensor`,
+  :mod:`~econcs.shared.distributions`);
+- LP / MILP on HiGHS (:mod:`econcs.shared.solvers`);
+- the augmented Lagrangian and extra-gradient (:mod:`~econcs.shared.augmented_lagrangian`,
+  :mod:`~econcs.shared.extragradient`);
+- differentiable menus and best-response search (:mod:`econcs.shared.menus`);
+- the experiment registry and runner behind the ``econcs`` CLI (:mod:`econcs.shared.experiments`).
+"""
+
+from econcs.shared.augmented_lagrangian import (
+    ALResult,
+    AugmentedLagrangian,
+    minimize_augmented_lagrangian,
+)
+from econcs.shared.device import make_generator, make_rng, resolve_device, resolve_dtype
+from econcs.shared.distributions import Marginal, ValueDistribution, parse_distribution
+from econcs.shared.experiments import (
+    ConfigError,
+    DivergenceError,
+    Experiment,
+    ExperimentResult,
+    ExperimentSuite,
+    Reference,
+    Reproduction,
+    RunContext,
+    RunRecord,
+    atomic_torch_save,
+    config_from_overrides,
+    load_suites,
+    run_experiment,
+)
+from econcs.shared.extragradient import ExtraGradient, game_closure
+from econcs.shared.menus import (
+    BestResponse,
+    MenuChoice,
+    MenuLayer,
+    best_response_search,
+    choose_from_menu,
+    misreport_utilities,
+)
+from econcs.shared.solvers import (
+    InfeasibleError,
+    LinearModel,
+    LPResult,
+    SolverError,
+    UnboundedError,
+    solve_lp,
+    solve_milp,
+)
+from econcs.shared.tensor import project_capped_simplex, project_simplex, softmax_temperature
+from econcs.shared.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_probabilities,
+    check_same_length,
+    check_tensor,
+    check_type,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALResult",
+    "AugmentedLagrangian",
+    "BestResponse",
+    "ConfigError",
+    "DivergenceError",
+    "Experiment",
+    "ExperimentResult",
+    "ExperimentSuite",
+    "ExtraGradient",
+    "InfeasibleError",
+    "LPResult",
+    "LinearModel",
+    "Marginal",
+    "MenuChoice",
+    "MenuLayer",
+    "Reference",
+    "Reproduction",
+    "RunContext",
+    "RunRecord",
+    "SolverError",
+    "UnboundedError",
+    "ValueDistribution",
+    "atomic_torch_save",
+    "best_response_search",
+    "check_array",
+    "check_bool",
+    "check_choice",
+    "check_float",
+    "check_int",
+    "check_probabilities",
+    "check_same_length",
+    "check_tensor",
+    "check_type",
+    "choose_from_menu",
+    "config_from_overrides",
+    "game_closure",
+    "load_suites",
+    "make_generator",
+    "make_rng",
+    "minimize_augmented_lagrangian",
+    "misreport_utilities",
+    "parse_distribution",
+    "project_capped_simplex",
+    "project_simplex",
+    "resolve_device",
+    "resolve_dtype",
+    "run_experiment",
+    "softmax_temperature",
+    "solve_lp",
+    "solve_milp",
+]

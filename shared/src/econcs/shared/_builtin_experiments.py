@@ -1,0 +1,241 @@
+"""econcs-shared's own experiments, which exercise the registry, runner and optimisers.
+
+``shared.augmented-lagrangian``: maximise the stochastic concave objective
+``E_xi[-|x - (a + xi)|^2]`` (``xi ~ N(0, sigma^2 I)``, minibatches from the run's generator) subject
+to the regret-like constraint ``g(x) = relu(<c, x> - b) = 0``. With ``<c, a> > b`` the optimum is the
+projection ``x* = a - (<c, a> - b) c / |c|^2`` onto the half-space, with multiplier
+``lambda* = 2 (<c, a> - b) / |c|^2`` (KKT). Checkpoints and resumes.
+
+``shared.extragradient``: the bilinear zero-sum game ``min_x max_y x^T A y`` with a random
+non-singular ``A``; its unique equilibrium is ``(0, 0)``. Extra-gradient converges to it; simultaneous
+gradient descent-ascent from the same start spirals away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from econcs.shared.augmented_lagrangian import AugmentedLagrangian
+from econcs.shared.experiments import (
+    Experiment,
+    ExperimentResult,
+    ExperimentSuite,
+    Reference,
+    Reproduction,
+    RunContext,
+)
+from econcs.shared.extragradient import ExtraGradient, game_closure
+from econcs.shared.validation import check_float, check_int
+
+
+@dataclasses.dataclass
+class ALConfig:
+    """Config of ``shared.augmented-lagrangian``."""
+
+    dim: int = dataclasses.field(default=10, metadata={"help": "dimension of x"})
+    max_iter: int = dataclasses.field(default=3000, metadata={"help": "gradient steps"})
+    batch_size: int = dataclasses.field(default=64, metadata={"help": "noise samples per step"})
+    noise: float = dataclasses.field(default=0.1, metadata={"help": "std of the objective noise"})
+    lr: float = dataclasses.field(default=0.02, metadata={"help": "Adam step size (decays to 1%)"})
+    rho: float = dataclasses.field(default=1.0, metadata={"help": "initial penalty"})
+    update_every: int = dataclasses.field(default=20, metadata={"help": "steps per lambda update"})
+    log_every: int = dataclasses.field(default=100, metadata={"help": "steps per metrics line"})
+    checkpoint_every: int = dataclasses.field(default=500, metadata={"help": "0: no checkpoints"})
+
+    def __post_init__(self) -> None:
+        check_int(self.dim, "dim", low=1)
+        check_int(self.max_iter, "max_iter", low=1)
+        check_int(self.batch_size, "batch_size", low=1)
+        check_float(self.noise, "noise", low=0.0)
+        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
+        check_float(self.rho, "rho", low=0.0, low_inclusive=False)
+        check_int(self.update_every, "update_every", low=1)
+        check_int(self.log_every, "log_every", low=1)
+        check_int(self.checkpoint_every, "checkpoint_every", low=0)
+
+
+def run_augmented_lagrangian(cfg: ALConfig, ctx: RunContext) -> ExperimentResult:
+    dtype = torch.float64
+    problem = torch.Generator().manual_seed(ctx.seed)  # the problem instance, fixed by the seed
+    a = torch.rand(cfg.dim, generator=problem, dtype=dtype) + 0.5
+    c = torch.rand(cfg.dim, generator=problem, dtype=dtype) + 0.5
+    b = 0.5 * float(c @ a)  # the unconstrained optimum a is infeasible
+    a, c = a.to(ctx.device), c.to(ctx.device)
+    x_star = a - (c @ a - b) * c / (c @ c)
+    lambda_star = float(2 * (c @ a - b) / (c @ c))
+    opt_value = -float(((x_star - a) ** 2).sum())
+
+    x = torch.zeros(cfg.dim, dtype=dtype, device=ctx.device, requires_grad=True)
+    opt = torch.optim.Adam([x], lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.01 ** (t / cfg.max_iter))
+    al = AugmentedLagrangian(
+        1, rho=cfg.rho, update_every=cfg.update_every, device=ctx.device, dtype=dtype
+    )
+    gen = ctx.generator("noise")
+    start = 0
+    loaded = ctx.load_checkpoint()
+    if loaded is not None:
+        start, state = loaded
+        with torch.no_grad():
+            x.copy_(state["x"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        al.load_state_dict(state["al"])
+    bar = ctx.progress(cfg.max_iter, "augmented Lagrangian", initial=start)
+    for step in range(start + 1, cfg.max_iter + 1):
+        xi = torch.randn(cfg.batch_size, cfg.dim, generator=gen, device=ctx.device, dtype=dtype)
+        objective = -((x - a - cfg.noise * xi) ** 2).sum(dim=1).mean()
+        g = torch.relu(c @ x - b).reshape(1)
+        loss = al.loss(objective, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        al.step(g)
+        bar.update()
+        if step % cfg.log_every == 0:
+            ctx.log(
+                step,
+                objective=objective.item(),
+                violation=g.item(),
+                lam=al.lambdas.item(),
+                distance=float((x.detach() - x_star).norm()),
+            )
+        if ctx.should_checkpoint(step):
+            ctx.save_checkpoint(
+                step,
+                {
+                    "x": x.detach(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "al": al.state_dict(),
+                },
+            )
+    bar.close()
+    with torch.no_grad():
+        value = -float(((x - a) ** 2).sum())
+        violation = float(torch.relu(c @ x - b))
+        distance = float((x - x_star).norm())
+    return ExperimentResult(
+        metrics={
+            "objective": value,
+            "optimum": opt_value,
+            "violation": violation,
+            "distance": distance,
+            "lambda": al.lambdas.item(),
+            "lambda_star": lambda_star,
+        },
+        references={
+            "objective": Reference(opt_value, "KKT: projection onto the half-space", rtol=2e-3),
+            "violation": Reference(0.0, "feasibility", atol=1e-2, relation="le"),
+            "distance": Reference(0.0, "distance to the KKT point x*", atol=1e-2, relation="le"),
+            # relu(.) is an exact penalty: x* is stationary iff lambda >= the KKT multiplier
+            "lambda": Reference(
+                lambda_star, "exact penalty: lambda >= KKT multiplier", rtol=0.02, relation="ge"
+            ),
+        },
+    )
+
+
+@dataclasses.dataclass
+class EGConfig:
+    """Config of ``shared.extragradient``."""
+
+    dim: int = dataclasses.field(default=5, metadata={"help": "size of x and y"})
+    max_iter: int = dataclasses.field(default=1000, metadata={"help": "steps of each method"})
+    lr: float = dataclasses.field(default=0.3, metadata={"help": "step size"})
+
+    def __post_init__(self) -> None:
+        check_int(self.dim, "dim", low=1)
+        check_int(self.max_iter, "max_iter", low=1)
+        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
+
+
+def run_extragradient(cfg: EGConfig, ctx: RunContext) -> ExperimentResult:
+    dtype = torch.float64
+    gen = ctx.generator("game", device="cpu")
+    q, _ = torch.linalg.qr(torch.randn(cfg.dim, cfg.dim, generator=gen, dtype=dtype))
+    a_mat = (q * (0.5 + torch.rand(cfg.dim, generator=gen, dtype=dtype))).to(ctx.device)
+    x0 = torch.randn(cfg.dim, generator=gen, dtype=dtype).to(ctx.device)
+    y0 = torch.randn(cfg.dim, generator=gen, dtype=dtype).to(ctx.device)
+    start_distance = float(torch.cat([x0, y0]).norm())
+
+    def play(method: str) -> float:
+        x, y = x0.clone().requires_grad_(True), y0.clone().requires_grad_(True)
+        value = lambda: x @ a_mat @ y  # noqa: E731
+        closure = game_closure([[x], [y]], lambda: (value(), -value()))
+        opt = (
+            ExtraGradient([x, y], lr=cfg.lr)
+            if method == "eg"
+            else torch.optim.SGD([x, y], lr=cfg.lr)
+        )
+        for step in range(1, cfg.max_iter + 1):
+            if method == "eg":
+                opt.step(closure)
+            else:
+                closure()
+                opt.step()
+            if step % 100 == 0:
+                dist = float(torch.cat([x, y]).detach().norm())
+                if not math.isfinite(dist) or dist > 1e12:
+                    return math.inf if method == "gda" else dist
+                ctx.log(step, **{f"{method}_distance": dist})
+        return float(torch.cat([x, y]).detach().norm())
+
+    eg = play("eg")
+    gda = play("gda")
+    return ExperimentResult(
+        metrics={
+            "eg_distance": eg,
+            "gda_distance": min(gda, 1e12),
+            "start_distance": start_distance,
+        },
+        references={
+            "eg_distance": Reference(
+                0.0, "unique equilibrium (0, 0) of x^T A y", atol=1e-3, relation="le"
+            ),
+            "gda_distance": Reference(
+                start_distance, "GDA spirals out on bilinear games", relation="ge"
+            ),
+        },
+    )
+
+
+EXPERIMENTS = ExperimentSuite(
+    package="shared",
+    experiments=[
+        Experiment(
+            "shared.augmented-lagrangian",
+            ALConfig,
+            run_augmented_lagrangian,
+            "augmented Lagrangian on a constrained problem with a known KKT point",
+        ),
+        Experiment(
+            "shared.extragradient",
+            EGConfig,
+            run_extragradient,
+            "extra-gradient vs gradient descent-ascent on a bilinear game",
+        ),
+    ],
+    quick=[
+        Reproduction("shared.augmented-lagrangian", {}, "AL: constrained quadratic"),
+        Reproduction("shared.extragradient", {}, "EG: bilinear game"),
+    ],
+    full=[
+        Reproduction(
+            "shared.augmented-lagrangian",
+            {"dim": 100, "max_iter": 20000},
+            "AL: constrained quadratic, dim 100",
+        ),
+        Reproduction(
+            "shared.extragradient", {"dim": 50, "max_iter": 20000}, "EG: bilinear, dim 50"
+        ),
+    ],
+    smoke=[
+        Reproduction("shared.augmented-lagrangian", {"max_iter": 50, "log_every": 10}),
+        Reproduction("shared.extragradient", {"max_iter": 50}),
+    ],
+)

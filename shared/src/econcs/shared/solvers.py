@@ -1,0 +1,727 @@
+"""Linear and mixed-integer programming on HiGHS.
+
+:func:`solve_lp` and :func:`solve_milp` solve ``min`` (or ``max``) ``c @ x`` subject to
+``A_ub @ x <= b_ub``, ``A_eq @ x == b_eq``, ``A_lb @ x >= b_lb``, bounds on ``x`` and, for MILPs,
+integrality, with the HiGHS solvers (Huangfu and Hall, "Parallelizing the dual revised simplex
+method", Math. Prog. Comp. 10, 2018, for the dual simplex; HiGHS's branch-and-cut for MILPs) through
+``highspy``. The data may be numpy arrays or scipy.sparse matrices; sparse input is never densified.
+Both return a frozen :class:`LPResult`; an infeasible or unbounded problem raises
+:class:`InfeasibleError` or :class:`UnboundedError` instead of returning a status to be checked.
+
+:class:`LinearModel` keeps one HiGHS instance alive so that thousands of similar problems (GemNet
+re-solves its menu MILP for every price on a grid) are solved by changing costs, bounds or rows
+and re-solving: an LP restarts from the previous optimal basis, a MILP can take a starting
+incumbent.
+
+Signs of the duals: ``duals_*`` and ``reduced_costs`` are sensitivities of the returned objective
+(in the user's sense: the maximum when ``maximize=True``) to the right-hand sides and to the active
+variable bounds. For a minimisation they equal ``scipy.optimize.linprog(method="highs")``'s
+``ineqlin.marginals``, ``eqlin.marginals`` and ``lower.marginals + upper.marginals``.
+
+Examples
+--------
+>>> res = solve_lp([-1.0, -2.0], A_ub=[[1.0, 1.0]], b_ub=[4.0], bounds=(0, 3))
+>>> res.status, round(res.objective, 9), res.x.round(9).tolist()
+('optimal', -7.0, [1.0, 3.0])
+>>> res.duals_ub.round(9).tolist()  # one more unit of b_ub lowers the minimum by 1
+[-1.0]
+>>> knap = solve_milp([5, 4, 3], A_ub=[[2, 3, 1]], b_ub=[5], bounds=(0, 1), maximize=True)
+>>> round(knap.objective, 9), knap.x.round().astype(int).tolist()
+(9.0, [1, 1, 0])
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from econcs.shared.validation import check_array, check_bool, check_float
+
+__all__ = [
+    "InfeasibleError",
+    "LPResult",
+    "LinearModel",
+    "SolverError",
+    "UnboundedError",
+    "solve_lp",
+    "solve_milp",
+]
+
+_INF = math.inf
+_MS = highspy.HighsModelStatus
+_FEASIBLE = 2  # highspy.SolutionStatus.kSolutionStatusFeasible
+_LIMIT_STATUS = {
+    _MS.kTimeLimit: "time_limit",
+    _MS.kIterationLimit: "iteration_limit",
+    _MS.kSolutionLimit: "solution_limit",
+    _MS.kObjectiveBound: "objective_bound",
+    _MS.kObjectiveTarget: "objective_target",
+    _MS.kInterrupt: "interrupted",
+    _MS.kMemoryLimit: "memory_limit",
+}
+
+
+class SolverError(RuntimeError):
+    """HiGHS failed, or stopped at a limit before it found a feasible point."""
+
+
+class InfeasibleError(SolverError):
+    """No point satisfies the constraints, bounds and integrality."""
+
+
+class UnboundedError(SolverError):
+    """The objective can be improved without limit over the feasible set."""
+
+
+@dataclass(frozen=True, eq=False)
+class LPResult:
+    """Solution of an LP or a MILP (arrays are read-only).
+
+    Attributes
+    ----------
+    status : str
+        ``"optimal"``, or the limit that stopped HiGHS with a feasible point: ``"time_limit"``,
+        ``"iteration_limit"``, ``"solution_limit"``, ``"interrupted"``, ``"memory_limit"``.
+    x : np.ndarray, shape (n_cols,)
+        The solution (the best incumbent when a MILP stopped at a limit).
+    objective : float
+        ``c @ x``: the minimum, or the maximum when ``maximize=True``.
+    duals_ub, duals_eq, duals_lb : np.ndarray or None, shapes (n_ub,), (n_eq,), (n_lb,)
+        Row duals of the ``A_ub``, ``A_eq`` and ``A_lb`` blocks: d objective / d right-hand side.
+        For a minimisation ``duals_ub <= 0`` and ``duals_lb >= 0``, as scipy's ``linprog``
+        marginals. ``None`` for a MILP or an LP stopped before optimality.
+    row_duals : np.ndarray or None, shape (n_rows,)
+        All row duals in the model's row order (``A_ub`` rows, ``A_eq`` rows, ``A_lb`` rows, then
+        rows added with :meth:`LinearModel.add_rows`); ``None`` when the duals are.
+    reduced_costs : np.ndarray or None, shape (n_cols,)
+        Column duals: d objective / d active bound of each variable; ``None`` when the duals are.
+    seconds : float
+        Wall-clock time of the HiGHS solve.
+    iterations : int
+        Simplex (plus interior-point) iterations for an LP, branch-and-bound nodes for a MILP.
+    mip_gap : float or None
+        Relative gap ``|objective - dual_bound| / |objective|`` of a MILP; ``None`` for an LP.
+    dual_bound : float or None
+        Best proven bound on the MILP objective; ``None`` for an LP.
+    """
+
+    status: str
+    x: np.ndarray
+    objective: float
+    duals_ub: np.ndarray | None
+    duals_eq: np.ndarray | None
+    duals_lb: np.ndarray | None
+    row_duals: np.ndarray | None
+    reduced_costs: np.ndarray | None
+    seconds: float
+    iterations: int
+    mip_gap: float | None = None
+    dual_bound: float | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_matrix(A: Any, name: str, n_cols: int) -> sp.csr_array:
+    """A dense or sparse ``(m, n_cols)`` matrix as a float64 CSR array (sparse stays sparse)."""
+    if sp.issparse(A):
+        if A.ndim != 2 or A.shape[1] != n_cols:
+            raise ValueError(
+                f"{name}: expected a matrix of shape (any, {n_cols}) (one column per entry of c), "
+                f"got a sparse matrix of shape {A.shape}."
+            )
+        if not np.issubdtype(A.dtype, np.number) or np.issubdtype(A.dtype, np.complexfloating):
+            raise TypeError(f"{name}: expected real numbers, got a sparse matrix of {A.dtype}.")
+        out = sp.csr_array(A, dtype=np.float64, copy=True)
+        if not np.all(np.isfinite(out.data)):
+            raise ValueError(f"{name}: expected finite values, got NaN or infinite entries.")
+        return out
+    arr = check_array(A, name, ndim=2, shape=(None, n_cols), non_empty=False)
+    return sp.csr_array(arr)
+
+
+def _check_block(
+    A: Any, b: Any, name_a: str, name_b: str, n_cols: int
+) -> tuple[sp.csr_array, np.ndarray]:
+    """Check one block of rows ``A x (op) b``; both or neither must be given."""
+    if A is None and b is None:
+        return sp.csr_array((0, n_cols)), np.zeros(0)
+    if A is None or b is None:
+        missing, given = (name_a, name_b) if A is None else (name_b, name_a)
+        raise ValueError(f"{missing}: required when {given} is given (pass both or neither).")
+    mat = _check_matrix(A, name_a, n_cols)
+    rhs = check_array(b, name_b, ndim=1, non_empty=False)
+    if rhs.shape[0] != mat.shape[0]:
+        raise ValueError(
+            f"{name_b}: expected {mat.shape[0]} entries (one per row of {name_a}), "
+            f"got shape {rhs.shape}."
+        )
+    return mat, rhs
+
+
+def _as_limits(value: Any, name: str, size: int, fill: float) -> np.ndarray:
+    """Scalar or length-``size`` array of limits, ``None`` entries -> ``fill`` (+-inf)."""
+    if value is None:
+        return np.full(size, fill)
+    obj = np.array(value, dtype=object)
+    if obj.ndim > 1 or (obj.ndim == 1 and obj.shape[0] != size):
+        raise ValueError(f"{name}: expected a number or {size} numbers, got shape {obj.shape}.")
+    obj = np.where(np.equal(obj, None), fill, obj)
+    try:
+        out = np.broadcast_to(obj.astype(np.float64), (size,)).copy()
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected numbers or None, got {value!r:.60}.") from None
+    if np.any(np.isnan(out)):
+        raise ValueError(f"{name}: expected numbers or None (unbounded), got NaN.")
+    return out
+
+
+def _check_lo_hi(lo: np.ndarray, hi: np.ndarray, name: str, what: str) -> None:
+    bad = np.flatnonzero((lo > hi) | (lo == _INF) | (hi == -_INF))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{name}: expected lower <= upper (finite lower < inf, upper > -inf) for every "
+            f"{what}, got lower {lo[i]} and upper {hi[i]} for {what} {i}."
+        )
+
+
+def _parse_bounds(bounds: Any, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds as in scipy's ``linprog``: one ``(lo, hi)`` pair or ``n_cols`` pairs; None = inf."""
+    if bounds is None:  # scipy's linprog treats None as the default (0, None)
+        bounds = (0.0, None)
+    if isinstance(bounds, (str, bytes)):
+        raise TypeError(f"bounds: expected a (lo, hi) pair or a list of pairs, got {bounds!r}.")
+    if hasattr(bounds, "lb") and hasattr(bounds, "ub"):  # scipy.optimize.Bounds
+        lo = _as_limits(bounds.lb, "bounds.lb", n_cols, -_INF)
+        hi = _as_limits(bounds.ub, "bounds.ub", n_cols, _INF)
+    else:
+        try:
+            obj = np.array(bounds, dtype=object)
+        except ValueError:  # ragged
+            obj = np.empty(0, dtype=object)
+        if obj.shape == (2,) and not any(isinstance(v, (list, tuple, np.ndarray)) for v in obj):
+            obj = np.broadcast_to(obj, (n_cols, 2))
+        elif obj.shape == (1, 2):
+            obj = np.broadcast_to(obj, (n_cols, 2))
+        if obj.shape != (n_cols, 2):
+            raise ValueError(
+                f"bounds: expected one (lo, hi) pair or {n_cols} pairs (one per entry of c), "
+                f"got {bounds!r:.80}."
+            )
+        lo = _as_limits(obj[:, 0], "bounds", n_cols, -_INF)
+        hi = _as_limits(obj[:, 1], "bounds", n_cols, _INF)
+    _check_lo_hi(lo, hi, "bounds", "variable")
+    return lo, hi
+
+
+def _parse_integrality(integrality: Any, n_cols: int, default: int) -> np.ndarray:
+    """0 continuous, 1 integer, 2 semi-continuous, 3 semi-integer (as scipy's ``milp``)."""
+    if integrality is None:
+        return np.full(n_cols, default, dtype=np.int32)
+    arr = check_array(integrality, "integrality", ndim=(0, 1), dtype=np.float64)
+    if arr.ndim == 1 and arr.shape[0] != n_cols:
+        raise ValueError(
+            f"integrality: expected {n_cols} entries (one per entry of c) or one number, "
+            f"got shape {arr.shape}."
+        )
+    if not np.all(np.isin(arr, (0, 1, 2, 3))):
+        raise ValueError(
+            "integrality: expected entries in {0 continuous, 1 integer, 2 semi-continuous, "
+            f"3 semi-integer}}, got {np.unique(arr)[:8].tolist()}."
+        )
+    return np.broadcast_to(arr, (n_cols,)).astype(np.int32)
+
+
+def _check_time_limit(time_limit: Any) -> float | None:
+    if time_limit is None:
+        return None
+    return check_float(time_limit, "time_limit", low=0.0, low_inclusive=False, finite=False)
+
+
+def _check_indices(idx: Any, name: str, size: int, what: str) -> np.ndarray:
+    arr = np.asarray(idx)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer) or arr.ndim > 1:
+        raise TypeError(f"{name}: expected an integer or a 1-D array of integers, got {idx!r:.60}.")
+    arr = np.atleast_1d(arr).astype(np.int64)
+    if arr.size and (arr.min() < -size or arr.max() >= size):
+        raise ValueError(
+            f"{name}: expected {what} indices in [0, {size}), got values in "
+            f"[{arr.min()}, {arr.max()}]."
+        )
+    arr = np.where(arr < 0, arr + size, arr)
+    if np.unique(arr).size != arr.size:
+        raise ValueError(f"{name}: expected distinct {what} indices, got repeats.")
+    return arr.astype(np.int32)
+
+
+# ---------------------------------------------------------------------------------------------
+# HiGHS
+# ---------------------------------------------------------------------------------------------
+
+
+def _new_highs() -> Any:
+    """A silent HiGHS instance.
+
+    ``highspy.Highs()`` registers its Python callbacks in ``__init__``, and that first call into
+    HiGHS prints the licence banner before ``output_flag`` can be switched off; the compiled base
+    class ``highspy._core._Highs`` has the same solver methods without that side effect.
+    """
+    core = getattr(getattr(highspy, "_core", None), "_Highs", None)
+    h = core() if core is not None else highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def _readonly(a: Any) -> np.ndarray:
+    out = np.array(a, dtype=np.float64)
+    out.setflags(write=False)
+    return out
+
+
+class LinearModel:
+    """A re-solvable LP / MILP on one HiGHS instance.
+
+    ``min`` (or ``max``) ``c @ x`` s.t. ``A_ub @ x <= b_ub``, ``A_eq @ x == b_eq``,
+    ``A_lb @ x >= b_lb``, bounds and integrality. The rows are numbered in that order (then rows
+    added by :meth:`add_rows`); every row is stored as ``lo <= a @ x <= hi``. Change costs, bounds
+    or rows and call :meth:`solve` again: an LP restarts from the previous basis (usually far fewer
+    simplex iterations than a fresh solve); a MILP can be given a starting incumbent.
+
+    Parameters
+    ----------
+    c : array_like, shape (n_cols,)
+        Objective coefficients.
+    A_ub, b_ub : array_like or sparse, shapes (n_ub, n_cols) and (n_ub,), optional
+        Rows ``A_ub @ x <= b_ub``.
+    A_eq, b_eq : array_like or sparse, shapes (n_eq, n_cols) and (n_eq,), optional
+        Rows ``A_eq @ x == b_eq``.
+    bounds : (lo, hi) pair, sequence of n_cols pairs, or scipy.optimize.Bounds, default (0, None)
+        Variable bounds as in ``scipy.optimize.linprog``; ``None`` means unbounded.
+    A_lb, b_lb : array_like or sparse, shapes (n_lb, n_cols) and (n_lb,), optional
+        Rows ``A_lb @ x >= b_lb``.
+    integrality : int or array_like of int, shape (n_cols,), optional
+        0 continuous, 1 integer, 2 semi-continuous, 3 semi-integer (scipy's ``milp`` coding).
+        Default: all continuous.
+    maximize : bool, default False
+        Maximise instead of minimise.
+    time_limit : float, optional
+        Seconds allowed for each :meth:`solve` (HiGHS's own limit counts the instance's whole
+        life; this class re-arms it per solve).
+    mip_rel_gap : float, default 1e-6
+        Relative gap at which a MILP counts as solved.
+    """
+
+    def __init__(
+        self,
+        c: Any,
+        A_ub: Any = None,
+        b_ub: Any = None,
+        A_eq: Any = None,
+        b_eq: Any = None,
+        bounds: Any = (0, None),
+        *,
+        A_lb: Any = None,
+        b_lb: Any = None,
+        integrality: Any = None,
+        maximize: bool = False,
+        time_limit: float | None = None,
+        mip_rel_gap: float = 1e-6,
+    ) -> None:
+        cost = check_array(c, "c", ndim=1)
+        n = cost.shape[0]
+        a_ub, r_ub = _check_block(A_ub, b_ub, "A_ub", "b_ub", n)
+        a_eq, r_eq = _check_block(A_eq, b_eq, "A_eq", "b_eq", n)
+        a_lb, r_lb = _check_block(A_lb, b_lb, "A_lb", "b_lb", n)
+        col_lo, col_hi = _parse_bounds(bounds, n)
+        integ = _parse_integrality(integrality, n, default=0)
+        self._maximize = check_bool(maximize, "maximize")
+        self._time_limit = _check_time_limit(time_limit)
+        gap = check_float(mip_rel_gap, "mip_rel_gap", low=0.0)
+        self._n_ub, self._n_eq, self._n_lb = len(r_ub), len(r_eq), len(r_lb)
+        self._is_mip = bool(np.any(integ != 0))
+
+        mat = sp.vstack([a_ub, a_eq, a_lb], format="csc")
+        mat = sp.csc_array(mat, copy=True)
+        mat.sum_duplicates()
+        mat.eliminate_zeros()
+        row_lo = np.concatenate([np.full(self._n_ub, -_INF), r_eq, r_lb])
+        row_hi = np.concatenate([r_ub, r_eq, np.full(self._n_lb, _INF)])
+
+        self._h = _new_highs()
+        self._h.setOptionValue("mip_rel_gap", gap)
+        status = self._h.passModel(
+            n,
+            mat.shape[0],
+            mat.nnz,
+            int(highspy.MatrixFormat.kColwise),
+            int(highspy.ObjSense.kMaximize if self._maximize else highspy.ObjSense.kMinimize),
+            0.0,
+            cost,
+            col_lo,
+            col_hi,
+            row_lo,
+            row_hi,
+            mat.indptr.astype(np.int32),
+            mat.indices.astype(np.int32),
+            mat.data,
+            integ,  # always n entries: highspy reads garbage from an empty integrality array
+        )
+        self._check_call(status, "passing the model")
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def n_cols(self) -> int:
+        """Number of variables."""
+        return int(self._h.getNumCol())
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows (constraints), including rows added by :meth:`add_rows`."""
+        return int(self._h.getNumRow())
+
+    @property
+    def is_mip(self) -> bool:
+        """Whether any variable has integrality other than continuous."""
+        return self._is_mip
+
+    # -- modifications -----------------------------------------------------------------------
+
+    def set_costs(self, c: Any, idx: Any = None) -> None:
+        """Replace objective coefficients.
+
+        Parameters
+        ----------
+        c : array_like, shape (n_cols,) or (len(idx),)
+            New costs (of all variables, or of the variables ``idx``).
+        idx : int or array_like of int, optional
+            Variables to change; default all.
+        """
+        cols = (
+            np.arange(self.n_cols, dtype=np.int32)
+            if idx is None
+            else _check_indices(idx, "idx", self.n_cols, "variable")
+        )
+        cost = check_array(c, "c", ndim=(0, 1), non_empty=False)
+        if cost.ndim == 1 and cost.shape[0] != cols.size:
+            raise ValueError(f"c: expected {cols.size} entries, got shape {cost.shape}.")
+        cost = np.broadcast_to(cost, cols.shape).astype(np.float64)
+        self._check_call(self._h.changeColsCost(cols.size, cols, cost), "changing costs")
+
+    def set_col_bounds(self, idx: Any, lo: Any, hi: Any) -> None:
+        """Change variable bounds ``lo[k] <= x[idx[k]] <= hi[k]`` (``None`` = unbounded).
+
+        Parameters
+        ----------
+        idx : int or array_like of int, shape (k,)
+            Variables to change.
+        lo, hi : float, None or array_like, shape (k,)
+            New lower and upper bounds.
+        """
+        cols = _check_indices(idx, "idx", self.n_cols, "variable")
+        low = _as_limits(lo, "lo", cols.size, -_INF)
+        high = _as_limits(hi, "hi", cols.size, _INF)
+        _check_lo_hi(low, high, "lo, hi", "variable")
+        status = self._h.changeColsBounds(cols.size, cols, low, high)
+        self._check_call(status, "changing variable bounds")
+
+    def set_row_bounds(self, idx: Any, lo: Any, hi: Any) -> None:
+        """Change row limits ``lo[k] <= (A @ x)[idx[k]] <= hi[k]`` (``None`` = unbounded).
+
+        Rows are numbered ``A_ub`` rows, ``A_eq`` rows, ``A_lb`` rows, then added rows. A
+        ``<=`` row of ``A_ub`` has ``lo=None``; an equality row ``lo == hi``.
+
+        Parameters
+        ----------
+        idx : int or array_like of int, shape (k,)
+            Rows to change.
+        lo, hi : float, None or array_like, shape (k,)
+            New lower and upper limits.
+        """
+        rows = _check_indices(idx, "idx", self.n_rows, "row")
+        low = _as_limits(lo, "lo", rows.size, -_INF)
+        high = _as_limits(hi, "hi", rows.size, _INF)
+        _check_lo_hi(low, high, "lo, hi", "row")
+        status = self._h.changeRowsBounds(rows.size, rows, low, high)
+        self._check_call(status, "changing row bounds")
+
+    def add_rows(self, A: Any, lo: Any, hi: Any) -> np.ndarray:
+        """Append rows ``lo <= A @ x <= hi`` (``None`` = unbounded side).
+
+        Parameters
+        ----------
+        A : array_like or sparse, shape (k, n_cols)
+            Coefficients of the new rows.
+        lo, hi : float, None or array_like, shape (k,)
+            Lower and upper limits of the new rows.
+
+        Returns
+        -------
+        np.ndarray of int, shape (k,)
+            Indices of the new rows (for :meth:`set_row_bounds` and ``LPResult.row_duals``).
+        """
+        mat = _check_matrix(A, "A", self.n_cols)
+        mat.sum_duplicates()
+        mat.eliminate_zeros()
+        k = mat.shape[0]
+        low = _as_limits(lo, "lo", k, -_INF)
+        high = _as_limits(hi, "hi", k, _INF)
+        _check_lo_hi(low, high, "lo, hi", "row")
+        first = self.n_rows
+        if k:
+            status = self._h.addRows(
+                k,
+                low,
+                high,
+                mat.nnz,
+                mat.indptr[:-1].astype(np.int32),
+                mat.indices.astype(np.int32),
+                mat.data,
+            )
+            self._check_call(status, "adding rows")
+        return np.arange(first, first + k)
+
+    # -- solving -----------------------------------------------------------------------------
+
+    def solve(self, start: Any = None) -> LPResult:
+        """Solve the current model, warm-starting from the previous solve.
+
+        Parameters
+        ----------
+        start : array_like, shape (n_cols,), optional
+            A starting point handed to HiGHS (``setSolution``): for a MILP a feasible ``start``
+            becomes the first incumbent (an infeasible one is ignored); for an LP HiGHS builds
+            its starting basis from it (by crossover) instead of using the previous basis.
+
+        Returns
+        -------
+        LPResult
+
+        Raises
+        ------
+        InfeasibleError, UnboundedError
+            When the model has no feasible point / an unbounded objective.
+        SolverError
+            When HiGHS fails, or a limit stops it before it finds a feasible point.
+        """
+        h = self._h
+        if start is not None:
+            x0 = check_array(start, "start", ndim=1, shape=(self.n_cols,))
+            sol = highspy.HighsSolution()
+            sol.col_value = x0.tolist()
+            sol.value_valid = True
+            self._check_call(h.setSolution(sol), "setting the starting solution")
+        if self._time_limit is not None:
+            # HiGHS compares time_limit with the instance's cumulative run time: re-arm it.
+            h.setOptionValue("time_limit", h.getRunTime() + self._time_limit)
+        t0 = time.perf_counter()
+        run_status = h.run()
+        seconds = time.perf_counter() - t0
+        model_status = h.getModelStatus()
+        if model_status == _MS.kUnboundedOrInfeasible:
+            model_status = self._disambiguate()
+        if model_status == _MS.kInfeasible:
+            raise InfeasibleError(
+                f"The {self._kind} is infeasible: no x satisfies all rows, bounds"
+                f"{' and integrality' if self._is_mip else ''}. Check the data for "
+                "contradictory constraints (e.g. with scipy.optimize.linprog or HiGHS's IIS)."
+            )
+        if model_status == _MS.kUnbounded:
+            direction = "above" if self._maximize else "below"
+            raise UnboundedError(
+                f"The {self._kind} is unbounded: the objective is not bounded {direction} on the "
+                "feasible set. Add bounds on x or constraints that limit the objective."
+            )
+        info = h.getInfo()
+        if model_status == _MS.kOptimal:
+            status = "optimal"
+        elif model_status in _LIMIT_STATUS:
+            status = _LIMIT_STATUS[model_status]
+            if info.primal_solution_status != _FEASIBLE:
+                limit = f"time limit of {self._time_limit} s" if status == "time_limit" else status
+                raise SolverError(
+                    f"HiGHS stopped at the {limit} before it found a feasible point of the "
+                    f"{self._kind}; raise the limit or give a feasible start."
+                )
+        else:
+            raise SolverError(
+                f"HiGHS could not solve the {self._kind}: model status "
+                f"'{h.modelStatusToString(model_status)}' (run status {run_status.name})."
+            )
+        return self._result(status, info, seconds)
+
+    @property
+    def _kind(self) -> str:
+        return "MILP" if self._is_mip else "LP"
+
+    def _disambiguate(self) -> Any:
+        """HiGHS's presolve may only know 'infeasible or unbounded': test feasibility alone."""
+        h = self._h
+        n = self.n_cols
+        cols = np.arange(n, dtype=np.int32)
+        costs = np.asarray(h.getLp().col_cost_, dtype=np.float64)
+        h.changeColsCost(n, cols, np.zeros(n))
+        h.setOptionValue("presolve", "off")
+        try:
+            h.run()
+            status = h.getModelStatus()
+        finally:
+            h.setOptionValue("presolve", "choose")
+            h.changeColsCost(n, cols, costs)
+        if status == _MS.kOptimal:
+            return _MS.kUnbounded
+        if status == _MS.kInfeasible:
+            return _MS.kInfeasible
+        return _MS.kUnboundedOrInfeasible
+
+    def _result(self, status: str, info: Any, seconds: float) -> LPResult:
+        sol = self._h.getSolution()
+        x = _readonly(sol.col_value)
+        duals = reduced = d_ub = d_eq = d_lb = None
+        if not self._is_mip and status == "optimal" and sol.dual_valid:
+            duals = _readonly(sol.row_dual)
+            reduced = _readonly(sol.col_dual)
+            i, j = self._n_ub, self._n_ub + self._n_eq
+            d_ub, d_eq, d_lb = duals[:i], duals[i:j], duals[j : j + self._n_lb]
+        if self._is_mip:
+            iterations = max(int(info.mip_node_count), 0)
+            gap, bound = float(info.mip_gap), float(info.mip_dual_bound)
+        else:
+            iterations = max(int(info.simplex_iteration_count), 0)
+            iterations += max(int(info.ipm_iteration_count), 0)
+            gap = bound = None
+        return LPResult(
+            status=status,
+            x=x,
+            objective=float(info.objective_function_value),
+            duals_ub=d_ub,
+            duals_eq=d_eq,
+            duals_lb=d_lb,
+            row_duals=duals,
+            reduced_costs=reduced,
+            seconds=seconds,
+            iterations=iterations,
+            mip_gap=gap,
+            dual_bound=bound,
+        )
+
+    @staticmethod
+    def _check_call(status: Any, what: str) -> None:
+        if status == highspy.HighsStatus.kError:
+            raise SolverError(f"HiGHS reported an error while {what}.")
+
+
+def solve_lp(
+    c: Any,
+    A_ub: Any = None,
+    b_ub: Any = None,
+    A_eq: Any = None,
+    b_eq: Any = None,
+    bounds: Any = (0, None),
+    *,
+    A_lb: Any = None,
+    b_lb: Any = None,
+    maximize: bool = False,
+    time_limit: float | None = None,
+) -> LPResult:
+    """Solve an LP with HiGHS.
+
+    ``min`` (or ``max``) ``c @ x`` s.t. ``A_ub @ x <= b_ub``, ``A_eq @ x == b_eq``,
+    ``A_lb @ x >= b_lb``, ``lo <= x <= hi``.
+
+    Parameters
+    ----------
+    c : array_like, shape (n_cols,)
+        Objective coefficients.
+    A_ub, b_ub : array_like or sparse, shapes (n_ub, n_cols) and (n_ub,), optional
+        Rows ``A_ub @ x <= b_ub``.
+    A_eq, b_eq : array_like or sparse, shapes (n_eq, n_cols) and (n_eq,), optional
+        Rows ``A_eq @ x == b_eq``.
+    bounds : (lo, hi) pair, sequence of n_cols pairs, or scipy.optimize.Bounds, default (0, None)
+        Variable bounds as in ``scipy.optimize.linprog``; ``None`` means unbounded.
+    A_lb, b_lb : array_like or sparse, shapes (n_lb, n_cols) and (n_lb,), optional
+        Rows ``A_lb @ x >= b_lb``.
+    maximize : bool, default False
+        Maximise instead of minimise.
+    time_limit : float, optional
+        Seconds; an LP stopped with a feasible point has status ``"time_limit"`` and no duals.
+
+    Returns
+    -------
+    LPResult
+        With duals ``duals_ub`` (n_ub,), ``duals_eq`` (n_eq,), ``duals_lb`` (n_lb,) and
+        ``reduced_costs`` (n_cols,).
+
+    Raises
+    ------
+    InfeasibleError, UnboundedError, SolverError
+        See :meth:`LinearModel.solve`.
+    ValueError, TypeError
+        For malformed input, naming the argument.
+    """
+    return LinearModel(
+        c, A_ub, b_ub, A_eq, b_eq, bounds,
+        A_lb=A_lb, b_lb=b_lb, maximize=maximize, time_limit=time_limit,
+    ).solve()  # fmt: skip
+
+
+def solve_milp(
+    c: Any,
+    A_ub: Any = None,
+    b_ub: Any = None,
+    A_eq: Any = None,
+    b_eq: Any = None,
+    bounds: Any = (0, None),
+    *,
+    A_lb: Any = None,
+    b_lb: Any = None,
+    integrality: Any = None,
+    maximize: bool = False,
+    time_limit: float | None = None,
+    mip_rel_gap: float = 1e-6,
+) -> LPResult:
+    """Solve a mixed-integer LP with HiGHS's branch-and-cut.
+
+    Parameters
+    ----------
+    c, A_ub, b_ub, A_eq, b_eq, bounds, A_lb, b_lb, maximize
+        As in :func:`solve_lp`.
+    integrality : int or array_like of int, shape (n_cols,), optional
+        0 continuous, 1 integer, 2 semi-continuous, 3 semi-integer (scipy's ``milp`` coding).
+        Default: **every variable integer** (unlike scipy's ``milp``, whose default is
+        continuous; use :func:`solve_lp` for a continuous problem).
+    time_limit : float, optional
+        Seconds; a MILP stopped with an incumbent returns it with status ``"time_limit"`` and its
+        ``mip_gap``; stopped without one it raises :class:`SolverError`.
+    mip_rel_gap : float, default 1e-6
+        Relative gap at which HiGHS stops.
+
+    Returns
+    -------
+    LPResult
+        ``x`` (n_cols,), ``objective``, ``mip_gap``, ``dual_bound``, ``iterations`` = nodes;
+        the duals are ``None`` unless every variable is continuous.
+
+    Raises
+    ------
+    InfeasibleError, UnboundedError, SolverError
+        See :meth:`LinearModel.solve`.
+    ValueError, TypeError
+        For malformed input, naming the argument.
+    """
+    n = check_array(c, "c", ndim=1).shape[0]
+    integ = _parse_integrality(integrality, n, default=1)
+    return LinearModel(
+        c, A_ub, b_ub, A_eq, b_eq, bounds,
+        A_lb=A_lb, b_lb=b_lb, integrality=integ, maximize=maximize, time_limit=time_limit,
+        mip_rel_gap=mip_rel_gap,
+    ).solve()  # fmt: skip

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import torch
+
+from econcs.shared import MenuLayer, best_response_search, choose_from_menu, misreport_utilities
+
+
+def _quadratic_mechanism(coupling=0.3):
+    """a_ij = b_ij * (1 + coupling * mean of the others' bids on j) / (1 + coupling);
+    p_i = sum_j b_ij^2 / 2."""
+
+    def mech(b):
+        n = b.shape[1]
+        others = (b.sum(1, keepdim=True) - b) / max(n - 1, 1)
+        alloc = b * (1 + coupling * others) / (1 + coupling)
+        pay = 0.5 * (b**2).sum(-1)
+        return alloc, pay
+
+    return mech
+
+
+def test_misreport_utilities_matches_loop():
+    mech = _quadratic_mechanism()
+    gen = torch.Generator().manual_seed(0)
+    v = torch.rand(4, 3, 2, generator=gen, dtype=torch.float64)
+    mis = torch.rand(4, 5, 3, 2, generator=gen, dtype=torch.float64)
+    fast = misreport_utilities(mech, v, mis)
+    for b in range(4):
+        for r in range(5):
+            for i in range(3):
+                prof = v[b].clone()
+                prof[i] = mis[b, r, i]
+                a, p = mech(prof.unsqueeze(0))
+                u = float((a[0, i] * v[b, i]).sum() - p[0, i])
+                assert abs(u - float(fast[b, r, i])) < 1e-12
+
+
+def test_best_response_search_finds_closed_form_regret():
+    # with no coupling, u_i(b) = sum_j v_ij b_ij - b_ij^2 / 2 is maximised at b = v (truthful),
+    # so regret is 0; with a halved payment rule the best response is b = 2v clipped to 1.
+    mech = _quadratic_mechanism(coupling=0.0)
+    v = torch.rand(64, 2, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    res = best_response_search(
+        mech,
+        v,
+        low=0.0,
+        high=1.0,
+        n_restarts=8,
+        n_steps=300,
+        lr=0.05,
+        generator=torch.Generator().manual_seed(2),
+    )
+    assert float(res.regret.max()) < 1e-8
+
+    def cheap(b):
+        alloc, pay = mech(b)
+        return alloc, pay / 2
+
+    res = best_response_search(
+        cheap,
+        v,
+        low=0.0,
+        high=1.0,
+        n_restarts=8,
+        n_steps=400,
+        lr=0.05,
+        generator=torch.Generator().manual_seed(2),
+    )
+    best = torch.clamp(2 * v, max=1.0)
+    u_best = (best * v).sum(-1) - 0.25 * (best**2).sum(-1)
+    u_true = (v * v).sum(-1) - 0.25 * (v**2).sum(-1)
+    np.testing.assert_allclose(res.regret.numpy(), (u_best - u_true).numpy(), atol=1e-5)
+    np.testing.assert_allclose(res.misreports.numpy(), best.numpy(), atol=2e-3)
+
+
+def test_menu_is_incentive_compatible_under_hard_choice():
+    menu = MenuLayer(2, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def mech(b):  # one bidder facing the menu
+        out = menu(b[:, 0, :])
+        return out.allocation.unsqueeze(1), out.payment.unsqueeze(1)
+
+    v = torch.rand(200, 1, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    mis = torch.rand(200, 64, 1, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    truthful = menu(v[:, 0]).utility
+    assert torch.all(misreport_utilities(mech, v, mis)[..., 0] <= truthful.unsqueeze(1) + 1e-12)
+    assert torch.all(truthful >= 0)  # individually rational: the null option is always there
+
+
+def test_choose_from_menu_soft_tends_to_hard_and_unit_demand():
+    gen = torch.Generator().manual_seed(5)
+    menu = MenuLayer(3, 20, kind="unit-demand", generator=gen, dtype=torch.float64)
+    assert torch.all(menu.allocations.sum(1) <= 1 + 1e-12)
+    v = torch.rand(100, 3, generator=gen, dtype=torch.float64)
+    hard, soft = menu(v), menu(v, temperature=1e-6)
+    torch.testing.assert_close(soft.payment, hard.payment)
+    assert hard.weights.shape == (100, 21)
+    # per-buyer menus (GemNet) give the same outcome as the shared menu broadcast
+    per_buyer = choose_from_menu(
+        v, menu.allocations.expand(100, -1, -1), menu.prices.expand(100, -1)
+    )
+    torch.testing.assert_close(per_buyer.payment, hard.payment)
+
+
+def test_menu_and_search_bad_input():
+    with pytest.raises(ValueError, match="n_options"):
+        MenuLayer(2, 0)
+    with pytest.raises(ValueError, match="kind"):
+        MenuLayer(2, 5, kind="both")
+    with pytest.raises(ValueError, match=r"values: expected shape \(any, 2\)"):
+        MenuLayer(2, 5)(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="values: expected finite"):
+        MenuLayer(2, 5)(torch.full((1, 2), float("nan")))
+    mech = _quadratic_mechanism()
+    with pytest.raises(ValueError, match="low, high"):
+        best_response_search(mech, torch.zeros(2, 1, 1), low=0.0, high=float("inf"))
+    with pytest.raises(ValueError, match="n_restarts"):
+        best_response_search(mech, torch.zeros(2, 1, 1), low=0.0, high=1.0, n_restarts=0)
