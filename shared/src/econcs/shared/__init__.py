@@ -1,14 +1,14 @@
 """econcs-shared: the foundation every econcs package stands on.
 
-- devices, dtypes and explicit random generators (:mod:`econcs.shared.device`);
-- argument validation at the public boundary (:mod:`econcs.shared.validation`);
-- batched tensor utilities and value distributions (:mod:`~econcs.shared.tensor`,
-  :mod:`~econcs.shared.distributions`);
-- LP / MILP on HiGHS (:mod:`econcs.shared.solvers`);
-- the augmented Lagrangian and extra-gradient (:mod:`~econcs.shared.augmented_lagrangian`,
-  :mod:`~econcs.shared.extragradient`);
-- differentiable menus and best-response search (:mod:`econcs.shared.menus`);
-- the experiment registry and runner behind the ``econcs`` CLI (:mod:`econcs.shared.experiments`).
+- devices, dtypes and explicit random generators (``econcs.shared.device``);
+- argument validation at the public boundary (``econcs.shared.validation``);
+- batched tensor utilities and value distributions (``econcs.shared.tensor``,
+  ``econcs.shared.distributions``);
+- LP / MILP on HiGHS (``econcs.shared.solvers``);
+- the augmented Lagrangian and extra-gradient (``econcs.shared.augmented_lagrangian``,
+  ``econcs.shared.extragradient``);
+- differentiable menus and best-response search (``econcs.shared.menus``);
+- the experiment registry and runner behind the ``econcs`` CLI (``econcs.shared.experiments``).
 """
 
 from econcs.shared.augmented_lagrangian import (

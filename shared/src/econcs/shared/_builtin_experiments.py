@@ -119,6 +119,12 @@ def run_augmented_lagrangian(cfg: ALConfig, ctx: RunContext) -> ExperimentResult
         value = -float(((x - a) ** 2).sum())
         violation = float(torch.relu(c @ x - b))
         distance = float((x - x_star).norm())
+    ctx.plot_metrics(
+        "convergence",
+        ["distance", "violation"],
+        logy=True,
+        title="augmented Lagrangian: distance to x* and constraint violation",
+    )
     return ExperimentResult(
         metrics={
             "objective": value,
@@ -187,6 +193,12 @@ def run_extragradient(cfg: EGConfig, ctx: RunContext) -> ExperimentResult:
 
     eg = play("eg")
     gda = play("gda")
+    ctx.plot_metrics(
+        "distance",
+        ["eg_distance", "gda_distance"],
+        logy=True,
+        title="distance to the equilibrium of x^T A y",
+    )
     return ExperimentResult(
         metrics={
             "eg_distance": eg,

@@ -9,8 +9,8 @@ by stochastic gradient steps, and every ``update_every`` steps update the multip
 ``lambda_k <- lambda_k + rho * g_k`` (averaged over the steps since the last update). The penalty
 ``rho`` grows by ``rho_increment`` every ``rho_every`` steps (RegretNet's schedule), up to ``rho_max``.
 
-:class:`AugmentedLagrangian` holds ``lambda`` and ``rho`` and turns an objective and constraint values
-into the loss; :func:`minimize_augmented_lagrangian` is a complete trainer for a parameter list.
+``AugmentedLagrangian`` holds ``lambda`` and ``rho`` and turns an objective and constraint values
+into the loss; ``minimize_augmented_lagrangian`` is a complete trainer for a parameter list.
 """
 
 from __future__ import annotations
@@ -31,12 +31,18 @@ class AugmentedLagrangian:
 
     Parameters
     ----------
-    n_constraints : number of constraints ``K``.
-    rho : initial quadratic penalty (> 0).
-    lambda_init : initial multipliers (RegretNet: 5).
-    update_every : steps between multiplier updates.
-    rho_increment, rho_every : ``rho += rho_increment`` every ``rho_every`` steps.
-    rho_max : cap on ``rho`` (``None``: no cap).
+    n_constraints
+        number of constraints ``K``.
+    rho
+        initial quadratic penalty (> 0).
+    lambda_init
+        initial multipliers (RegretNet: 5).
+    update_every
+        steps between multiplier updates.
+    rho_increment, rho_every
+        ``rho += rho_increment`` every ``rho_every`` steps.
+    rho_max
+        cap on ``rho`` (``None``: no cap).
     """
 
     def __init__(
@@ -108,7 +114,7 @@ class AugmentedLagrangian:
 
 @dataclasses.dataclass(frozen=True)
 class ALResult:
-    """Result of :func:`minimize_augmented_lagrangian`: final objective and constraint values,
+    """Result of ``minimize_augmented_lagrangian``: final objective and constraint values,
     multipliers, the number of iterations and a history of ``(step, objective, max |g|)``."""
 
     objective: float
@@ -135,7 +141,7 @@ def minimize_augmented_lagrangian(
     """Maximise ``objective()`` subject to ``constraints() == 0`` over ``params`` with Adam.
 
     ``objective`` returns a scalar tensor, ``constraints`` a tensor ``(K,)``; both are recomputed
-    from ``params`` at each step. Raises :class:`~econcs.shared.experiments.DivergenceError` if the
+    from ``params`` at each step. Raises ``econcs.shared.experiments.DivergenceError`` if the
     loss becomes NaN or infinite.
     """
     params = list(params)

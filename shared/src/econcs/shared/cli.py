@@ -225,6 +225,7 @@ def _reproduce_suite(suite: ExperimentSuite, mode: str, out: Path, args, rows: l
                     "ok": ok,
                     "seconds": record.seconds,
                     "run": str(run_dir),
+                    "plots": sorted(record.artifacts.values()),
                 }
             )
         print(f"[{suite.package}] {label}: {record.seconds:.1f} s", file=sys.stderr)

@@ -146,8 +146,10 @@ class ValueDistribution:
 
     Attributes
     ----------
-    spec : the string it was parsed from.
-    low, high : tensors ``(n_bidders, n_items)``, the support bounds (may be infinite).
+    spec
+        the string it was parsed from.
+    low, high
+        tensors ``(n_bidders, n_items)``, the support bounds (may be infinite).
     """
 
     spec: str
@@ -214,7 +216,7 @@ class ValueDistribution:
 
 
 def parse_distribution(spec: str, n_bidders: int, n_items: int) -> ValueDistribution:
-    """Parse ``spec`` into a :class:`ValueDistribution` for ``n_bidders`` x ``n_items`` values.
+    """Parse ``spec`` into a ``ValueDistribution`` for ``n_bidders`` x ``n_items`` values.
 
     Raises ``ValueError`` naming ``values`` for malformed specs, unknown families, invalid
     parameters, or lists whose length matches neither 1 nor ``n_items`` (``n_bidders`` for ``|``).

@@ -1,16 +1,16 @@
 """Experiments: the registry every package plugs into, and the runner behind ``econcs run``.
 
-A package publishes an :class:`ExperimentSuite` under the entry-point group ``econcs.experiments``.
-Each :class:`Experiment` pairs a config dataclass (typed fields with defaults; ``metadata={"help": ...}``
-documents a field) with a function ``run(config, ctx) -> ExperimentResult``. The :class:`RunContext`
+A package publishes an ``ExperimentSuite`` under the entry-point group ``econcs.experiments``.
+Each ``Experiment`` pairs a config dataclass (typed fields with defaults; ``metadata={"help": ...}``
+documents a field) with a function ``run(config, ctx) -> ExperimentResult``. The ``RunContext``
 handed to it owns everything a run writes to ``runs/<experiment>/<timestamp>/``:
 
-- ``config.json`` (the config, seed and device), ``metrics.jsonl`` (one line per :meth:`RunContext.log`),
+- ``config.json`` (the config, seed and device), ``metrics.jsonl`` (one line per ``RunContext.log``),
   ``result.json`` (metrics and references), ``checkpoint.pt`` and plots;
-- explicit random generators (:meth:`RunContext.generator`, :meth:`RunContext.rng`) whose states are
+- explicit random generators (``RunContext.generator``, ``RunContext.rng``) whose states are
   saved in every checkpoint, so that a killed run resumed from its directory ends with exactly the
   metrics of an uninterrupted run with the same seed;
-- divergence checks: a non-finite logged metric raises :class:`DivergenceError` naming the step.
+- divergence checks: a non-finite logged metric raises ``DivergenceError`` naming the step.
 
 Checkpoints are written atomically (temporary file + ``os.replace``) and read with
 ``torch.load(weights_only=True)``: no unrestricted pickle is ever loaded.
@@ -271,8 +271,8 @@ def _parse_value(text: str, tp: Any, key: str) -> Any:
 def config_from_overrides(cls: type, overrides: Mapping[str, Any] | Iterable[str] = ()) -> Any:
     """Build config ``cls`` from ``{"key": value}`` or ``["key=value", ...]`` (parsed by field type).
 
-    Unknown keys and unparsable values raise :class:`ConfigError` listing the valid choices; values
-    rejected by the config's own ``__post_init__`` checks are re-raised as :class:`ConfigError`.
+    Unknown keys and unparsable values raise ``ConfigError`` listing the valid choices; values
+    rejected by the config's own ``__post_init__`` checks are re-raised as ``ConfigError``.
     """
     fields = _field_types(cls)
     values: dict[str, Any] = {}
@@ -357,12 +357,18 @@ class RunContext:
 
     Parameters
     ----------
-    out_dir : the run directory (created).
-    seed : the run's seed; every generator handed out derives from it and its name.
-    device : where tensors go (``torch.device``).
-    quiet : no progress bars.
-    checkpoint_every : how often (in the experiment's own steps) :meth:`should_checkpoint` says yes.
-    resume : load ``checkpoint.pt`` from ``out_dir`` when the experiment asks for it.
+    out_dir
+        the run directory (created).
+    seed
+        the run's seed; every generator handed out derives from it and its name.
+    device
+        where tensors go (``torch.device``).
+    quiet
+        no progress bars.
+    checkpoint_every
+        how often (in the experiment's own steps) ``should_checkpoint`` says yes.
+    resume
+        load ``checkpoint.pt`` from ``out_dir`` when the experiment asks for it.
     """
 
     def __init__(
@@ -420,7 +426,7 @@ class RunContext:
 
     # logging ----------------------------------------------------------------------------------
     def log(self, step: int, **metrics: float) -> None:
-        """Append one line to ``metrics.jsonl``; a NaN/inf metric raises :class:`DivergenceError`."""
+        """Append one line to ``metrics.jsonl``; a NaN/inf metric raises ``DivergenceError``."""
         clean = {}
         for key, value in metrics.items():
             value = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
@@ -500,6 +506,40 @@ class RunContext:
             return False
         return True
 
+    def read_metrics(self) -> list[dict[str, float]]:
+        """The lines of ``metrics.jsonl`` logged so far (across a resume), oldest first."""
+        if not self.metrics_path.exists():
+            return []
+        return [json.loads(ln) for ln in self.metrics_path.read_text().splitlines() if ln.strip()]
+
+    def plot_metrics(
+        self, name: str, keys: Iterable[str], *, logy: bool = False, title: str | None = None
+    ) -> str | None:
+        """Plot logged metrics ``keys`` against the step as ``<name>.png`` (convergence curves).
+
+        Returns the file's path, or ``None`` when matplotlib (the ``plot`` extra) is missing or
+        nothing was logged.
+        """
+        rows = self.read_metrics()
+        if not self.plots_enabled or not rows:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for key in keys:
+            pts = [(r["step"], r[key]) for r in rows if key in r]
+            if pts:
+                ax.plot(*zip(*pts), label=key)
+        ax.set_xlabel("step")
+        if logy:
+            ax.set_yscale("symlog", linthresh=1e-6)
+        ax.legend()
+        ax.set_title(title or name)
+        return self.save_figure(fig, name)
+
     def save_figure(self, fig: Any, name: str) -> str:
         """Save a matplotlib figure as ``<out_dir>/<name>.png``, close it, and record the artifact."""
         import matplotlib.pyplot as plt
@@ -563,7 +603,7 @@ def run_experiment(
     quiet: bool = True,
     checkpoint_every: int | None = None,
 ) -> RunRecord:
-    """Run ``experiment`` with ``config`` and write its run directory; return a :class:`RunRecord`.
+    """Run ``experiment`` with ``config`` and write its run directory; return a ``RunRecord``.
 
     ``resume_dir`` continues a killed run from its last checkpoint (seed, device and config are taken
     from its ``config.json``; ``config`` is then ignored).

@@ -7,9 +7,9 @@ contracts to the equilibrium. Each player minimises its own loss: the vector fie
 every player's gradient of its own loss with respect to its own parameters, so for a zero-sum game
 the maximising player supplies the negated objective.
 
-:class:`ExtraGradient` is a ``torch.optim.Optimizer``: ``opt.step(closure)`` where ``closure`` zeroes
+``ExtraGradient`` is a ``torch.optim.Optimizer``: ``opt.step(closure)`` where ``closure`` zeroes
 the gradients, recomputes every player's loss and calls ``backward`` so that ``p.grad`` holds each
-player's gradient (see :func:`game_closure`). It runs the closure twice per step. With
+player's gradient (see ``game_closure``). It runs the closure twice per step. With
 ``optimistic=True`` it is instead the single-call optimistic gradient (Popov 1980) variant.
 """
 
@@ -29,9 +29,12 @@ class ExtraGradient(torch.optim.Optimizer):
 
     Parameters
     ----------
-    params : parameters (or parameter groups) of all players.
-    lr : step size (> 0).
-    optimistic : use the single-call optimistic variant ``w <- w - lr * (2 g_t - g_{t-1})``.
+    params
+        parameters (or parameter groups) of all players.
+    lr
+        step size (> 0).
+    optimistic
+        use the single-call optimistic variant ``w <- w - lr * (2 g_t - g_{t-1})``.
     """
 
     def __init__(self, params, lr: float = 0.1, optimistic: bool = False) -> None:
@@ -81,7 +84,7 @@ def game_closure(
     players: Sequence[Sequence[torch.Tensor]],
     losses: Callable[[], Sequence[torch.Tensor]],
 ) -> Callable[[], torch.Tensor]:
-    """A closure for :class:`ExtraGradient` in an ``n``-player game.
+    """A closure for ``ExtraGradient`` in an ``n``-player game.
 
     ``players[i]`` is player ``i``'s parameter list and ``losses()`` returns the ``n`` losses, each
     player minimising its own. The closure sets every ``p.grad`` to the gradient of its owner's loss

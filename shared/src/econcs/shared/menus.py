@@ -42,10 +42,14 @@ Mechanism = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 class MenuChoice:
     """The outcome of facing a menu: shapes for a batch of ``B`` buyers, ``K`` options, ``m`` items.
 
-    allocation : ``(B, m)`` expected allocation of the chosen option(s).
-    payment : ``(B,)`` expected payment.
-    utility : ``(B,)`` expected utility ``<allocation, v> - payment``.
-    weights : ``(B, K + 1)`` choice probabilities; the last column is the null option.
+    allocation
+        ``(B, m)`` expected allocation of the chosen option(s).
+    payment
+        ``(B,)`` expected payment.
+    utility
+        ``(B,)`` expected utility ``<allocation, v> - payment``.
+    weights
+        ``(B, K + 1)`` choice probabilities; the last column is the null option.
     """
 
     allocation: torch.Tensor
@@ -64,10 +68,14 @@ def choose_from_menu(
 
     Parameters
     ----------
-    values : ``(B, m)`` buyer values.
-    allocations : ``(K, m)`` one menu for all buyers, or ``(B, K, m)`` a menu per buyer (GemNet).
-    prices : ``(K,)`` or ``(B, K)``.
-    temperature : ``None`` for the hard argmax (evaluation; ties go to the lowest index, the null
+    values
+        ``(B, m)`` buyer values.
+    allocations
+        ``(K, m)`` one menu for all buyers, or ``(B, K, m)`` a menu per buyer (GemNet).
+    prices
+        ``(K,)`` or ``(B, K)``.
+    temperature
+        ``None`` for the hard argmax (evaluation; ties go to the lowest index, the null
         option last), else the softmax temperature (> 0) used in training.
     """
     if allocations.dim() == 2:
@@ -92,13 +100,20 @@ class MenuLayer(nn.Module):
 
     Parameters
     ----------
-    n_items : number of items ``m``.
-    n_options : menu size ``K`` (RochetNet uses 1000).
-    kind : ``"additive"`` (allocation ``sigmoid(logits)`` in ``[0,1]^m``) or ``"unit-demand"``
+    n_items
+        number of items ``m``.
+    n_options
+        menu size ``K`` (RochetNet uses 1000).
+    kind
+        ``"additive"`` (allocation ``sigmoid(logits)`` in ``[0,1]^m``) or ``"unit-demand"``
         (``softmax`` over the items and a dummy, so the lottery sums to at most 1).
-    price_scale : prices are initialised uniformly in ``[0, price_scale]``.
-    generator : initialisation randomness.
+    price_scale
+        prices are initialised uniformly in ``[0, price_scale]``.
+    generator
+        initialisation randomness.
 
+    Notes
+    -----
     ``forward(values (B, m), temperature=None) -> MenuChoice``: ``temperature=None`` is the exact
     argmax choice (strategy-proof evaluation), a float the softmax relaxation for training.
     """
@@ -147,14 +162,18 @@ def misreport_utilities(
 
     Parameters
     ----------
-    mechanism : maps reports ``(N, n, m)`` to ``(allocation (N, n, m), payment (N, n))``.
-    values : ``(B, n, m)`` true values.
-    misreports : ``(B, R, n, m)``: ``R`` candidate misreports per bidder.
+    mechanism
+        maps reports ``(N, n, m)`` to ``(allocation (N, n, m), payment (N, n))``.
+    values
+        ``(B, n, m)`` true values.
+    misreports
+        ``(B, R, n, m)``: ``R`` candidate misreports per bidder.
 
     Returns
     -------
-    ``(B, R, n)`` utilities ``<a_i, v_i> - p_i`` of bidder ``i`` under its misreport (differentiable
-    in ``misreports`` and in the mechanism's parameters).
+    torch.Tensor
+        ``(B, R, n)`` utilities ``<a_i, v_i> - p_i`` of bidder ``i`` under its misreport
+        (differentiable in ``misreports`` and in the mechanism's parameters).
     """
     b, r, n, m = misreports.shape
     eye = torch.eye(n, dtype=torch.bool, device=values.device).view(1, 1, n, n, 1)
@@ -168,11 +187,14 @@ def misreport_utilities(
 
 @dataclasses.dataclass(frozen=True)
 class BestResponse:
-    """Result of :func:`best_response_search` for ``B`` profiles and ``n`` bidders.
+    """Result of ``best_response_search`` for ``B`` profiles and ``n`` bidders.
 
-    misreports : ``(B, n, m)`` each bidder's best misreport found.
-    regret : ``(B, n)`` its utility gain over truth-telling, ``>= 0`` (a lower bound on regret).
-    truthful_utility : ``(B, n)``.
+    misreports
+        ``(B, n, m)`` each bidder's best misreport found.
+    regret
+        ``(B, n)`` its utility gain over truth-telling, ``>= 0`` (a lower bound on regret).
+    truthful_utility
+        ``(B, n)``.
     """
 
     misreports: torch.Tensor
@@ -197,18 +219,27 @@ def best_response_search(
 
     Parameters
     ----------
-    mechanism : maps reports ``(N, n, m)`` to ``(allocation (N, n, m), payment (N, n))``.
-    values : ``(B, n, m)`` true value profiles.
-    low, high : support bounds (scalars or tensors broadcastable to ``(n, m)``); misreports are
+    mechanism
+        maps reports ``(N, n, m)`` to ``(allocation (N, n, m), payment (N, n))``.
+    values
+        ``(B, n, m)`` true value profiles.
+    low, high
+        support bounds (scalars or tensors broadcastable to ``(n, m)``); misreports are
         clipped to them after every step.
-    n_restarts : starting misreports per (profile, bidder): the truthful report and
+    n_restarts
+        starting misreports per (profile, bidder): the truthful report and
         ``n_restarts - 1`` draws uniform in the support.
-    n_steps : Adam steps on every restart simultaneously, the step size decaying geometrically
+    n_steps
+        Adam steps on every restart simultaneously, the step size decaying geometrically
         from ``lr`` to ``lr / 100``.
-    init : optional ``(B, R, n, m)`` starting misreports (RegretNet's cached training misreports);
+    init
+        optional ``(B, R, n, m)`` starting misreports (RegretNet's cached training misreports);
         overrides ``n_restarts``.
-    include_truth : also count the truthful report as a candidate (so regret >= 0 exactly).
+    include_truth
+        also count the truthful report as a candidate (so regret >= 0 exactly).
 
+    Notes
+    -----
     The mechanism's own parameters are not changed and receive no gradient.
     """
     values = check_tensor(values, "values", ndim=3)

@@ -21,11 +21,16 @@ def project_simplex(x: torch.Tensor, dim: int = -1, radius: float = 1.0) -> torc
 
     Parameters
     ----------
-    x : tensor of any shape ``(..., n, ...)``.
-    dim : the dimension that holds the simplex coordinates.
-    radius : the sum of the projected coordinates (> 0).
+    x
+        tensor of any shape ``(..., n, ...)``.
+    dim
+        the dimension that holds the simplex coordinates.
+    radius
+        the sum of the projected coordinates (> 0).
 
-    >>> project_simplex(torch.tensor([0.5, 0.5, 1.0])).tolist()
+    Examples
+    --------
+    >>> project_simplex(torch.tensor([0.0, 0.5, 2.5])).tolist()
     [0.0, 0.0, 1.0]
     """
     check_type(x, "x", torch.Tensor)

@@ -190,7 +190,7 @@ def check_tensor(
 ) -> torch.Tensor:
     """Convert ``x`` to a torch tensor (optionally of ``dtype`` on ``device``) and check it.
 
-    Shape checks as in :func:`check_array`. Tensors keep their autograd graph.
+    Shape checks as in ``check_array``. Tensors keep their autograd graph.
     """
     if not isinstance(x, torch.Tensor):
         if isinstance(x, (str, bytes)) or x is None:
