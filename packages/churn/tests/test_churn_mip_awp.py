@@ -1,0 +1,143 @@
+"""Exact MIPs against brute-force enumeration, and AWP / sampling as lower bounds of them."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import scale
+
+from econcs.churn import (
+    RashomonSet,
+    awp_search,
+    load_dataset,
+    make_separable,
+    mip_multiplicity,
+    multiplicity,
+)
+
+
+def _all_linear_labelings(X):
+    """Every labelling of 2-d points in general position by a line (and the two constants)."""
+    n = len(X)
+    out = {tuple([0] * n), tuple([1] * n)}
+    for i, j in itertools.combinations(range(n), 2):
+        d = X[j] - X[i]
+        normal = np.array([-d[1], d[0]])
+        side = (X - X[i]) @ normal > 0
+        for si, sj in itertools.product([False, True], repeat=2):
+            lab = side.copy()
+            lab[i], lab[j] = si, sj
+            out.add(tuple(lab.astype(int)))
+            out.add(tuple((~lab).astype(int)))
+    return np.array(sorted(out))
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.1])
+def test_mip_equals_brute_force_in_2d(epsilon):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(14, 2))
+    y = (X[:, 0] + 0.8 * rng.normal(size=14) > 0).astype(int)
+    base = LogisticRegression().fit(X, y)
+    p = base.predict(X)
+    budget = int(np.sum(p != y)) + int(np.floor(epsilon * 14 + 1e-9))
+    labs = _all_linear_labelings(X)
+    members = labs[(labs != y).sum(axis=1) <= budget]
+    flips = members != p
+    res = mip_multiplicity(X, y, p, epsilon=epsilon, classes=base.classes_, margin=1e-4)
+    assert_allclose(res.ambiguity, flips.any(axis=0).mean())
+    assert_allclose(res.discrepancy, flips.mean(axis=1).max())
+    assert res.discrepancy_status == "optimal"
+    assert_allclose(res.discrepancy_bound, res.discrepancy, atol=1e-6)
+    assert set(res.status) <= {"solved", "covered", "infeasible"}
+    for m in res.models:  # every model returned is a verified member
+        assert np.sum(m.predict(X) != y) <= budget
+
+
+@pytest.fixture(scope="module")
+def small():
+    X, y = load_dataset("synthetic", n_samples=30, n_features=3, random_state=2)
+    return scale(X), y
+
+
+def test_mip_dominates_sampling_and_awp(small):
+    X, y = small
+    eps = 0.04
+    mip = RashomonSet(epsilon=eps, n_models=30, method="mip", random_state=0).fit(X, y)
+    sampled = RashomonSet(epsilon=eps, n_models=200, perturbation=("bootstrap", "hyper"),
+                          hyper_scale=10.0, random_state=0).fit(X, y)
+    awp = RashomonSet(epsilon=eps, n_models=30, method="awp", random_state=0).fit(X, y)
+    m_mip, m_s, m_awp = (multiplicity(r, X) for r in (mip, sampled, awp))
+    assert_allclose(m_mip.ambiguity, mip.search_.ambiguity)
+    assert_allclose(m_mip.discrepancy, mip.search_.discrepancy)
+    assert m_s.n_models > 10
+    assert m_mip.discrepancy >= m_s.discrepancy
+    assert m_mip.ambiguity >= m_s.ambiguity
+    assert m_mip.ambiguity >= m_awp.ambiguity
+    assert m_mip.ambiguity > 0
+
+
+def test_mip_zero_on_separable_at_epsilon_zero():
+    X, y = make_separable(40, 2, margin=3.0, random_state=1)
+    rs = RashomonSet(epsilon=0.0, n_models=40, method="mip").fit(X, y)
+    assert rs.search_.ambiguity == 0.0 and rs.search_.discrepancy == 0.0
+    assert set(rs.search_.status) == {"infeasible"}
+
+
+def test_awp_linear_flips_are_members():
+    X, y = load_dataset("breast_cancer", n_samples=150, random_state=0)
+    X = scale(X)
+    base = LogisticRegression().fit(X, y)
+    res = awp_search(base, X, y, epsilon=0.02, targets=np.arange(60), max_iter=150)
+    assert res.flippable.sum() > 0
+    p = base.predict(X)
+    err0 = np.mean(p != y)
+    for k, m in zip(res.targets[res.flippable], res.models):
+        assert m.predict(X[k:k + 1])[0] != p[k]
+        assert np.mean(m.predict(X) != y) <= err0 + 0.02 + 1e-12
+    # log-loss membership
+    res_ll = awp_search(base, X, y, epsilon=0.05, metric="log_loss", targets=np.arange(20),
+                        max_iter=150)
+    from sklearn.metrics import log_loss
+
+    ll0 = log_loss(y, base.predict_proba(X))
+    for m in res_ll.models:
+        assert log_loss(y, m.predict_proba(X)) <= ll0 + 0.05 + 1e-9
+
+
+def test_awp_mlp():
+    X, y = load_dataset("wine")
+    X = scale(X)
+    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3000, random_state=0).fit(X, y)
+    rs = RashomonSet(mlp, epsilon=0.03, n_models=40, method="awp", random_state=0,
+                     method_params={"max_iter": 100}).fit(X, y)
+    p = rs.predict(X)
+    for k, m in zip(rs.search_.targets[rs.search_.flippable], rs.models_):
+        assert m.predict(X[k:k + 1])[0] != p[k]
+    assert np.all(rs.losses_ <= rs.baseline_loss_ + 0.03 + 1e-12)
+
+
+def test_awp_nothing_on_separable_at_epsilon_zero():
+    X, y = make_separable(60, 3, margin=4.0, random_state=0)
+    rs = RashomonSet(epsilon=0.0, n_models=60, method="awp", random_state=0,
+                     method_params={"max_iter": 60}).fit(X, y)
+    assert len(rs.models_) == 0  # flipping any training point costs a mistake
+
+
+def test_search_bad_input(small):
+    X, y = small
+    base = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="margin"):
+        mip_multiplicity(X, y, base.predict(X), epsilon=0.0, classes=base.classes_, margin=0.0)
+    with pytest.raises(ValueError, match="epsilon"):
+        mip_multiplicity(X, y, base.predict(X), epsilon=-1.0, classes=base.classes_)
+    with pytest.raises(ValueError, match="baseline_pred"):
+        mip_multiplicity(X, y, base.predict(X)[:-1], epsilon=0.0, classes=base.classes_)
+    with pytest.raises(ValueError, match="metric"):
+        awp_search(base, X, y, epsilon=0.0, metric="auc")
+    with pytest.raises(TypeError, match="estimator"):
+        awp_search(object(), X, y, epsilon=0.0)
