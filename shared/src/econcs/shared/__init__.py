@@ -16,7 +16,13 @@ from econcs.shared.augmented_lagrangian import (
     AugmentedLagrangian,
     minimize_augmented_lagrangian,
 )
-from econcs.shared.device import make_generator, make_rng, resolve_device, resolve_dtype
+from econcs.shared.device import (
+    cpu_threads,
+    make_generator,
+    make_rng,
+    resolve_device,
+    resolve_dtype,
+)
 from econcs.shared.distributions import Marginal, ValueDistribution, parse_distribution
 from econcs.shared.experiments import (
     ConfigError,
@@ -102,6 +108,7 @@ __all__ = [
     "check_type",
     "choose_from_menu",
     "config_from_overrides",
+    "cpu_threads",
     "game_closure",
     "load_suites",
     "make_generator",

@@ -6,12 +6,15 @@ Library code never seeds global state: every random draw comes from a ``torch.Ge
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
 from econcs.shared.validation import check_int
 
-__all__ = ["make_generator", "make_rng", "resolve_device", "resolve_dtype"]
+__all__ = ["cpu_threads", "make_generator", "make_rng", "resolve_device", "resolve_dtype"]
 
 _DTYPES = {
     "float32": torch.float32,
@@ -96,3 +99,23 @@ def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     if seed is None:
         return np.random.default_rng()
     return np.random.default_rng(check_int(seed, "seed", low=0))
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None, device: str | torch.device = "cpu") -> Iterator[None]:
+    """Run the block with ``n`` PyTorch intra-op threads when ``device`` is the CPU.
+
+    Small networks (a few hundred units) gain nothing from intra-op parallelism and on a busy machine
+    lose several-fold to thread oversubscription. ``None`` (or a non-CPU device) changes nothing; the
+    previous thread count is restored on exit.
+    """
+    if n is None or torch.device(device).type != "cpu":
+        yield
+        return
+    n = check_int(n, "num_threads", low=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

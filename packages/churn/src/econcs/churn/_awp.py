@@ -32,7 +32,7 @@ from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
 from econcs.churn._models import LinearClassifier, MLPModel, _is_binary_mlp, _is_linear
-from econcs.shared import check_choice, check_float, check_int, resolve_device
+from econcs.shared import check_choice, check_float, check_int, cpu_threads, resolve_device
 
 __all__ = ["AWPResult", "awp_search"]
 
@@ -127,14 +127,9 @@ def awp_search(
         return _awp_search(baseline, X, y, epsilon, metric, targets, max_iter, lr, mu0,
                            mu_growth, delta, batch_size, dev, dtype, t0)
     # small batched problems: one thread beats oversubscribed intra-op threads on a busy CPU
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            return _awp_search(baseline, X, y, epsilon, metric, targets, max_iter, lr, mu0,
-                               mu_growth, delta, batch_size, dev, dtype, t0)
-    finally:
-        torch.set_num_threads(threads)
+    with cpu_threads(1, dev), threadpool_limits(limits=1):
+        return _awp_search(baseline, X, y, epsilon, metric, targets, max_iter, lr, mu0,
+                           mu_growth, delta, batch_size, dev, dtype, t0)
 
 
 def _awp_search(baseline, X, y, epsilon, metric, targets, max_iter, lr, mu0, mu_growth, delta,

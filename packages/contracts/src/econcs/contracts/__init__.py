@@ -1,0 +1,50 @@
+"""econcs-contracts: principal-agent reinforcement learning with contracts.
+
+Ivanov, Dütting, Talgam-Cohen, Wang, Parkes, "Principal-Agent Reinforcement Learning: Orchestrating
+AI Agents with Contracts" (arXiv 2407.18074).
+"""
+
+from econcs.contracts._coin_game import CoinGameEnv, coin_game_optimal_welfare
+from econcs.contracts._coin_principal import CoinGameResult, CoinGameTrainer
+from econcs.contracts._deep import DeepContractResult, DeepContractTrainer
+from econcs.contracts._mdp import PrincipalAgentEnv, PrincipalAgentMDP, make_tree_mdp
+from econcs.contracts._oneshot import (
+    ContractResult,
+    agent_best_response,
+    minimal_contracts_two_actions,
+    optimal_contract,
+)
+from econcs.contracts._spe import (
+    ContractPolicyEvaluation,
+    ConvergenceWarning,
+    SPEResult,
+    evaluate_contracts,
+    meta_algorithm,
+    minimal_implementing_contracts,
+    solve_spe,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CoinGameEnv",
+    "CoinGameResult",
+    "CoinGameTrainer",
+    "ContractPolicyEvaluation",
+    "ContractResult",
+    "ConvergenceWarning",
+    "DeepContractResult",
+    "DeepContractTrainer",
+    "PrincipalAgentEnv",
+    "PrincipalAgentMDP",
+    "SPEResult",
+    "agent_best_response",
+    "coin_game_optimal_welfare",
+    "evaluate_contracts",
+    "make_tree_mdp",
+    "meta_algorithm",
+    "minimal_contracts_two_actions",
+    "minimal_implementing_contracts",
+    "optimal_contract",
+    "solve_spe",
+]

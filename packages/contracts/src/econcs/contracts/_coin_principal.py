@@ -1,0 +1,352 @@
+"""A principal paying agents to cooperate in the Coin Game, and the baselines it is compared with.
+
+Ivanov, Dütting, Talgam-Cohen, Wang, Parkes, "Principal-Agent Reinforcement Learning" (arXiv
+2407.18074), Section 5 (multi-agent extension). The principal maximises ``(1/alpha) * welfare -
+payments`` (``alpha = 0.1``): at each step it recommends an action ``a_i`` to every agent and pays
+agent ``i`` for following it the minimal amount that makes following a best response,
+``max_a Qbar_i(s, a) - Qbar_i(s, a_i)``, plus the nudging margin ``xi`` when the recommendation is
+not already the agent's favourite. Its value is decomposed over agents (VDN, Sunehag et al. 2018):
+``G(s, a) = sum_i G_i(o_i, a_i)`` is the gross value of the joint action (welfare now plus the
+principal's continuation value), and the recommendation maximises ``sum_i G_i - alpha * pay_i``
+agent by agent. Agents are DQN learners of ``Qbar_i`` (their value excluding this step's payment)
+that best-respond to the principal's policy.
+
+Baselines with the same learners: ``selfish`` (own reward), ``cooperative`` (both agents maximise
+welfare) and ``constant`` (Christoffersen et al. 2023 style constant-proportion transfers: each
+agent also receives ``beta * welfare``, with ``beta`` set so that the budget equals the
+principal's).
+
+Both agents share one Q-network (egocentric observations make the game symmetric), and the
+principal's ``G_i`` share one network; networks are ``Conv(4 -> 32, kernel min(4, size)) + 2 x
+FC(64)`` as in the paper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from econcs.contracts._coin_game import coin_game_observe, coin_game_reset, coin_game_step
+from econcs.shared import cpu_threads
+from econcs.shared.device import resolve_device
+from econcs.shared.validation import check_choice, check_float, check_int
+
+__all__ = ["CoinGameResult", "CoinGameTrainer"]
+
+MODES = ("principal", "selfish", "cooperative", "constant")
+
+
+class _ConvQNet(nn.Module):
+    def __init__(self, size: int, n_out: int, generator: torch.Generator):
+        super().__init__()
+        k = min(4, size)
+        self.conv = nn.Conv2d(4, 32, kernel_size=k)
+        flat = 32 * (size - k + 1) ** 2
+        self.fc1, self.fc2, self.out = nn.Linear(flat, 64), nn.Linear(64, 64), nn.Linear(64, n_out)
+        with torch.no_grad():  # PyTorch's default init, drawn from an explicit generator
+            for p in self.parameters():
+                fan_in = p.shape[1] * (p[0, 0].numel() if p.dim() == 4 else 1) if p.dim() > 1 \
+                    else None
+                if fan_in is None:
+                    continue
+                bound = 1.0 / fan_in**0.5
+                p.copy_((torch.rand(p.shape, generator=generator) * 2 - 1) * bound)
+            for layer in (self.conv, self.fc1, self.fc2, self.out):
+                fan_in = layer.weight[0].numel()
+                layer.bias.copy_((torch.rand(layer.bias.shape, generator=generator) * 2 - 1)
+                                 / fan_in**0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: (batch, 4, size, size) -> (batch, 4) action values."""
+        h = torch.relu(self.conv(x)).flatten(1)
+        return self.out(torch.relu(self.fc2(torch.relu(self.fc1(h)))))
+
+
+@dataclasses.dataclass(frozen=True)
+class CoinGameResult:
+    """Greedy evaluation over ``episodes`` episodes (per-episode means).
+
+    Attributes
+    ----------
+    welfare : sum of both agents' rewards (without payments).
+    payments : total payments (principal: to followers; constant: ``2 beta welfare``).
+    payment_share : ``payments / welfare``.
+    own_coin_rate : share of collected coins taken by their owner.
+    follow_rate : share of agent steps that followed the recommendation (principal mode).
+    """
+
+    welfare: float
+    payments: float
+    payment_share: float
+    own_coin_rate: float
+    follow_rate: float
+    episodes: int
+
+
+class CoinGameTrainer:
+    """Train agents (and the principal) in the Coin Game with DQN.
+
+    Parameters
+    ----------
+    mode : ``"principal"``, ``"selfish"``, ``"cooperative"`` or ``"constant"``.
+    size, max_steps : the game (3/20 or 7/50).
+    n_iter : iterations (each: one step of ``n_envs`` games, one gradient step per network).
+    n_envs, batch_size, lr, gamma, target_every, buffer_size : DQN settings.
+    eps_start, eps_end, eps_decay : epsilon-greedy schedule (decay over ``eps_decay`` of the run).
+    alpha : the principal's objective is ``(1/alpha) welfare - payments``.
+    margin : nudging margin ``xi`` added to payments for non-favourite recommendations.
+    beta : transfer proportion of the ``constant`` baseline.
+    num_threads : CPU threads used while training (None: leave PyTorch's setting); the
+        networks are tiny, so one thread is fastest.
+    device, generator, init_generator : device; ``torch.Generator`` on it for all sampling; CPU
+        generator for network initialisation.
+    """
+
+    def __init__(
+        self,
+        mode: str = "principal",
+        *,
+        size: int = 3,
+        max_steps: int = 20,
+        n_iter: int = 5000,
+        n_envs: int = 32,
+        batch_size: int = 128,
+        lr: float = 5e-4,
+        gamma: float = 0.99,
+        target_every: int = 200,
+        buffer_size: int = 100_000,
+        eps_start: float = 1.0,
+        eps_end: float = 0.02,
+        eps_decay: float = 0.7,
+        alpha: float = 0.1,
+        margin: float = 0.01,
+        beta: float = 0.0,
+        device: str | torch.device = "cpu",
+        num_threads: int | None = 1,
+        generator: torch.Generator | None = None,
+        init_generator: torch.Generator | None = None,
+    ) -> None:
+        self.mode = check_choice(mode, "mode", MODES)
+        self.size = check_int(size, "size", low=2)
+        self.max_steps = check_int(max_steps, "max_steps", low=1)
+        self.n_iter = check_int(n_iter, "n_iter", low=1)
+        self.n_envs = check_int(n_envs, "n_envs", low=1)
+        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        self.lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
+        self.gamma = check_float(gamma, "gamma", low=0.0, high=1.0)
+        self.target_every = check_int(target_every, "target_every", low=1)
+        self.buffer_size = check_int(buffer_size, "buffer_size", low=self.batch_size)
+        self.eps_start = check_float(eps_start, "eps_start", low=0.0, high=1.0)
+        self.eps_end = check_float(eps_end, "eps_end", low=0.0, high=1.0)
+        self.eps_decay = check_float(eps_decay, "eps_decay", low=0.0, high=1.0,
+                                     low_inclusive=False)
+        self.alpha = check_float(alpha, "alpha", low=0.0, low_inclusive=False)
+        self.margin = check_float(margin, "margin", low=0.0)
+        self.beta = check_float(beta, "beta", low=0.0)
+        self.device = resolve_device(device)
+        self.num_threads = None if num_threads is None else check_int(num_threads, "num_threads",
+                                                                      low=1)
+        self.gen = generator if generator is not None else torch.Generator(self.device)
+        init_gen = init_generator if init_generator is not None else torch.Generator()
+        dev = self.device
+        self.agent = _ConvQNet(self.size, 4, init_gen).to(dev)
+        self.agent_target = _ConvQNet(self.size, 4, init_gen).to(dev)
+        params = list(self.agent.parameters())
+        self.principal = self.principal_target = None
+        if self.mode == "principal":
+            self.principal = _ConvQNet(self.size, 4, init_gen).to(dev)
+            self.principal_target = _ConvQNet(self.size, 4, init_gen).to(dev)
+            params += list(self.principal.parameters())
+        self._sync()
+        self.optimizer = torch.optim.Adam(params, lr=self.lr, foreach=True)
+        grid = (self.buffer_size, 2, 4, self.size, self.size)
+        self.buf_obs = torch.zeros(grid, dtype=torch.uint8, device=dev)
+        self.buf_next = torch.zeros(grid, dtype=torch.uint8, device=dev)
+        self.buf_act = torch.zeros(self.buffer_size, 2, dtype=torch.long, device=dev)
+        self.buf_rew = torch.zeros(self.buffer_size, 2, device=dev)
+        self.buf_done = torch.zeros(self.buffer_size, device=dev)
+        self.buf_ptr = 0
+        self.buf_len = 0
+        self.state = coin_game_reset(self.n_envs, self.size, self.max_steps, self.gen, dev)
+        self.iteration = 0
+
+    # helpers -----------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        self.agent_target.load_state_dict(self.agent.state_dict())
+        if self.principal is not None:
+            self.principal_target.load_state_dict(self.principal.state_dict())
+
+    def epsilon(self) -> float:
+        frac = min(1.0, self.iteration / max(1.0, self.eps_decay * self.n_iter))
+        return self.eps_start + frac * (self.eps_end - self.eps_start)
+
+    def _training_rewards(self, rewards: torch.Tensor) -> torch.Tensor:
+        welfare = rewards.sum(-1, keepdim=True)
+        if self.mode == "cooperative":
+            return welfare.expand_as(rewards)
+        if self.mode == "constant":
+            return rewards + self.beta * welfare
+        return rewards
+
+    def _payments(self, qbar: torch.Tensor) -> torch.Tensor:
+        """(..., 4) agent Qbar -> (..., 4) minimal payment for following each recommendation."""
+        best = qbar.max(-1, keepdim=True).values
+        favourite = nn.functional.one_hot(qbar.argmax(-1), 4).bool()
+        return best - qbar + torch.where(favourite, 0.0, self.margin)
+
+    def _recommend(self, obs: torch.Tensor, agent_net, principal_net):
+        """obs (B, 2, 4, n, n) -> recommendations (B, 2), payments (B, 2, 4), values (B, 2, 4)."""
+        flat = obs.flatten(0, 1)
+        qbar = agent_net(flat).view(-1, 2, 4)
+        pay = self._payments(qbar)
+        value = principal_net(flat).view(-1, 2, 4) - self.alpha * pay
+        return value.argmax(-1), pay, value, qbar
+
+    # one iteration ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _act(self, obs: torch.Tensor, eps: float):
+        b = obs.shape[0]
+        qbar = self.agent(obs.flatten(0, 1)).view(b, 2, 4)
+        rand = torch.randint(0, 4, (b, 2), generator=self.gen, device=self.device)
+        explore = torch.rand(b, 2, generator=self.gen, device=self.device) < eps
+        paid = torch.zeros(b, 2, device=self.device)
+        followed = torch.zeros(b, 2, dtype=torch.bool, device=self.device)
+        if self.mode != "principal":
+            return torch.where(explore, rand, qbar.argmax(-1)), paid, followed
+        rec, pay, _, _ = self._recommend(obs, self.agent, self.principal)
+        rec_explore = torch.rand(b, 2, generator=self.gen, device=self.device) < eps
+        rec = torch.where(rec_explore,
+                          torch.randint(0, 4, (b, 2), generator=self.gen, device=self.device), rec)
+        pay_rec = pay.gather(-1, rec[..., None]).squeeze(-1)
+        # the agent follows iff Qbar(rec) + payment >= max Qbar (true by construction)
+        follow_ok = qbar.gather(-1, rec[..., None]).squeeze(-1) + pay_rec >= qbar.max(-1).values
+        greedy = torch.where(follow_ok, rec, qbar.argmax(-1))
+        act = torch.where(explore, rand, greedy)
+        followed = act == rec
+        paid = torch.where(followed, pay_rec, 0.0)
+        return act, paid, followed
+
+    def _collect(self, eps: float):
+        obs = coin_game_observe(self.state)
+        act, paid, followed = self._act(obs, eps)
+        rewards, done, own, other = coin_game_step(self.state, act, self.gen)
+        nxt = coin_game_observe(self.state)
+        # the episode's last observation is replaced by the reset one; done masks bootstrapping
+        idx = (self.buf_ptr + torch.arange(len(act), device=self.device)) % self.buffer_size
+        self.buf_obs[idx] = obs.to(torch.uint8)
+        self.buf_next[idx] = nxt.to(torch.uint8)
+        self.buf_act[idx] = act
+        self.buf_rew[idx] = rewards
+        self.buf_done[idx] = done.float()
+        self.buf_ptr = int((self.buf_ptr + len(act)) % self.buffer_size)
+        self.buf_len = min(self.buffer_size, self.buf_len + len(act))
+        return rewards, paid, followed, own, other, done
+
+    def _learn(self) -> float:
+        idx = torch.randint(0, self.buf_len, (self.batch_size,), generator=self.gen,
+                            device=self.device)
+        obs, nxt = self.buf_obs[idx].float(), self.buf_next[idx].float()
+        act, rew, done = self.buf_act[idx], self.buf_rew[idx], self.buf_done[idx]
+        g = self.gamma * (1 - done)[:, None]  # (B, 1)
+        with torch.no_grad():
+            if self.mode == "principal":
+                _, pay_n, value_n, qbar_n = self._recommend(nxt, self.agent_target,
+                                                            self.principal_target)
+                rec_n = value_n.argmax(-1)
+                # the agent follows: Qbar(rec) + pay(rec) = max Qbar (+ margin)
+                v_agent = (qbar_n + pay_n).gather(-1, rec_n[..., None]).squeeze(-1)
+                y_agent = rew + g * v_agent  # (B, 2)
+                y_principal = rew.sum(-1) + g[:, 0] * value_n.max(-1).values.sum(-1)  # VDN
+            else:
+                q_n = self.agent_target(nxt.flatten(0, 1)).view(-1, 2, 4)
+                y_agent = self._training_rewards(rew) + g * q_n.max(-1).values
+        q = self.agent(obs.flatten(0, 1)).view(-1, 2, 4).gather(-1, act[..., None]).squeeze(-1)
+        loss = nn.functional.smooth_l1_loss(q, y_agent)
+        if self.mode == "principal":
+            gp = self.principal(obs.flatten(0, 1)).view(-1, 2, 4)
+            gp = gp.gather(-1, act[..., None]).squeeze(-1).sum(-1)
+            loss = loss + nn.functional.smooth_l1_loss(gp, y_principal)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def step(self) -> dict[str, float]:
+        """One iteration: one step of every game and one gradient step."""
+        eps = self.epsilon()
+        self._collect(eps)
+        out = {"epsilon": eps}
+        if self.buf_len >= self.batch_size:
+            out["loss"] = self._learn()
+        self.iteration += 1
+        if self.iteration % self.target_every == 0:
+            self._sync()
+        return out
+
+    def train(self, n_iter: int | None = None, callback=None) -> None:
+        stop = self.n_iter if n_iter is None else check_int(n_iter, "n_iter", low=0)
+        with cpu_threads(self.num_threads, self.device):
+            while self.iteration < stop:
+                out = self.step()
+                if callback is not None:
+                    callback(self.iteration, out)
+
+    @torch.no_grad()
+    def evaluate(self, episodes: int = 64, generator: torch.Generator | None = None):
+        """Greedy play (no exploration) for ``episodes`` parallel episodes."""
+        episodes = check_int(episodes, "episodes", low=1)
+        gen = generator if generator is not None else self.gen
+        state = coin_game_reset(episodes, self.size, self.max_steps, gen, self.device)
+        welfare = torch.zeros(episodes, device=self.device)
+        payments = torch.zeros(episodes, device=self.device)
+        own_n = other_n = follow_n = 0.0
+        saved, self.gen = self.gen, gen
+        try:
+            for _ in range(self.max_steps):
+                act, paid, followed = self._act(coin_game_observe(state), 0.0)
+                rewards, _, own, other = coin_game_step(state, act, gen, auto_reset=False)
+                welfare += rewards.sum(-1)
+                payments += paid.sum(-1)
+                own_n += float(own.sum())
+                other_n += float(other.sum())
+                follow_n += float(followed.float().mean())
+        finally:
+            self.gen = saved
+        w = float(welfare.mean())
+        if self.mode == "constant":
+            payments = 2 * self.beta * welfare
+        p = float(payments.mean())
+        return CoinGameResult(
+            welfare=w, payments=p, payment_share=p / w if w > 0 else 0.0,
+            own_coin_rate=own_n / max(1.0, own_n + other_n),
+            follow_rate=follow_n / self.max_steps if self.mode == "principal" else 1.0,
+            episodes=episodes,
+        )
+
+    # checkpoints -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        out = {"agent": self.agent.state_dict(), "agent_target": self.agent_target.state_dict(),
+               "optimizer": self.optimizer.state_dict(), "iteration": self.iteration,
+               "buffer": {"obs": self.buf_obs, "next": self.buf_next, "act": self.buf_act,
+                          "rew": self.buf_rew, "done": self.buf_done},
+               "buf_ptr": self.buf_ptr, "buf_len": self.buf_len, "game": self.state.tensors()}
+        if self.principal is not None:
+            out["principal"] = self.principal.state_dict()
+            out["principal_target"] = self.principal_target.state_dict()
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.agent_target.load_state_dict(state["agent_target"])
+        if self.principal is not None:
+            self.principal.load_state_dict(state["principal"])
+            self.principal_target.load_state_dict(state["principal_target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for name in ("obs", "next", "act", "rew", "done"):
+            getattr(self, f"buf_{name}").copy_(state["buffer"][name])
+        self.buf_ptr, self.buf_len = int(state["buf_ptr"]), int(state["buf_len"])
+        self.iteration = int(state["iteration"])
+        for key, value in state["game"].items():
+            setattr(self.state, key, value.to(self.device))

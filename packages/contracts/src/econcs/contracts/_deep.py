@@ -1,0 +1,396 @@
+"""Deep principal-agent RL: DQN-style principal and agent Q-networks with nudged contracts.
+
+Ivanov, Dütting, Talgam-Cohen, Wang, Parkes, "Principal-Agent Reinforcement Learning" (arXiv
+2407.18074), Section 4. Transitions and rewards are unknown and learned from sampled experience;
+the outcome distributions ``O(s, a)`` define the contracting problem and are known to the principal
+(they enter the minimal-contract LP). Two networks are trained together by Q-learning on a shared
+replay buffer:
+
+- the agent's ``Qbar_theta(s, a)``: its value of action ``a`` excluding this step's payment, with
+  target ``r(s, a) + gamma max_a' [Qbar(s', a') + O(s', a') . b(s')]`` where ``b(s')`` is the
+  principal's current contract at ``s'`` (the agent best-responds to the principal's policy);
+- the principal's gross value ``G_phi(s, a)``: ``E[rp(s, o) + gamma V_p(s')]`` when the agent takes
+  ``a``; its contract policy picks the target ``a_p`` maximising
+  ``G(s, a_p) - O(s, a_p) . b*(s, a_p)``, where ``b*`` is the minimal contract implementing ``a_p``
+  against ``Qbar_theta`` with IC margin ``xi`` ("nudging": the agent's learned Q-values are only
+  approximately right, and the margin keeps the true best response on the target).
+
+This is the simultaneous (interleaved) version of the paper's meta-algorithm, whose fixed point is
+the SPE. Closed-form minimal contracts restrict it to two actions (any number of outcomes).
+Training is centralised: the replay buffer records the agent's executed action.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import torch
+from torch import nn
+
+from econcs.contracts._mdp import PrincipalAgentMDP
+from econcs.contracts._oneshot import minimal_contracts_two_actions
+from econcs.contracts._spe import _principal_values, evaluate_contracts
+from econcs.shared import cpu_threads
+from econcs.shared.device import resolve_device, resolve_dtype
+from econcs.shared.validation import check_float, check_int
+
+__all__ = ["DeepContractResult", "DeepContractTrainer"]
+
+
+class _StateQNet(nn.Module):
+    """ReLU MLP on one-hot states; the first layer is stored as an embedding table (same function
+    as a ``Linear`` layer on the one-hot vector, without the ``(batch, n_states)`` matmul), with
+    sparse gradients updated by lazy Adam (``torch.optim.SparseAdam``).
+
+    Parameters drawn like PyTorch's default ``Linear`` init from ``generator`` (CPU).
+    """
+
+    def __init__(self, n_states, hidden, n_out, n_layers, generator):
+        super().__init__()
+
+        def uniform(shape, fan_in):
+            return nn.Parameter((torch.rand(*shape, generator=generator) * 2 - 1) / fan_in**0.5)
+
+        self.embed = nn.Embedding(n_states, hidden, sparse=True)
+        self.embed.weight = uniform((n_states, hidden), n_states)
+        self.embed_bias = uniform((hidden,), n_states)
+        layers: list[nn.Module] = []
+        dims = [hidden] * n_layers + [n_out]
+        for d_in, d_out in itertools.pairwise(dims):
+            lin = nn.Linear(d_in, d_out)
+            lin.weight, lin.bias = uniform((d_out, d_in), d_in), uniform((d_out,), d_in)
+            layers += [nn.ReLU(), lin]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        """``s``: (batch,) state indices -> (batch, n_out)."""
+        return self.body(self.embed(s) + self.embed_bias)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepContractResult:
+    """The learned contract policy, evaluated against an exactly best-responding agent.
+
+    Attributes
+    ----------
+    principal_utility : principal's value at ``s0`` when the true agent best-responds.
+    contracts : (n_states, n_outcomes) learned contracts.
+    targets : (n_states,) actions the principal aims to implement.
+    actions : (n_states,) the true agent's best responses to ``contracts``.
+    follow_rate : share of states where ``actions == targets``.
+    iterations : training iterations done.
+    learned_agent_utility : principal's value at ``s0`` when the agent acts greedily on its
+        learned ``Qbar`` (ties towards the target): the weaker, training-time notion.
+    """
+
+    principal_utility: float
+    contracts: np.ndarray
+    targets: np.ndarray
+    actions: np.ndarray
+    follow_rate: float
+    iterations: int
+    learned_agent_utility: float = float("nan")
+
+
+class DeepContractTrainer:
+    """Train principal and agent Q-networks on a principal-agent MDP (two actions).
+
+    Parameters
+    ----------
+    mdp : the environment (sampled only through its transitions; ``outcome_probs`` are known).
+    n_iter : training iterations; each does ``n_envs`` environment steps and one gradient step
+        per network (paper: 20k iterations, 8 steps, batch 128).
+    n_envs : parallel environments.
+    batch_size : replay minibatch size.
+    hidden, n_layers : MLP width and depth (paper: 2 x 256, ReLU) on one-hot states.
+    lr, lr_final : Adam learning rate, decayed linearly from ``lr`` to ``lr_final``.
+    target_every : target networks are copied every this many iterations.
+    eps_start, eps_end : epsilon-greedy exploration of both players, decayed linearly over
+        ``eps_decay`` of the run.
+    margin : nudging IC margin ``xi`` of the contracts (in reward units).
+    buffer_size : replay capacity (transitions).
+    max_steps : episodes are truncated after this many steps (for MDPs whose episodes may not end).
+    device, dtype : where and in which precision the networks live.
+    num_threads : CPU threads used while training (None: leave PyTorch's setting); the
+        networks are tiny, so one thread is fastest.
+    generator : ``torch.Generator`` on ``device`` for exploration and sampling; ``init_generator``
+        a CPU generator for the network initialisation.
+    """
+
+    def __init__(
+        self,
+        mdp: PrincipalAgentMDP,
+        *,
+        n_iter: int = 20_000,
+        n_envs: int = 8,
+        batch_size: int = 128,
+        hidden: int = 256,
+        n_layers: int = 2,
+        lr: float = 1e-3,
+        lr_final: float = 1e-4,
+        target_every: int = 100,
+        eps_start: float = 1.0,
+        eps_end: float = 0.0,
+        eps_decay: float = 1.0,
+        margin: float = 0.01,
+        buffer_size: int = 100_000,
+        max_steps: int = 1000,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype | None = None,
+        num_threads: int | None = 1,
+        generator: torch.Generator | None = None,
+        init_generator: torch.Generator | None = None,
+    ) -> None:
+        if not isinstance(mdp, PrincipalAgentMDP):
+            raise TypeError(f"mdp: expected a PrincipalAgentMDP, got {type(mdp).__name__}.")
+        if mdp.n_actions != 2:
+            raise ValueError(
+                f"mdp: the deep trainer uses closed-form contracts for 2 actions, got "
+                f"{mdp.n_actions}; use meta_algorithm() for more actions."
+            )
+        self.mdp = mdp
+        self.n_iter = check_int(n_iter, "n_iter", low=1)
+        self.n_envs = check_int(n_envs, "n_envs", low=1)
+        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        hidden = check_int(hidden, "hidden", low=1)
+        n_layers = check_int(n_layers, "n_layers", low=1)
+        self.lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
+        self.lr_final = check_float(lr_final, "lr_final", low=0.0, low_inclusive=False)
+        self.target_every = check_int(target_every, "target_every", low=1)
+        self.eps_start = check_float(eps_start, "eps_start", low=0.0, high=1.0)
+        self.eps_end = check_float(eps_end, "eps_end", low=0.0, high=1.0)
+        self.eps_decay = check_float(eps_decay, "eps_decay", low=0.0, high=1.0,
+                                     low_inclusive=False)
+        self.margin = check_float(margin, "margin", low=0.0)
+        self.buffer_size = check_int(buffer_size, "buffer_size", low=self.batch_size)
+        self.max_steps = check_int(max_steps, "max_steps", low=1)
+        self.device = resolve_device(device)
+        self.num_threads = None if num_threads is None else check_int(num_threads, "num_threads",
+                                                                      low=1)
+        self.dtype = resolve_dtype(dtype)
+        self.gen = generator if generator is not None else torch.Generator(self.device)
+        init_gen = init_generator if init_generator is not None else torch.Generator()
+        dev, dt = self.device, self.dtype
+        self.probs = torch.as_tensor(mdp.outcome_probs, dtype=dt, device=dev)  # (S, A, O)
+        self.trans = torch.as_tensor(mdp.transitions, dtype=dt, device=dev)  # (S, O, S)
+        self.agent_rewards = torch.as_tensor(mdp.agent_rewards, dtype=dt, device=dev)
+        self.principal_rewards = torch.as_tensor(mdp.principal_rewards, dtype=dt, device=dev)
+        self.terminal = self.trans.sum(-1) < 0.5  # (S, O)
+        n_s = mdp.n_states
+        self.agent = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
+        self.principal = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
+        self.agent_target = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
+        self.principal_target = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
+        self._sync_targets()
+        nets = (self.agent, self.principal)
+        dense = [p for net in nets for n, p in net.named_parameters() if n != "embed.weight"]
+        self.optimizer = torch.optim.Adam(dense, lr=self.lr, foreach=True)
+        self.sparse_optimizer = torch.optim.SparseAdam([net.embed.weight for net in nets],
+                                                       lr=self.lr)
+        long = dict(dtype=torch.long, device=dev)
+        self.buf_s = torch.zeros(self.buffer_size, **long)
+        self.buf_a = torch.zeros(self.buffer_size, **long)
+        self.buf_o = torch.zeros(self.buffer_size, **long)
+        self.buf_next = torch.zeros(self.buffer_size, **long)
+        self.buf_done = torch.zeros(self.buffer_size, dtype=dt, device=dev)
+        self.buf_ptr = 0
+        self.buf_len = 0
+        self.states = torch.full((self.n_envs,), mdp.initial_state, **long)
+        self.steps = torch.zeros(self.n_envs, **long)
+        self.iteration = 0
+        self.frozen_targets: torch.Tensor | None = None
+        self.refine_iteration = 0
+        self.history: list[dict[str, float]] = []
+
+    # policies ---------------------------------------------------------------------------------
+    def _contracts(self, s, qbar, gross):
+        """Principal's greedy targets and contracts at states ``s`` from (B, 2) Q-values."""
+        pay, expected, feasible = minimal_contracts_two_actions(self.probs[s], qbar, self.margin)
+        value = torch.where(feasible, gross - expected, torch.full_like(gross, -torch.inf))
+        target = value.argmax(-1)
+        if self.frozen_targets is not None:  # agent best-response phase: targets fixed
+            frozen = self.frozen_targets[s]
+            target = torch.where(feasible.gather(1, frozen[:, None]).squeeze(1), frozen, target)
+        return target, pay[torch.arange(len(s), device=s.device), target], value, feasible
+
+    @torch.no_grad()
+    def policy(self, states=None):
+        """Targets (B,), contracts (B, n_outcomes) and principal values (B,) at ``states``."""
+        s = torch.arange(self.mdp.n_states, device=self.device) if states is None else states
+        x = s
+        target, contract, value, _ = self._contracts(s, self.agent(x), self.principal(x))
+        return target, contract, value.max(-1).values
+
+    def epsilon(self) -> float:
+        frac = min(1.0, self.iteration / max(1.0, self.eps_decay * self.n_iter))
+        return self.eps_start + frac * (self.eps_end - self.eps_start)
+
+    # one iteration ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _collect(self, eps: float) -> None:
+        s = self.states
+        x = s
+        qbar = self.agent(x)
+        target, contract, _, feasible = self._contracts(s, qbar, self.principal(x))
+        b = len(s)
+        explore_p = torch.rand(b, generator=self.gen, device=self.device) < eps
+        rand_t = torch.multinomial(feasible.to(self.dtype), 1, generator=self.gen).squeeze(1)
+        pay, _, _ = minimal_contracts_two_actions(self.probs[s], qbar, self.margin)
+        target = torch.where(explore_p, rand_t, target)
+        contract = torch.where(explore_p[:, None], pay[torch.arange(b, device=s.device), target],
+                               contract)
+        agent_q = qbar + (self.probs[s] * contract[:, None, :]).sum(-1)
+        greedy = agent_q.argmax(-1)
+        tie = agent_q.gather(1, target[:, None]).squeeze(1) >= agent_q.max(-1).values - 1e-6
+        greedy = torch.where(tie, target, greedy)
+        explore_a = torch.rand(b, generator=self.gen, device=self.device) < eps
+        rand_a = torch.randint(0, 2, (b,), generator=self.gen, device=self.device)
+        a = torch.where(explore_a, rand_a, greedy)
+        o = torch.multinomial(self.probs[s, a], 1, generator=self.gen).squeeze(1)
+        done = self.terminal[s, o]
+        rows = self.trans[s, o]
+        rows = torch.where(done[:, None], torch.ones_like(rows), rows)
+        nxt = torch.multinomial(rows, 1, generator=self.gen).squeeze(1)
+        idx = (self.buf_ptr + torch.arange(b, device=self.device)) % self.buffer_size
+        self.buf_s[idx], self.buf_a[idx], self.buf_o[idx] = s, a, o
+        self.buf_next[idx], self.buf_done[idx] = nxt, done.to(self.dtype)
+        self.buf_ptr = int((self.buf_ptr + b) % self.buffer_size)
+        self.buf_len = min(self.buffer_size, self.buf_len + b)
+        self.steps = self.steps + 1
+        reset = done | (self.steps >= self.max_steps)
+        self.states = torch.where(reset, torch.full_like(nxt, self.mdp.initial_state), nxt)
+        self.steps = torch.where(reset, torch.zeros_like(self.steps), self.steps)
+
+    def _learn(self) -> tuple[float, float]:
+        idx = torch.randint(0, self.buf_len, (self.batch_size,), generator=self.gen,
+                            device=self.device)
+        s, a, o = self.buf_s[idx], self.buf_a[idx], self.buf_o[idx]
+        nxt, done = self.buf_next[idx], self.buf_done[idx]
+        gamma = self.mdp.gamma
+        with torch.no_grad():
+            xn = nxt
+            qbar_n = self.agent_target(xn)
+            _, contract_n, value_n, _ = self._contracts(nxt, qbar_n, self.principal_target(xn))
+            agent_v = (qbar_n + (self.probs[nxt] * contract_n[:, None, :]).sum(-1)).max(-1).values
+            principal_v = value_n.max(-1).values
+            y_agent = self.agent_rewards[s, a] + gamma * (1 - done) * agent_v
+            y_principal = self.principal_rewards[s, o] + gamma * (1 - done) * principal_v
+        x = s
+        q_agent = self.agent(x).gather(1, a[:, None]).squeeze(1)
+        q_principal = self.principal(x).gather(1, a[:, None]).squeeze(1)
+        loss_a = nn.functional.mse_loss(q_agent, y_agent)
+        loss_p = nn.functional.mse_loss(q_principal, y_principal)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.sparse_optimizer.zero_grad(set_to_none=True)
+        (loss_a + (loss_p if self.frozen_targets is None else 0.0 * loss_p)).backward()
+        self.optimizer.step()
+        self.sparse_optimizer.step()
+        return float(loss_a.detach()), float(loss_p.detach())
+
+    def _sync_targets(self) -> None:
+        self.agent_target.load_state_dict(self.agent.state_dict())
+        self.principal_target.load_state_dict(self.principal.state_dict())
+
+    def step(self) -> dict[str, float]:
+        """One iteration: ``n_envs`` environment steps and one gradient step."""
+        frac = self.iteration / max(1, self.n_iter - 1)
+        for group in [*self.optimizer.param_groups, *self.sparse_optimizer.param_groups]:
+            group["lr"] = self.lr + min(1.0, frac) * (self.lr_final - self.lr)
+        eps = self.epsilon()
+        self._collect(eps)
+        out = {"epsilon": eps}
+        if self.buf_len >= self.batch_size:
+            out["agent_loss"], out["principal_loss"] = self._learn()
+        self.iteration += 1
+        if self.iteration % self.target_every == 0:
+            self._sync_targets()
+        return out
+
+    def train(self, n_iter: int | None = None, callback=None) -> DeepContractResult:
+        """Run until ``n_iter`` (default: the configured total) iterations are done."""
+        stop = self.n_iter if n_iter is None else check_int(n_iter, "n_iter", low=0)
+        with cpu_threads(self.num_threads, self.device):
+            while self.iteration < stop:
+                out = self.step()
+                if callback is not None:
+                    callback(self.iteration, out)
+        return self.result()
+
+    def refine(self, n_iter: int, eps: float = 0.2, callback=None) -> DeepContractResult:
+        """Agent best-response phase (step 1 of the meta-algorithm) after training.
+
+        The principal's targets are frozen at its current greedy policy and only the agent's
+        ``Qbar`` keeps learning (epsilon ``eps``, learning rate ``lr_final``), against the
+        contracts that implement those targets at minimal cost; this lowers the agent's Q error
+        that the nudging margin must cover. Resumable (``refine_iteration`` is checkpointed).
+        """
+        n_iter = check_int(n_iter, "n_iter", low=0)
+        eps = check_float(eps, "eps", low=0.0, high=1.0)
+        if self.frozen_targets is None:
+            self.frozen_targets = self.policy()[0]
+        for group in [*self.optimizer.param_groups, *self.sparse_optimizer.param_groups]:
+            group["lr"] = self.lr_final
+        with cpu_threads(self.num_threads, self.device):
+            while self.refine_iteration < n_iter:
+                self._collect(eps)
+                out = {"agent_loss": self._learn()[0]}
+                self.refine_iteration += 1
+                if self.refine_iteration % self.target_every == 0:
+                    self._sync_targets()
+                if callback is not None:
+                    callback(self.refine_iteration, out)
+        return self.result()
+
+    def result(self) -> DeepContractResult:
+        """Evaluate the learned contract policy against an exactly best-responding agent."""
+        target, contract, _ = self.policy()
+        contracts = contract.double().clamp_min(0).cpu().numpy()
+        targets = target.cpu().numpy()
+        ev = evaluate_contracts(self.mdp, contracts, targets)
+        with torch.no_grad():
+            s = torch.arange(self.mdp.n_states, device=self.device)
+            q = self.agent(s) + (self.probs * contract[:, None, :]).sum(-1)
+            tie = q.gather(1, target[:, None]).squeeze(1) >= q.max(-1).values - 1e-6
+            learned = torch.where(tie, target, q.argmax(-1)).cpu().numpy()
+        vp = _principal_values(self.mdp, contracts, learned)
+        return DeepContractResult(ev.principal_utility, contracts, targets, ev.actions,
+                                  float(np.mean(ev.actions == targets)), self.iteration,
+                                  float(vp[self.mdp.initial_state]))
+
+    # checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "agent": self.agent.state_dict(), "principal": self.principal.state_dict(),
+            "agent_target": self.agent_target.state_dict(),
+            "principal_target": self.principal_target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sparse_optimizer": self.sparse_optimizer.state_dict(),
+            "buffer": {"s": self.buf_s, "a": self.buf_a, "o": self.buf_o, "next": self.buf_next,
+                       "done": self.buf_done},
+            "buf_ptr": self.buf_ptr, "buf_len": self.buf_len, "states": self.states,
+            "steps": self.steps, "iteration": self.iteration,
+            "refine_iteration": self.refine_iteration,
+            "frozen_targets": (self.frozen_targets if self.frozen_targets is not None
+                               else torch.empty(0, dtype=torch.long)),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.principal.load_state_dict(state["principal"])
+        self.agent_target.load_state_dict(state["agent_target"])
+        self.principal_target.load_state_dict(state["principal_target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sparse_optimizer.load_state_dict(state["sparse_optimizer"])
+        buf = state["buffer"]
+        for name in ("s", "a", "o", "next", "done"):
+            getattr(self, f"buf_{name}").copy_(buf[name])
+        self.buf_ptr, self.buf_len = int(state["buf_ptr"]), int(state["buf_len"])
+        self.states = state["states"].to(self.device)
+        self.steps = state["steps"].to(self.device)
+        self.iteration = int(state["iteration"])
+        self.refine_iteration = int(state.get("refine_iteration", 0))
+        frozen = state.get("frozen_targets")
+        self.frozen_targets = (frozen.to(self.device) if frozen is not None and frozen.numel()
+                               else None)

@@ -1,0 +1,177 @@
+"""Coin Game: dynamics, the PettingZoo API, the planner's optimum, training and resume."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from econcs.contracts._coin_game import (
+    CoinGameEnv,
+    CoinGameState,
+    coin_game_observe,
+    coin_game_optimal_welfare,
+    coin_game_reset,
+    coin_game_step,
+)
+from econcs.contracts._coin_principal import CoinGameTrainer
+from econcs.contracts._experiments import EXPERIMENTS, CoinGameConfig
+from econcs.shared.experiments import ConfigError, config_from_overrides, run_experiment
+
+UP, DOWN, LEFT, RIGHT = range(4)
+
+
+def _state(pos, coin, color, size=3, max_steps=20):
+    t = torch.zeros(len(pos), dtype=torch.long)
+    return CoinGameState(torch.tensor(pos), torch.tensor(coin), torch.tensor(color), t, size,
+                         max_steps)
+
+
+def test_rewards_and_torus_moves():
+    gen = torch.Generator().manual_seed(0)
+    # red moves right onto its own coin; blue moves up (wraps around the torus)
+    st = _state([[[0, 0], [0, 2]]], [[0, 1]], [0])
+    rew, done, own, other = coin_game_step(st, torch.tensor([[RIGHT, UP]]), gen)
+    assert_allclose(rew.numpy(), [[1.0, 0.0]])
+    assert st.pos[0, 1].tolist() == [2, 2]
+    assert own.tolist() == [[True, False]] and not done.any()
+    # the new coin never lies under an agent
+    assert not (st.pos[0] == st.coin[0]).all(-1).any()
+    # blue takes red's coin: +0.2 for blue, no penalty for red
+    st = _state([[[2, 2], [1, 0]]], [[1, 1]], [0])
+    rew, _, own, other = coin_game_step(st, torch.tensor([[UP, RIGHT]]), gen)
+    assert_allclose(rew.numpy(), [[0.0, 0.2]])
+    assert other.tolist() == [[False, True]]
+    # both reach it together: both collect
+    st = _state([[[1, 0], [1, 2]]], [[1, 1]], [1])
+    rew, *_ = coin_game_step(st, torch.tensor([[RIGHT, LEFT]]), gen)
+    assert_allclose(rew.numpy(), [[0.2, 1.0]])
+
+
+def test_episode_ends_and_resets():
+    gen = torch.Generator().manual_seed(1)
+    st = coin_game_reset(4, 3, 5, gen)
+    for k in range(5):
+        _, done, *_ = coin_game_step(st, torch.zeros(4, 2, dtype=torch.long), gen)
+        assert bool(done.all()) == (k == 4)
+    assert (st.t == 0).all()
+
+
+def test_observations_are_egocentric():
+    st = _state([[[0, 0], [2, 1]]], [[1, 1]], [1])
+    obs = coin_game_observe(st)[0]
+    assert obs[0, 0, 0, 0] == 1 and obs[0, 1, 2, 1] == 1 and obs[0, 3, 1, 1] == 1
+    assert torch.equal(obs[1], obs[0][[1, 0, 3, 2]])
+    assert obs.sum().item() == 6
+
+
+def test_planner_optimum_one_step_by_enumeration():
+    # exact: every start state (weighted as coin_game_reset draws them), best of 16 joint actions
+    size, cells = 3, range(9)
+    states = [(p1, p2, c, col) for p1, p2 in itertools.product(cells, cells)
+              for c in cells if c not in (p1, p2) for col in (0, 1)]
+    weights = np.array([1.0 / (81 * 2 * (9 - len({p1, p2}))) for p1, p2, _, _ in states])
+    rc = lambda i: [i // size, i % size]  # noqa: E731
+    best = np.full(len(states), -np.inf)
+    gen = torch.Generator().manual_seed(0)
+    for a1, a2 in itertools.product(range(4), range(4)):
+        st = _state([[rc(p1), rc(p2)] for p1, p2, _, _ in states], [rc(c) for *_, c, _ in states],
+                    [col for *_, col in states], size, 1)
+        rew, *_ = coin_game_step(st, torch.tensor([[a1, a2]] * len(states)), gen)
+        best = np.maximum(best, rew.sum(-1).numpy())
+    assert_allclose(coin_game_optimal_welfare(3, 1), best @ weights, atol=1e-9)
+
+
+def test_planner_optimum_bounds_random_play():
+    gen = torch.Generator().manual_seed(2)
+    st = coin_game_reset(2000, 3, 20, gen)
+    total = torch.zeros(2000)
+    for _ in range(20):
+        act = torch.randint(0, 4, (2000, 2), generator=gen)
+        rew, *_ = coin_game_step(st, act, gen, auto_reset=False)
+        total += rew.sum(-1)
+    opt = coin_game_optimal_welfare(3, 20)
+    assert float(total.mean()) < opt
+    assert 15.0 < opt < 16.5
+
+
+def test_pettingzoo_parallel_api():
+    from pettingzoo.test import parallel_api_test
+
+    env = CoinGameEnv(size=3, max_steps=20)
+    parallel_api_test(env, num_cycles=50)
+    obs, _ = env.reset(seed=3)
+    assert set(obs) == {"red", "blue"} and obs["red"].shape == (4, 3, 3)
+    for _ in range(20):
+        obs, _, _, trunc, _ = env.step({"red": 0, "blue": 1})
+    assert all(trunc.values()) and env.agents == []
+
+
+def test_env_bad_input():
+    env = CoinGameEnv(size=3, max_steps=5)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({"red": 0, "blue": 0})
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="actions"):
+        env.step({"red": 0})
+    with pytest.raises(ValueError, match="actions"):
+        env.step({"red": 0, "blue": 7})
+    with pytest.raises(ValueError, match="size"):
+        CoinGameEnv(size=1)
+    with pytest.raises(TypeError, match="max_steps"):
+        CoinGameEnv(size=3, max_steps=2.5)
+
+
+def _trainer(mode, n_iter, **kw):
+    return CoinGameTrainer(mode, size=3, max_steps=20, n_iter=n_iter, n_envs=16,
+                           generator=torch.Generator().manual_seed(0),
+                           init_generator=torch.Generator().manual_seed(1), **kw)
+
+
+def test_principal_learns_to_collect_coins():
+    tr = _trainer("principal", 250, lr=2e-3, target_every=50)
+    before = tr.evaluate(128, generator=torch.Generator().manual_seed(9))
+    tr.train()
+    after = tr.evaluate(128, generator=torch.Generator().manual_seed(9))
+    assert after.welfare > before.welfare + 3.0
+    assert after.payments >= 0 and after.follow_rate == 1.0  # agents follow by construction
+
+
+def test_trainer_bad_input():
+    with pytest.raises(ValueError, match="mode"):
+        CoinGameTrainer("altruist")
+    with pytest.raises(ValueError, match="alpha"):
+        CoinGameTrainer(alpha=0.0)
+    with pytest.raises(ValueError, match="beta"):
+        CoinGameTrainer("constant", beta=-0.1)
+    with pytest.raises(ConfigError, match="size"):
+        config_from_overrides(CoinGameConfig, ["size=1"])
+    with pytest.raises(ConfigError, match="max_iter"):
+        config_from_overrides(CoinGameConfig, ["max_iter=-5"])
+    assert config_from_overrides(CoinGameConfig, ["size=7"]).max_steps == 50
+
+
+def test_coin_experiment_resume_gives_identical_metrics(tmp_path, monkeypatch):
+    exp = next(e for e in EXPERIMENTS.experiments if e.name == "contracts.coin-game")
+    cfg = exp.config(size=3, max_iter=25, n_envs=8, batch_size=32, buffer_size=2000,
+                     baselines=True, optimum=False, eval_episodes=16, checkpoint_every=45)
+    full = run_experiment(exp, cfg, seed=1, device="cpu", out_dir=tmp_path / "a")
+    # kill a second run at global step 95: its last checkpoint is step 90, mid-way through the
+    # 4th learner (each learner trains 25 iterations)
+    original, calls = CoinGameTrainer.step, {"n": 0}
+
+    def dying_step(self):
+        calls["n"] += 1
+        if calls["n"] > 95:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(CoinGameTrainer, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, cfg, seed=1, device="cpu", out_dir=tmp_path / "b")
+    monkeypatch.setattr(CoinGameTrainer, "step", original)
+    resumed = run_experiment(exp, cfg, seed=1, device="cpu", resume_dir=tmp_path / "b")
+    assert full.metrics == resumed.metrics
+    assert set(full.metrics) >= {"welfare", "payment_share", "welfare_selfish",
+                                 "welfare_cooperative", "welfare_constant"}
