@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from econcs.shared import load_suites
+from econcs.shared.cli import main
 
 SUITES = load_suites()
 ECONCS = [sys.executable, "-m", "econcs.shared.cli"]
@@ -39,12 +40,13 @@ SMOKE = [(s.package, r) for s in SUITES.values() for r in s.smoke]
 
 @pytest.mark.parametrize(("package", "rep"), SMOKE,
                          ids=[f"{p}:{r.experiment}" for p, r in SMOKE])
-def test_tiny_run_writes_valid_result(package, rep, tmp_path):
+def test_tiny_run_writes_valid_result(package, rep, tmp_path, capsys):
+    # in-process through the CLI's entry point (a subprocess per run would re-import every package)
     overrides = [f"{k}={v}" for k, v in rep.overrides.items()]
     out_json = tmp_path / "r.json"
-    res = _econcs("run", rep.experiment, *overrides, "--device", "cpu", "--quiet",
-                  "--out", str(tmp_path / "run"), "--json", str(out_json))
-    assert res.returncode == 0, res.stderr[-3000:]
+    code = main(["run", rep.experiment, *overrides, "--device", "cpu", "--quiet",
+                 "--out", str(tmp_path / "run"), "--json", str(out_json)])
+    assert code == 0, capsys.readouterr().err[-3000:]
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["experiment"] == rep.experiment
     assert result["metrics"] and all(isinstance(v, float) for v in result["metrics"].values())
@@ -54,7 +56,7 @@ def test_tiny_run_writes_valid_result(package, rep, tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_metrics(tmp_path):
-    args = ["shared.augmented-lagrangian", "max_iter=8000", "checkpoint_every=500",
+    args = ["shared.augmented-lagrangian", "max_iter=4000", "checkpoint_every=250",
             "--device", "cpu", "--quiet", "--seed", "4"]
     full = _econcs("run", *args, "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
@@ -87,15 +89,22 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
         (["bogus-command"], "invalid choice"),
     ],
 )
-def test_bad_cli_input_exits_2_without_traceback(args, message):
-    res = _econcs(*args)
-    assert res.returncode == 2
-    assert message in res.stderr and "Traceback" not in res.stderr
+def test_bad_cli_input_exits_2_without_traceback(args, message, capsys):
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
 
 
-def test_console_script_is_installed():
+def test_console_script_lists_and_rejects_bad_input():
     script = Path(sys.executable).parent / "econcs"
     assert script.exists()
     res = subprocess.run([str(script), "list"], capture_output=True, text=True,
                          env={**os.environ})
     assert res.returncode == 0 and "shared.extragradient" in res.stdout
+    res = subprocess.run([str(script), "run", "shared.extragradient", "max_iter=-1"],
+                         capture_output=True, text=True, env={**os.environ})
+    assert res.returncode == 2 and "max_iter" in res.stderr and "Traceback" not in res.stderr

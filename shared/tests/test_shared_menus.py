@@ -116,3 +116,14 @@ def test_menu_and_search_bad_input():
         best_response_search(mech, torch.zeros(2, 1, 1), low=0.0, high=float("inf"))
     with pytest.raises(ValueError, match="n_restarts"):
         best_response_search(mech, torch.zeros(2, 1, 1), low=0.0, high=1.0, n_restarts=0)
+
+
+def test_search_on_piecewise_constant_mechanism_uses_restarts_only():
+    # posted price 0.5 per item: no gradient, regret 0 (it is truthful); the search must not crash
+    def posted(b):
+        alloc = (b > 0.5).to(b.dtype)
+        return alloc, (alloc * 0.5).sum(-1)
+
+    v = torch.rand(16, 2, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    res = best_response_search(posted, v, low=0.0, high=1.0, n_restarts=4, n_steps=10)
+    assert float(res.regret.max()) == 0.0

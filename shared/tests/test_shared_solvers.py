@@ -589,3 +589,47 @@ def test_bad_input_linear_model():
     assert model.add_rows(np.zeros((0, 2)), 0, 1).shape == (0,)
     assert model.n_rows == 1
     assert model.solve().status == "optimal"  # the failed edits left the model usable
+
+
+def test_options_reach_highs():
+    c, a, b = [5.0, 4.0, 3.0], [[2.0, 3.0, 1.0]], [5.0]
+    opts = {"presolve": "off", "threads": 1, "mip_heuristic_effort": 0, "random_seed": 3}
+    res = solve_milp(c, A_ub=a, b_ub=b, bounds=(0, 1), maximize=True, options=opts)
+    assert_allclose(res.objective, 9.0, atol=1e-9)  # the knapsack optimum is unchanged
+    model = LinearModel(c, A_ub=a, b_ub=b, bounds=(0, 1), options=opts)
+    assert model._h.getOptionValue("presolve")[1] == "off"
+    assert model._h.getOptionValue("mip_heuristic_effort")[1] == 0.0  # int -> float option
+    assert model._h.getOptionValue("random_seed")[1] == 3
+    for threads in (1, 2, 1):  # HiGHS's process-wide thread pool is reset to match
+        again = solve_milp(c, A_ub=a, b_ub=b, bounds=(0, 1), maximize=True,
+                           options={"threads": threads})
+        assert_allclose(again.objective, 9.0, atol=1e-9)
+    assert_allclose(solve_milp(c, A_ub=a, b_ub=b, bounds=(0, 1), maximize=True).objective, 9.0)
+    # an option with an observable effect: no simplex iterations, HiGHS stops at x = 0
+    stopped = solve_lp([-1.0, -2.0], A_ub=[[1.0, 1.0]], b_ub=[4.0], bounds=(0, 3),
+                       options={"simplex_iteration_limit": 0, "presolve": "off"})
+    assert stopped.status == "iteration_limit" and stopped.objective == 0.0
+    lp = solve_lp([-1.0, -2.0], A_ub=[[1.0, 1.0]], b_ub=[4.0], bounds=(0, 3), options={})
+    assert_allclose(lp.objective, -7.0, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"no_such_option": 1}, ValueError),
+        ({"threads": "two"}, ValueError),
+        ({"mip_heuristic_effort": 2.0}, ValueError),
+        ({"presolve": "sometimes"}, ValueError),
+        ({"time_limit": 1.0}, ValueError),
+        ({"mip_rel_gap": 0.1}, ValueError),
+        ({1: 1}, TypeError),
+        ([("threads", 1)], TypeError),
+    ],
+)
+def test_bad_options(options, error):
+    with pytest.raises(error, match=r"^options:"):
+        solve_milp(C2, options=options)
+    with pytest.raises(error, match=r"^options:"):
+        solve_lp(C2, options=options)
+    with pytest.raises(error, match=r"^options:"):
+        LinearModel(C2, options=options)

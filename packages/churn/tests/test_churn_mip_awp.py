@@ -37,8 +37,9 @@ def _all_linear_labelings(X):
     return np.array(sorted(out))
 
 
+@pytest.mark.parametrize("solver", ["bnb", "highs"])
 @pytest.mark.parametrize("epsilon", [0.0, 0.1])
-def test_mip_equals_brute_force_in_2d(epsilon):
+def test_mip_equals_brute_force_in_2d(epsilon, solver):
     rng = np.random.default_rng(4)
     X = rng.normal(size=(14, 2))
     y = (X[:, 0] + 0.8 * rng.normal(size=14) > 0).astype(int)
@@ -48,7 +49,8 @@ def test_mip_equals_brute_force_in_2d(epsilon):
     labs = _all_linear_labelings(X)
     members = labs[(labs != y).sum(axis=1) <= budget]
     flips = members != p
-    res = mip_multiplicity(X, y, p, epsilon=epsilon, classes=base.classes_, margin=1e-4)
+    res = mip_multiplicity(X, y, p, epsilon=epsilon, classes=base.classes_, margin=1e-4,
+                           solver=solver)
     assert_allclose(res.ambiguity, flips.any(axis=0).mean())
     assert_allclose(res.discrepancy, flips.mean(axis=1).max())
     assert res.discrepancy_status == "optimal"
@@ -79,6 +81,42 @@ def test_mip_dominates_sampling_and_awp(small):
     assert m_mip.ambiguity >= m_s.ambiguity
     assert m_mip.ambiguity >= m_awp.ambiguity
     assert m_mip.ambiguity > 0
+
+
+def test_bnb_agrees_with_highs_on_noisy_data(small):
+    # the branch-and-bound and HiGHS's MIPs are independent exact solvers of the same problem
+    # (margin gamma): no point one proves unflippable is flipped by a member the other found.
+    # The branch-and-bound's members need no margin, so it may flip a point HiGHS's margin-gamma
+    # MIP cannot.
+    X, y = small
+    base = LogisticRegression().fit(X, y)
+    p = base.predict(X)
+    runs = {solver: mip_multiplicity(X, y, p, epsilon=0.04, classes=base.classes_,
+                                     solver=solver, time_limit=None,
+                                     discrepancy_time_limit=None)
+            for solver in ("bnb", "highs")}
+    bnb, highs = runs["bnb"], runs["highs"]
+    assert set(bnb.status) <= {"solved", "infeasible"} and bnb.n_cells > 0
+    assert set(highs.status) <= {"solved", "covered", "infeasible"}
+    assert not np.any(highs.flippable & (bnb.status == "infeasible"))
+    assert not np.any(bnb.flippable & ~highs.flippable & (highs.status != "infeasible"))
+    assert 0.0 < bnb.ambiguity < 1.0 and bnb.ambiguity >= highs.ambiguity
+    assert bnb.discrepancy_status == highs.discrepancy_status == "optimal"
+    assert highs.discrepancy <= bnb.discrepancy_bound + 1e-12
+    assert bnb.discrepancy >= highs.discrepancy - 1e-12
+    assert_allclose(bnb.discrepancy_bound, bnb.discrepancy)
+    for m in bnb.models:
+        assert np.sum(m.predict(X) != y) <= bnb.max_errors
+        assert np.any(m.predict(X) != p)
+    # a cell budget too small to finish leaves the rest to HiGHS: every point still decided
+    capped = mip_multiplicity(X, y, p, epsilon=0.04, classes=base.classes_, max_cells=1,
+                              time_limit=None, discrepancy_time_limit=None)
+    assert capped.n_cells <= 2 * 3 * 2
+    assert set(capped.status) <= {"solved", "covered", "infeasible"}
+    assert not np.any(capped.flippable & (bnb.status == "infeasible"))
+    unproved = highs.status != "infeasible"
+    assert not np.any(bnb.flippable & (capped.status == "infeasible") & unproved)
+    assert capped.discrepancy_status == "optimal"
 
 
 def test_mip_zero_on_separable_at_epsilon_zero():
@@ -137,6 +175,12 @@ def test_search_bad_input(small):
         mip_multiplicity(X, y, base.predict(X), epsilon=-1.0, classes=base.classes_)
     with pytest.raises(ValueError, match="baseline_pred"):
         mip_multiplicity(X, y, base.predict(X)[:-1], epsilon=0.0, classes=base.classes_)
+    with pytest.raises(ValueError, match=r"^solver"):
+        mip_multiplicity(X, y, base.predict(X), epsilon=0.0, classes=base.classes_,
+                         solver="cplex")
+    with pytest.raises(ValueError, match=r"^max_cells"):
+        mip_multiplicity(X, y, base.predict(X), epsilon=0.0, classes=base.classes_,
+                         max_cells=0)
     with pytest.raises(ValueError, match="metric"):
         awp_search(base, X, y, epsilon=0.0, metric="auc")
     with pytest.raises(TypeError, match="estimator"):

@@ -59,6 +59,17 @@ class Marginal:
         u = (torch.arange(20000, dtype=torch.float64) + 0.5) / 20000
         return float(self._icdf(u).mean())
 
+    def quantile(self, q: torch.Tensor | float) -> torch.Tensor:
+        """The quantile function of the (truncated) distribution at ``q`` in ``[0, 1]`` (float64).
+
+        >>> Marginal("exponential", (2.0,), 0.0, float("inf")).quantile(0.5).item()  # 2 ln 2
+        1.3862943611198906
+        """
+        q = torch.as_tensor(q, dtype=torch.float64)
+        if bool(((q < 0) | (q > 1) | torch.isnan(q)).any()):
+            raise ValueError("q: expected probabilities in [0, 1].")
+        return self._icdf(q)
+
     def _cdf(self, x: float) -> float:
         f, p = self.family, self.params
         if f == "uniform":

@@ -281,6 +281,38 @@ def _new_highs() -> Any:
     return h
 
 
+_MANAGED_OPTIONS = {"time_limit": "time_limit", "mip_rel_gap": "mip_rel_gap"}
+
+
+def _check_options(options: Any) -> dict[str, Any]:
+    """Validate ``options`` (HiGHS option name -> value) on a scratch instance."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(f"options: expected a dict of HiGHS option names to values, got "
+                        f"{type(options).__name__}.")
+    scratch = _new_highs()
+    out: dict[str, Any] = {}
+    for name, value in options.items():
+        if not isinstance(name, str):
+            raise TypeError(f"options: expected option names as str, got {name!r:.60}.")
+        if name in _MANAGED_OPTIONS:
+            raise ValueError(f"options: {name!r} is set by the keyword argument "
+                             f"{_MANAGED_OPTIONS[name]}=; pass it there instead.")
+        status, kind = scratch.getOptionType(name)
+        if status == highspy.HighsStatus.kError:
+            raise ValueError(f"options: unknown HiGHS option {name!r} (see the HiGHS options "
+                             "reference, e.g. 'threads', 'presolve', 'mip_heuristic_effort').")
+        if (kind == highspy.HighsOptionType.kDouble and isinstance(value, (int, np.integer))
+                and not isinstance(value, (bool, np.bool_))):
+            value = float(value)  # highspy dispatches a Python int to the int overload
+        if scratch.setOptionValue(name, value) == highspy.HighsStatus.kError:
+            raise ValueError(f"options: HiGHS rejected {name}={value!r:.60} (wrong type or out "
+                             f"of range for a {kind.name[1:].lower()} option).")
+        out[name] = value
+    return out
+
+
 def _readonly(a: Any) -> np.ndarray:
     out = np.array(a, dtype=np.float64)
     out.setflags(write=False)
@@ -318,6 +350,13 @@ class LinearModel:
         life; this class re-arms it per solve).
     mip_rel_gap : float, default 1e-6
         Relative gap at which a MILP counts as solved.
+    options : dict, optional
+        Further HiGHS options, name -> value, passed to ``Highs.setOptionValue`` (for example
+        ``{"threads": 1, "mip_heuristic_effort": 0.3, "presolve": "off"}``); an unknown name or
+        a rejected value raises ``ValueError``. ``time_limit`` and ``mip_rel_gap`` have their
+        own keywords. HiGHS's thread pool is process-wide and refuses a ``threads`` other than
+        the one it started with, so a model given ``threads`` resets the pool before each solve
+        (do not solve concurrently from several Python threads with different ``threads``).
     """
 
     def __init__(
@@ -335,6 +374,7 @@ class LinearModel:
         maximize: bool = False,
         time_limit: float | None = None,
         mip_rel_gap: float = 1e-6,
+        options: dict[str, Any] | None = None,
     ) -> None:
         cost = check_array(c, "c", ndim=1)
         n = cost.shape[0]
@@ -346,6 +386,7 @@ class LinearModel:
         self._maximize = check_bool(maximize, "maximize")
         self._time_limit = _check_time_limit(time_limit)
         gap = check_float(mip_rel_gap, "mip_rel_gap", low=0.0)
+        opts = _check_options(options)
         self._n_ub, self._n_eq, self._n_lb = len(r_ub), len(r_eq), len(r_lb)
         self._is_mip = bool(np.any(integ != 0))
 
@@ -358,6 +399,9 @@ class LinearModel:
 
         self._h = _new_highs()
         self._h.setOptionValue("mip_rel_gap", gap)
+        for name, value in opts.items():
+            self._h.setOptionValue(name, value)
+        self._reset_threads = "threads" in opts
         status = self._h.passModel(
             n,
             mat.shape[0],
@@ -523,6 +567,8 @@ class LinearModel:
         if self._time_limit is not None:
             # HiGHS compares time_limit with the instance's cumulative run time: re-arm it.
             h.setOptionValue("time_limit", h.getRunTime() + self._time_limit)
+        if self._reset_threads:
+            type(h).resetGlobalScheduler(True)
         t0 = time.perf_counter()
         run_status = h.run()
         seconds = time.perf_counter() - t0
@@ -632,6 +678,7 @@ def solve_lp(
     b_lb: Any = None,
     maximize: bool = False,
     time_limit: float | None = None,
+    options: dict[str, Any] | None = None,
 ) -> LPResult:
     """Solve an LP with HiGHS.
 
@@ -654,6 +701,8 @@ def solve_lp(
         Maximise instead of minimise.
     time_limit : float, optional
         Seconds; an LP stopped with a feasible point has status ``"time_limit"`` and no duals.
+    options : dict, optional
+        Further HiGHS options (name -> value), as in :class:`LinearModel`.
 
     Returns
     -------
@@ -670,7 +719,7 @@ def solve_lp(
     """
     return LinearModel(
         c, A_ub, b_ub, A_eq, b_eq, bounds,
-        A_lb=A_lb, b_lb=b_lb, maximize=maximize, time_limit=time_limit,
+        A_lb=A_lb, b_lb=b_lb, maximize=maximize, time_limit=time_limit, options=options,
     ).solve()  # fmt: skip
 
 
@@ -688,6 +737,7 @@ def solve_milp(
     maximize: bool = False,
     time_limit: float | None = None,
     mip_rel_gap: float = 1e-6,
+    options: dict[str, Any] | None = None,
 ) -> LPResult:
     """Solve a mixed-integer LP with HiGHS's branch-and-cut.
 
@@ -704,6 +754,8 @@ def solve_milp(
         ``mip_gap``; stopped without one it raises :class:`SolverError`.
     mip_rel_gap : float, default 1e-6
         Relative gap at which HiGHS stops.
+    options : dict, optional
+        Further HiGHS options (name -> value), as in :class:`LinearModel`.
 
     Returns
     -------
@@ -723,5 +775,5 @@ def solve_milp(
     return LinearModel(
         c, A_ub, b_ub, A_eq, b_eq, bounds,
         A_lb=A_lb, b_lb=b_lb, integrality=integ, maximize=maximize, time_limit=time_limit,
-        mip_rel_gap=mip_rel_gap,
+        mip_rel_gap=mip_rel_gap, options=options,
     ).solve()  # fmt: skip

@@ -23,6 +23,14 @@ to the standardised scale) excludes classifiers that pass within ``gamma`` of a 
 returned is re-verified with the true 0-1 loss, so the ambiguity and discrepancy found are always
 achieved by genuine members (lower bounds), and exact up to that margin when every MIP is solved.
 Points already flipped by a verified model are not solved again.
+
+Solvers (``solver=``). ``"bnb"`` (default): one hinge-loss LP per point on HiGHS finds members,
+then a branch-and-bound on the ``d + 1`` continuous variables with ``||w||_inf = 1`` decides the
+rest and the discrepancy exactly (:mod:`econcs.churn._mip_bnb`): the big-M relaxation above lets
+``w`` shrink to 0 and proves almost nothing on a few hundred noisy points, while interval bounds
+on small boxes of weights prune quickly in low dimension. If the branch-and-bound reaches
+``max_cells`` boxes, the points it left open and the discrepancy go to HiGHS's MIPs below.
+``"highs"``: HiGHS's branch-and-cut on the MIPs above only (greedy covering, then one proof).
 """
 
 from __future__ import annotations
@@ -35,8 +43,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from econcs.churn._mip_bnb import hinge_cover, interval_bnb
 from econcs.churn._models import LinearClassifier
-from econcs.shared import check_array, check_float
+from econcs.shared import check_array, check_choice, check_float, check_int
 from econcs.shared.solvers import InfeasibleError, LinearModel, SolverError
 
 __all__ = ["MIPResult", "mip_multiplicity"]
@@ -54,12 +63,13 @@ class MIPResult:
     discrepancy_status : ``"optimal"``, ``"time_limit"``, ..., or ``"skipped"``.
     targets : (n_targets,) indices of the points searched.
     flippable : (n_targets,) bool, some verified member flips the point.
-    status : (n_targets,) str: ``"solved"`` (an MIP found a flip), ``"covered"`` (a model found for
-        another point flips it too), ``"infeasible"`` (proved not flippable), ``"unknown"`` (time
-        limit or a numerically unverified solution).
+    status : (n_targets,) str: ``"solved"`` (a model found by the search flips it),
+        ``"covered"`` (a start model, or with ``solver="highs"`` a model found for another
+        point, flips it), ``"infeasible"`` (proved not flippable), ``"unknown"`` (time or cell
+        limit, or a numerically unverified solution).
     models : the verified members found (``LinearClassifier``), in the original feature space.
     max_errors : the mistake budget ``L0 + floor(epsilon * n)``.
-    n_solves : MIPs solved; seconds : wall-clock time.
+    n_solves : LPs and MIPs solved; n_cells : boxes of the branch-and-bound; seconds : wall-clock.
     """
 
     ambiguity: float
@@ -73,6 +83,7 @@ class MIPResult:
     max_errors: int = 0
     n_solves: int = 0
     seconds: float = 0.0
+    n_cells: int = 0
 
 
 def mip_multiplicity(
@@ -88,6 +99,8 @@ def mip_multiplicity(
     discrepancy: bool = True,
     discrepancy_time_limit: float | None = 60.0,
     start_models: Any = (),
+    solver: str = "bnb",
+    max_cells: int = 2_000_000,
 ) -> MIPResult:
     """Solve the ambiguity (one MIP per target point) and discrepancy MIPs.
 
@@ -105,6 +118,9 @@ def mip_multiplicity(
     discrepancy_time_limit : seconds for the discrepancy MIP.
     start_models : linear classifiers already known to be members (e.g. sampled ones): the points
         they flip are not solved again, and the best one warm-starts the discrepancy MIP.
+    solver : ``"bnb"`` (hinge LPs + branch-and-bound on the weights, HiGHS MIPs for what it
+        leaves after ``max_cells`` boxes) or ``"highs"`` (HiGHS MIPs only); module docstring.
+    max_cells : box budget of each branch-and-bound (ambiguity, discrepancy).
     """
     t0 = time.perf_counter()
     X = check_array(X, "X", ndim=2)
@@ -119,6 +135,8 @@ def mip_multiplicity(
                          f"{p.shape}.")
     eps = check_float(epsilon, "epsilon", low=0.0)
     gamma = check_float(margin, "margin", low=0.0, low_inclusive=False)
+    check_choice(solver, "solver", ("bnb", "highs"))
+    max_cells = check_int(max_cells, "max_cells", low=1)
     targets = np.arange(n) if targets is None else np.asarray(targets, dtype=np.int64)
     ys = np.where(y == classes[1], 1.0, -1.0)
     ps = np.where(p == classes[1], 1.0, -1.0)
@@ -172,7 +190,34 @@ def mip_multiplicity(
         if f is not None:
             covered |= f
     status = np.array(["covered" if covered[k] else "" for k in targets], dtype=object)
-    n_solves = 0
+    n_solves = n_cells = 0
+    is_target = np.zeros(n, dtype=bool)
+    is_target[targets] = True
+    counts = {"best": 0}
+
+    def accept(w: np.ndarray, b: float) -> np.ndarray | None:
+        """Verify a classifier in standardised coordinates; keep it if it adds something."""
+        model = to_model(np.r_[w, b])
+        f = verify(model)
+        if f is None:
+            return None
+        count = int(np.sum(f & is_target))
+        if (f & is_target & ~covered).any() or count > counts["best"]:
+            models.append(model)
+            counts["best"] = max(counts["best"], count)
+            covered[:] |= f
+        return f
+
+    if solver == "bnb" and (status == "").any():
+        open_ = is_target & ~covered
+        n_solves += int(open_.sum())
+        open_ = hinge_cover(Z, ys, ps, open_, accept)
+        out = interval_bnb(Z, ys, ps, max_errors, gamma, accept, open_=open_,
+                           max_cells=max_cells)
+        n_cells += out.n_cells
+        status[(status == "") & covered[targets]] = "solved"
+        if out.done:
+            status[status == ""] = "infeasible"
     # Ambiguity by greedy covering: maximise the flips among the open targets, but stop at the
     # first incumbent with a flip (relative gap > nt); one last solve proves that no open target
     # can be flipped (optimum 0), instead of one infeasibility proof per point.
@@ -209,11 +254,29 @@ def mip_multiplicity(
         covered |= f
         status[newly] = "solved"
         status[(status == "") & covered[targets]] = "covered"
-    flippable = covered[targets]
 
     disc, disc_bound, disc_status = 0.0, math.nan, "skipped"
-    if discrepancy:
+    bnb_bound = None
+    if discrepancy and solver == "bnb":
+        for model in list(start_models) + models:
+            f = verify(model)
+            if f is not None:
+                counts["best"] = max(counts["best"], int(np.sum(f & is_target)))
+        can_flip = np.ones(n, dtype=bool)
+        can_flip[targets[status.astype(str) == "infeasible"]] = False
+        out = interval_bnb(Z, ys, ps, max_errors, gamma, accept, targets=is_target,
+                           flippable=can_flip, best=counts["best"], max_cells=max_cells)
+        n_cells += out.n_cells
+        disc = out.best / nt
+        if out.done:
+            disc_status, disc_bound = "optimal", disc
+        else:
+            bnb_bound = out.bound / nt
+    if discrepancy and not (solver == "bnb" and disc_status == "optimal"):
         dm = flip_model(gap=1e-6, limit=discrepancy_time_limit)
+        proved = status.astype(str) == "infeasible"
+        if proved.any():  # flip indicators of points proved unflippable are 0
+            dm.set_col_bounds(f_cols[proved], 0.0, 0.0)
         start = _best_start(list(start_models) + models, Z, ys, ps, sd, mu, gamma, B, targets,
                             max_errors, verify)
         n_solves += 1
@@ -232,11 +295,16 @@ def mip_multiplicity(
             f = verify(model)
             if f is not None:
                 disc = max(disc, float(f[targets].mean()))
+        if bnb_bound is not None:
+            disc_bound = bnb_bound if math.isnan(disc_bound) else min(disc_bound, bnb_bound)
+    # a member found for the discrepancy may flip points the ambiguity search left undecided
+    status[np.isin(status, ["", "unknown"]) & covered[targets]] = "solved"
+    flippable = covered[targets]
     return MIPResult(
         ambiguity=float(flippable.mean()), discrepancy=disc, discrepancy_bound=disc_bound,
         discrepancy_status=disc_status, targets=targets, flippable=flippable,
         status=status.astype(str), models=models, max_errors=max_errors, n_solves=n_solves,
-        seconds=time.perf_counter() - t0)
+        seconds=time.perf_counter() - t0, n_cells=n_cells)
 
 
 def _best_start(models, Z, ys, ps, sd, mu, gamma, B, targets, max_errors, verify):

@@ -47,7 +47,8 @@ PERTURBATIONS = ("seed", "bootstrap", "hyper")
 HYPER_PARAMETERS = ("C", "alpha", "learning_rate", "learning_rate_init", "l2_regularization",
                     "l1_ratio", "subsample", "max_features")
 _AWP_PARAMS = ("max_iter", "lr", "mu0", "mu_growth", "delta", "batch_size", "device", "dtype")
-_MIP_PARAMS = ("margin", "time_limit", "discrepancy", "discrepancy_time_limit", "start_models")
+_MIP_PARAMS = ("margin", "time_limit", "discrepancy", "discrepancy_time_limit", "start_models",
+               "solver", "max_cells")
 
 
 def _has_method(obj: Any, name: str) -> bool:

@@ -1,0 +1,34 @@
+"""econcs-auctions: differentiable auction design.
+
+RochetNet and RegretNet (Dütting, Feng, Narasimhan, Parkes, Ravindranath, ICML 2019), GemNet (Wang,
+Jiang, Parkes, EC 2024), and the classical baselines they are compared with (VCG, item-wise Myerson,
+bundle Myerson, affine maximizers), with an evaluation of revenue, regret and IR violation.
+"""
+
+from econcs.auctions._ama import AffineMaximizer
+from econcs.auctions._baselines import VCG, BundleMyerson, MyersonItemwise
+from econcs.auctions._evaluate import EvaluationReport, evaluate, grid_regret, plot_allocation
+from econcs.auctions._gemnet import GemNet, TransformResult
+from econcs.auctions._mechanism import Mechanism
+from econcs.auctions._regretnet import RegretNet
+from econcs.auctions._rochetnet import RochetNet
+from econcs.auctions._setting import KNOWN_REVENUES, PRESETS, AuctionSetting
+
+__all__ = [
+    "KNOWN_REVENUES",
+    "PRESETS",
+    "VCG",
+    "AffineMaximizer",
+    "AuctionSetting",
+    "BundleMyerson",
+    "EvaluationReport",
+    "GemNet",
+    "Mechanism",
+    "MyersonItemwise",
+    "RegretNet",
+    "RochetNet",
+    "TransformResult",
+    "evaluate",
+    "grid_regret",
+    "plot_allocation",
+]

@@ -1,0 +1,350 @@
+"""Experiments of econcs-auctions for the ``econcs`` CLI (``econcs run auctions.rochetnet ...``).
+
+Every experiment trains (when the mechanism learns), evaluates with :func:`evaluate` and returns
+``revenue``, ``regret_mean``, ``regret_max``, ``ir_violation`` (plus ``revenue_se`` and
+``infeasibility``), with references from theory (Manelli-Vincent, Pavlov, Myerson) or the paper.
+Training experiments log every 100 steps and checkpoint through the :class:`RunContext`, so a
+killed run resumes to the same final metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import field
+from typing import Any
+
+from econcs.auctions._ama import AffineMaximizer
+from econcs.auctions._baselines import VCG, BundleMyerson, MyersonItemwise
+from econcs.auctions._evaluate import evaluate, plot_allocation
+from econcs.auctions._gemnet import GemNet
+from econcs.auctions._mechanism import Mechanism
+from econcs.auctions._regretnet import RegretNet
+from econcs.auctions._rochetnet import RochetNet
+from econcs.auctions._setting import AuctionSetting
+from econcs.shared import (
+    Experiment,
+    ExperimentResult,
+    ExperimentSuite,
+    Reference,
+    Reproduction,
+    RunContext,
+    check_choice,
+    check_float,
+    check_int,
+)
+
+__all__ = ["EXPERIMENTS"]
+
+MV = (12 + 2 * math.sqrt(2)) / 27
+PAVLOV = 2 / 9 + 11 * math.sqrt(22) / 27
+
+
+def _f(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass
+class _Common:
+    """Setting, evaluation and reference fields shared by every auctions experiment."""
+
+    n_bidders: int = _f(1, "number of bidders")
+    n_items: int = _f(2, "number of items")
+    valuation: str = _f("additive", "additive | unit-demand")
+    values: str = _f("uniform(0,1)", "value distribution spec, e.g. 'uniform(4,16),uniform(4,7)'")
+    n_eval: int = _f(100_000, "held-out profiles for revenue")
+    n_regret_samples: int = _f(1000, "profiles (the first of the held-out ones) for regret")
+    n_restarts: int = _f(100, "misreport search restarts per profile and bidder")
+    n_steps: int = _f(100, "misreport search gradient steps")
+    ref_revenue: float | None = _f(None, "reference revenue (default: the known optimum)")
+    ref_rtol: float = _f(0.01, "relative tolerance on the revenue reference")
+    ref_relation: str = _f("eq", "eq | ge | le: how revenue compares to the reference")
+    ref_regret: float | None = _f(None, "upper bound on regret_mean to check")
+    plot: bool = _f(False, "save allocation plots (2-item settings)")
+
+    def __post_init__(self) -> None:
+        self.setting = AuctionSetting(self.n_bidders, self.n_items, self.valuation, self.values)
+        check_int(self.n_eval, "n_eval", low=1)
+        check_int(self.n_regret_samples, "n_regret_samples", low=0)
+        check_int(self.n_restarts, "n_restarts", low=1)
+        check_int(self.n_steps, "n_steps", low=0)
+        if self.ref_revenue is not None:
+            check_float(self.ref_revenue, "ref_revenue")
+        check_float(self.ref_rtol, "ref_rtol", low=0.0)
+        check_choice(self.ref_relation, "ref_relation", ("eq", "ge", "le"))
+        if self.ref_regret is not None:
+            check_float(self.ref_regret, "ref_regret", low=0.0)
+
+
+def _callback(ctx: RunContext):
+    def cb(step: int, metrics: dict[str, float], state_fn) -> None:
+        if step % 100 == 0:
+            ctx.log(step, **metrics)
+        if ctx.should_checkpoint(step):
+            ctx.save_checkpoint(step, state_fn())
+    return cb
+
+
+def _finish(mech: Mechanism, cfg: _Common, ctx: RunContext, source: str = "",
+            extra: dict[str, float] | None = None) -> ExperimentResult:
+    report = evaluate(mech, cfg.n_eval, seed=ctx.seed + 1, n_regret_samples=cfg.n_regret_samples,
+                      n_restarts=cfg.n_restarts, n_steps=cfg.n_steps)
+    metrics = {**report.as_metrics(), **(extra or {})}
+    refs: dict[str, Reference] = {}
+    ref = cfg.ref_revenue
+    if ref is None:
+        ref = cfg.setting.known_revenue
+        source = source or "known optimum of the setting"
+    if ref is not None:
+        refs["revenue"] = Reference(ref, source or "reference", rtol=cfg.ref_rtol,
+                                    relation=cfg.ref_relation)
+    if cfg.ref_regret is not None:
+        refs["regret_mean"] = Reference(cfg.ref_regret, "regret bound", relation="le")
+    if mech.exactly_ic:
+        refs["regret_max"] = Reference(0.0, "exactly IC by construction", atol=1e-4,
+                                       relation="le")
+    if cfg.plot and cfg.setting.n_items == 2 and ctx.plots_enabled:
+        ctx.save_figure(plot_allocation(mech), "allocation")  # recorded in ctx.artifacts
+    return ExperimentResult(metrics, refs)
+
+
+# -- RochetNet ----------------------------------------------------------------------------------
+@dataclasses.dataclass
+class RochetNetConfig(_Common):
+    max_iter: int = _f(1500, "Adam steps")
+    batch_size: int = _f(1024, "fresh profiles per step")
+    lr: float = _f(0.05, "Adam learning rate (cosine decay)")
+    menu_size: int = _f(1000, "menu options besides the null option")
+    temperature: float = _f(0.01, "initial softmax temperature (relative to the value scale)")
+    checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_bidders != 1:
+            raise ValueError(f"n_bidders: RochetNet has one bidder, got {self.n_bidders}.")
+        check_int(self.max_iter, "max_iter", low=1)
+        check_int(self.batch_size, "batch_size", low=1)
+        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
+        check_int(self.menu_size, "menu_size", low=1)
+        check_float(self.temperature, "temperature", low=0.0, low_inclusive=False)
+        check_int(self.checkpoint_every, "checkpoint_every", low=0)
+
+
+def run_rochetnet(cfg: RochetNetConfig, ctx: RunContext) -> ExperimentResult:
+    mech = RochetNet(cfg.setting, cfg.menu_size, device=ctx.device)
+    mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr, temperature=cfg.temperature,
+             temperature_final=cfg.temperature / 10, generator=ctx.generator("init", "cpu"),
+             callback=_callback(ctx), resume=ctx.load_checkpoint())
+    return _finish(mech, cfg, ctx)
+
+
+# -- RegretNet ----------------------------------------------------------------------------------
+@dataclasses.dataclass
+class RegretNetConfig(_Common):
+    n_bidders: int = _f(2, "number of bidders")
+    n_eval: int = _f(10_000, "held-out profiles for revenue")
+    max_iter: int = _f(6000, "network updates")
+    batch_size: int = _f(256, "profiles per update")
+    lr: float = _f(2e-3, "Adam learning rate")
+    hidden: int = _f(100, "hidden units per layer")
+    layers: int = _f(2, "hidden layers per network (paper: 5 for 3x10 and 5x10)")
+    n_train: int = _f(65_536, "fixed training profiles (each with a cached misreport)")
+    misreport_steps: int = _f(10, "misreport ascent steps per update")
+    rho: float = _f(10.0, "initial augmented-Lagrangian penalty")
+    rho_increment: float = _f(50.0, "penalty increment, ten times over the run")
+    checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("max_iter", "batch_size", "hidden", "layers", "n_train"):
+            check_int(getattr(self, name), name, low=1)
+        check_int(self.misreport_steps, "misreport_steps", low=0)
+        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
+        check_float(self.rho, "rho", low=0.0, low_inclusive=False)
+        check_float(self.rho_increment, "rho_increment", low=0.0)
+        check_int(self.checkpoint_every, "checkpoint_every", low=0)
+
+
+def run_regretnet(cfg: RegretNetConfig, ctx: RunContext) -> ExperimentResult:
+    mech = RegretNet(cfg.setting, cfg.hidden, cfg.layers, device=ctx.device)
+    mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr, n_train=cfg.n_train,
+             misreport_steps=cfg.misreport_steps, rho=cfg.rho, rho_increment=cfg.rho_increment,
+             generator=ctx.generator("init", "cpu"), callback=_callback(ctx),
+             resume=ctx.load_checkpoint())
+    return _finish(mech, cfg, ctx)
+
+
+# -- GemNet -------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class GemNetConfig(_Common):
+    n_bidders: int = _f(2, "number of bidders")
+    n_items: int = _f(1, "number of items")
+    n_eval: int = _f(20_000, "held-out profiles for revenue")
+    max_iter: int = _f(3000, "Adam steps")
+    batch_size: int = _f(1024, "fresh profiles per step")
+    lr: float = _f(0.005, "Adam learning rate (cosine decay)")
+    menu_size: int = _f(64, "options per menu")
+    hidden: int = _f(64, "hidden units of the menu networks")
+    penalty: float = _f(2.0, "initial incompatibility penalty (grows x10 over the run)")
+    grid_points: int = _f(21, "grid points per value for the price transform (0: skip it)")
+    checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("max_iter", "batch_size", "menu_size", "hidden"):
+            check_int(getattr(self, name), name, low=1)
+        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
+        check_float(self.penalty, "penalty", low=0.0)
+        check_int(self.grid_points, "grid_points", low=0)
+        check_int(self.checkpoint_every, "checkpoint_every", low=0)
+
+
+def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
+    mech = GemNet(cfg.setting, cfg.menu_size, cfg.hidden, device=ctx.device)
+    mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr, penalty=cfg.penalty,
+             penalty_final=10 * cfg.penalty, generator=ctx.generator("init", "cpu"),
+             callback=_callback(ctx), resume=ctx.load_checkpoint())
+    before = evaluate(mech, cfg.n_eval, seed=ctx.seed + 1, n_regret_samples=0)
+    extra = {"revenue_before": before.revenue, "infeasibility_before": before.infeasibility}
+    if cfg.grid_points >= 2:
+        tr = mech.transform(cfg.grid_points)
+        extra.update(certified_share=tr.certified_share,
+                     grid_violations_before=tr.violations_before,
+                     grid_violations_after=tr.violations_after)
+    return _finish(mech, cfg, ctx, extra=extra)
+
+
+# -- baselines ----------------------------------------------------------------------------------
+BASELINES = ("vcg", "myerson-itemwise", "bundle", "ama", "lottery-ama")
+
+
+@dataclasses.dataclass
+class BaselineConfig(_Common):
+    mechanism: str = _f("myerson-itemwise", "vcg | myerson-itemwise | bundle | ama | lottery-ama")
+    n_bidders: int = _f(2, "number of bidders")
+    max_iter: int = _f(2000, "training steps (ama, lottery-ama)")
+    batch_size: int = _f(1024, "profiles per step (ama, lottery-ama)")
+    lr: float = _f(0.01, "Adam learning rate (ama, lottery-ama)")
+    menu_size: int = _f(256, "allocations of the lottery AMA")
+    checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice(self.mechanism, "mechanism", BASELINES)
+        check_int(self.max_iter, "max_iter", low=1)
+        check_int(self.batch_size, "batch_size", low=1)
+        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
+        check_int(self.menu_size, "menu_size", low=1)
+        check_int(self.checkpoint_every, "checkpoint_every", low=0)
+
+
+def run_baseline(cfg: BaselineConfig, ctx: RunContext) -> ExperimentResult:
+    s, dev = cfg.setting, ctx.device
+    if cfg.mechanism == "vcg":
+        mech: Mechanism = VCG(s, device=dev)
+    elif cfg.mechanism == "myerson-itemwise":
+        mech = MyersonItemwise(s, device=dev)
+    elif cfg.mechanism == "bundle":
+        mech = BundleMyerson(s, device=dev).fit(seed=ctx.seed)
+    else:
+        mech = AffineMaximizer(s, lottery=cfg.mechanism == "lottery-ama",
+                               n_allocations=cfg.menu_size, device=dev)
+        mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr,
+                 generator=ctx.generator("init", "cpu"), callback=_callback(ctx),
+                 resume=ctx.load_checkpoint())
+    return _finish(mech, cfg, ctx, source=f"{cfg.mechanism} reference")
+
+MYERSON_2X1 = 5 / 12
+
+
+def _row(exp: str, label: str, **overrides: Any) -> Reproduction:
+    return Reproduction(exp, overrides, label)
+
+
+_EVAL_QUICK = {"n_regret_samples": 200, "n_restarts": 100, "n_steps": 20}
+_RN_QUICK = {"max_iter": 600, "batch_size": 1024, **_EVAL_QUICK}
+_RG_QUICK = {"n_eval": 10_000, **_EVAL_QUICK}
+_EVAL_FULL = {"n_regret_samples": 10_000, "n_restarts": 1000, "n_steps": 200}
+
+QUICK = [
+    _row("auctions.rochetnet", "RochetNet 1x2 additive U[0,1] (Manelli-Vincent 0.549201, 1%)",
+         **_RN_QUICK),
+    _row("auctions.rochetnet", "RochetNet 1x2 unit-demand U[2,3] (Pavlov 2.133132, 1%)",
+         valuation="unit-demand", values="uniform(2,3)", **_RN_QUICK),
+    _row("auctions.regretnet", "RegretNet 2x1 U[0,1] (Myerson 5/12; quick: 6%, regret <= 2e-3)",
+         n_items=1, max_iter=1200, ref_revenue=MYERSON_2X1, ref_rtol=0.06, ref_regret=2e-3,
+         **_RG_QUICK),
+    _row("auctions.regretnet", "RegretNet 2x2 (quick: revenue >= 0.85 at regret <= 2e-3)",
+         max_iter=3500, ref_revenue=0.85, ref_rtol=0.0, ref_relation="ge", ref_regret=2e-3,
+         **_RG_QUICK),
+    _row("auctions.gemnet", "GemNet 2x1 (Myerson 5/12; quick: 6%, after the transform)",
+         max_iter=800, ref_revenue=MYERSON_2X1, ref_rtol=0.06, **_EVAL_QUICK),
+    _row("auctions.baseline", "item-wise Myerson 2x2 (5/6)", mechanism="myerson-itemwise",
+         n_items=2, **_EVAL_QUICK),
+    _row("auctions.baseline", "VCG 2x1 (second price 1/3)", mechanism="vcg", n_items=1,
+         ref_revenue=1 / 3, **_EVAL_QUICK),
+    _row("auctions.baseline", "bundle posted price 1x2 (sqrt(2/3) price: 0.544331)",
+         mechanism="bundle", n_bidders=1, ref_revenue=0.544331, **_EVAL_QUICK),
+    _row("auctions.baseline", "AMA 2x2 (above item-wise Myerson 5/6)", mechanism="ama",
+         max_iter=400, ref_revenue=5 / 6, ref_rtol=0.0, ref_relation="ge", **_EVAL_QUICK),
+]
+
+FULL = [
+    _row("auctions.rochetnet", "RochetNet 1x2 additive U[0,1] (Manelli-Vincent 0.549201)",
+         max_iter=20_000, **_EVAL_FULL),
+    _row("auctions.rochetnet", "RochetNet 1x2 unit-demand U[2,3] (Pavlov 2.133132)",
+         valuation="unit-demand", values="uniform(2,3)", max_iter=20_000, **_EVAL_FULL),
+    _row("auctions.regretnet", "RegretNet 2x1 (Myerson 5/12, regret <= 1e-3)", n_items=1,
+         max_iter=50_000, ref_revenue=MYERSON_2X1,
+         ref_regret=1e-3, **_EVAL_FULL),
+    _row("auctions.regretnet", "RegretNet 2x2 (paper ~0.878 at regret <= 1e-3; >= 0.86)",
+         max_iter=100_000, ref_revenue=0.86, ref_rtol=0.0,
+         ref_relation="ge", ref_regret=1e-3, **_EVAL_FULL),
+    _row("auctions.regretnet", "RegretNet 3x10 (above item-wise Myerson 5.3125)", n_bidders=3,
+         n_items=10, layers=5, max_iter=200_000, rho=1.0, rho_increment=1.0, ref_revenue=5.3125,
+         ref_rtol=0.0, ref_relation="ge", ref_regret=1e-3, n_regret_samples=1000,
+         n_restarts=100, n_steps=200),
+    _row("auctions.regretnet", "RegretNet 5x10 (above item-wise Myerson 6.71875)", n_bidders=5,
+         n_items=10, layers=5, max_iter=200_000, rho=0.25, rho_increment=0.25,
+         ref_revenue=6.71875, ref_rtol=0.0, ref_relation="ge", n_regret_samples=1000,
+         n_restarts=100, n_steps=200),
+    _row("auctions.gemnet", "GemNet 2x1 (Myerson 5/12)", max_iter=20_000,
+         ref_revenue=MYERSON_2X1, ref_rtol=0.01, **_EVAL_FULL),
+    _row("auctions.gemnet", "GemNet 2x2 (above item-wise Myerson 5/6 after the transform)",
+         n_items=2, max_iter=20_000, grid_points=11, ref_revenue=5 / 6, ref_rtol=0.0,
+         ref_relation="ge", **_EVAL_FULL),
+    _row("auctions.baseline", "lottery AMA 2x2 (above item-wise Myerson 5/6)",
+         mechanism="lottery-ama", n_items=2, max_iter=5000, ref_revenue=5 / 6, ref_rtol=0.0,
+         ref_relation="ge", **_EVAL_FULL),
+]
+
+
+EXPERIMENTS = ExperimentSuite(
+    package="auctions",
+    experiments=[
+        Experiment("auctions.rochetnet", RochetNetConfig, run_rochetnet,
+                   "RochetNet menu for one bidder (Dütting et al. 2019)"),
+        Experiment("auctions.regretnet", RegretNetConfig, run_regretnet,
+                   "RegretNet with the augmented Lagrangian (Dütting et al. 2019)"),
+        Experiment("auctions.gemnet", GemNetConfig, run_gemnet,
+                   "GemNet menus with the MILP price transform (Wang, Jiang, Parkes 2024)"),
+        Experiment("auctions.baseline", BaselineConfig, run_baseline,
+                   "VCG, item-wise Myerson, bundle Myerson, AMA and lottery AMA"),
+    ],
+    quick=QUICK,
+    full=FULL,
+    smoke=[
+        Reproduction("auctions.rochetnet", {"max_iter": 5, "menu_size": 16, "batch_size": 64,
+                                            "n_eval": 500, "n_regret_samples": 10,
+                                            "n_restarts": 2, "n_steps": 2}),
+        Reproduction("auctions.regretnet", {"max_iter": 5, "batch_size": 32, "n_eval": 500,
+                                            "n_regret_samples": 10, "n_restarts": 2,
+                                            "n_steps": 2}),
+        Reproduction("auctions.gemnet", {"n_items": 1, "max_iter": 5, "menu_size": 8,
+                                         "n_eval": 500, "n_regret_samples": 10, "n_restarts": 2,
+                                         "n_steps": 2, "grid_points": 5}),
+        Reproduction("auctions.baseline", {"mechanism": "vcg", "n_eval": 500,
+                                           "n_regret_samples": 10, "n_restarts": 2,
+                                           "n_steps": 2}),
+    ],
+)

@@ -1,0 +1,138 @@
+"""The common interface of every mechanism in this package, and its persistence.
+
+A :class:`Mechanism` is a ``torch.nn.Module`` mapping a batch of reported value profiles
+``(B, n_bidders, n_items)`` to an allocation ``(B, n_bidders, n_items)`` (item probabilities) and
+payments ``(B, n_bidders)``. Learned mechanisms add ``fit(...) -> self`` and a ``history_``.
+``save`` writes the parameters as safetensors with the setting and hyper-parameters as JSON in the
+file's metadata; ``load`` rebuilds the mechanism and refuses a different setting.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from econcs.auctions._setting import AuctionSetting
+from econcs.shared import check_type, resolve_device, resolve_dtype
+
+__all__ = ["Mechanism"]
+
+_META_KEY = "econcs.auctions"
+_REGISTRY: dict[str, type[Mechanism]] = {}
+
+
+class Mechanism(nn.Module):
+    """Base class: ``mech(values) -> (allocation (B, n, m), payment (B, n))``.
+
+    Subclasses implement :meth:`outcome`, which may take a ``temperature`` (the softmax relaxation
+    used in training; ``None`` is the exact mechanism) and is differentiable in the reports where
+    the mechanism is. ``__call__`` validates its input and evaluates the exact mechanism.
+
+    Parameters
+    ----------
+    setting : the :class:`AuctionSetting`.
+    device : ``"cpu"``, ``"cuda"``, ... (``"auto"`` picks CUDA when available).
+    dtype : ``"float32"`` (default) or ``"float64"``.
+    """
+
+    #: whether the exact mechanism is incentive compatible by construction (menus, VCG, AMA)
+    exactly_ic: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    def __init__(self, setting: AuctionSetting, *, device: str | torch.device = "cpu",
+                 dtype: str | torch.dtype | None = None) -> None:
+        super().__init__()
+        check_type(setting, "setting", AuctionSetting)
+        self.setting = setting
+        self.device_ = resolve_device(device)
+        self.dtype_ = resolve_dtype(dtype)
+        self.history_: list[dict[str, float]] = []
+        self.register_buffer("_low", setting.low.to(self.device_, self.dtype_), persistent=False)
+        self.register_buffer("_high", setting.search_high.to(self.device_, self.dtype_),
+                             persistent=False)
+
+    # -- the mechanism ---------------------------------------------------------------------------
+    def outcome(self, reports: torch.Tensor, temperature: float | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(allocation (B, n, m), payment (B, n))`` for ``reports`` ``(B, n, m)``, unvalidated."""
+        raise NotImplementedError
+
+    def search_outcome(self, reports: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mechanism as seen by the misreport search: the exact outcome, with a gradient that
+        makes ascent possible. Argmax mechanisms override it with a straight-through estimator
+        (exact value, softmax gradient); smooth ones use :meth:`outcome`. A piecewise-constant
+        outcome (posted prices) has no gradient, so only the restarts search."""
+        return self.outcome(reports)
+
+    def forward(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        values = self.setting.check_values(values)
+        values = values.to(self.device_, self.dtype_)
+        with torch.no_grad():
+            return self.outcome(values)
+
+    def revenue(self, values: torch.Tensor) -> float:
+        """Mean total payment on ``values`` ``(B, n, m)`` under the exact mechanism."""
+        _, pay = self(values)
+        return float(pay.sum(-1).mean())
+
+    # -- persistence -----------------------------------------------------------------------------
+    def hparams(self) -> dict[str, Any]:
+        """The constructor's keyword arguments besides ``setting``/``device``/``dtype`` (JSON)."""
+        return {}
+
+    def save(self, path: str | Path) -> None:
+        """Write the parameters to ``path`` (safetensors) with the setting and hyper-parameters as
+        JSON metadata."""
+        from safetensors.torch import save_file
+
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
+        meta = {"class": type(self).__name__, "setting": self.setting.to_dict(),
+                "hparams": self.hparams(), "dtype": str(self.dtype_).replace("torch.", "")}
+        save_file(tensors, str(path), metadata={_META_KEY: json.dumps(meta)})
+
+    @classmethod
+    def load(cls, path: str | Path, *, setting: AuctionSetting | None = None,
+             device: str | torch.device = "cpu") -> Mechanism:
+        """Rebuild a mechanism saved by :meth:`save`.
+
+        ``setting``, when given, must equal the saved setting (else ``ValueError``): a mechanism
+        trained for one setting is meaningless in another. ``cls`` must be the saved class or a base.
+        """
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not path.exists():
+            raise ValueError(f"path: no file at {str(path)!r}.")
+        with safe_open(str(path), framework="pt") as fh:
+            raw = (fh.metadata() or {}).get(_META_KEY)
+        if raw is None:
+            raise ValueError(f"path: {str(path)!r} was not written by Mechanism.save.")
+        meta = json.loads(raw)
+        saved_cls = cls if cls.__name__ == meta["class"] else _REGISTRY.get(meta["class"])
+        # compare by name: a module imported twice (e.g. by test runners) gives twin classes
+        if saved_cls is None or cls.__name__ not in {c.__name__ for c in saved_cls.__mro__}:
+            raise ValueError(f"path: {str(path)!r} holds a {meta['class']}, not a {cls.__name__}.")
+        saved_setting = AuctionSetting(**meta["setting"])
+        if setting is not None:
+            check_type(setting, "setting", AuctionSetting)
+            if setting.key() != saved_setting.key():
+                raise ValueError(
+                    f"setting: the file holds a {meta['class']} trained for {saved_setting!r}, "
+                    f"which cannot be used for {setting!r}."
+                )
+        mech = saved_cls(saved_setting, **meta["hparams"], device=device, dtype=meta["dtype"])
+        mech.load_state_dict(load_file(str(path), device=str(mech.device_)))
+        mech.eval()
+        return mech
+
+    def __repr__(self) -> str:
+        extra = ", ".join(f"{k}={v!r}" for k, v in self.hparams().items())
+        return f"{type(self).__name__}({self.setting!r}{', ' + extra if extra else ''})"

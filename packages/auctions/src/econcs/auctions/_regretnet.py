@@ -1,0 +1,230 @@
+"""RegretNet: multi-bidder auctions learned with a regret constraint (Dütting et al. 2019, Sec. 4).
+
+Two MLPs (tanh, Glorot-uniform init) read the flattened bids ``(n * m)``:
+
+- the **allocation network**: additive bidders, a softmax over the bidders and a dummy for every
+  item (each item allocated at most once); unit-demand bidders, the elementwise minimum of a
+  bidder-wise softmax (over items and a dummy item) and an item-wise softmax (over bidders and a
+  dummy bidder), which is a feasible lottery for both constraints;
+- the **payment network**: ``p_i = sigmoid(q_i) * sum_j a_ij b_ij``, a fraction of the bidder's
+  reported value for its allocation, so truthful bidders are individually rational.
+
+Training maximises revenue subject to zero ex-post regret with the augmented Lagrangian
+(:class:`econcs.shared.AugmentedLagrangian`, Sec. 4.2): ``rgt_i`` is the batch mean of
+``relu(u_i(misreport) - u_i(truth))``; the misreports are found by gradient ascent
+(:func:`econcs.shared.best_response_search`) started from a cache kept per training profile and
+written back after every step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from econcs.auctions._mechanism import Mechanism
+from econcs.auctions._rochetnet import Callback
+from econcs.auctions._setting import AuctionSetting
+from econcs.shared import (
+    AugmentedLagrangian,
+    best_response_search,
+    check_float,
+    check_int,
+    make_generator,
+    misreport_utilities,
+)
+
+__all__ = ["RegretNet", "mlp"]
+
+
+def mlp(n_in: int, n_out: int, hidden: int, layers: int) -> nn.Sequential:
+    """``layers`` tanh hidden layers of width ``hidden`` then a linear output."""
+    mods: list[nn.Module] = []
+    width = n_in
+    for _ in range(layers):
+        mods += [nn.Linear(width, hidden), nn.Tanh()]
+        width = hidden
+    mods.append(nn.Linear(width, n_out))
+    return nn.Sequential(*mods)
+
+
+class RegretNet(Mechanism):
+    """Allocation and payment networks trained for revenue at (near) zero regret.
+
+    Parameters
+    ----------
+    setting : the :class:`AuctionSetting` (additive or unit-demand, any ``n``, ``m``).
+    hidden : width of the hidden layers (paper: 100).
+    layers : hidden layers per network (paper: 2; 5 for 3x10 and 5x10).
+    device, dtype : placement and precision (``float32`` default).
+
+    Attributes
+    ----------
+    history_ : list of ``{"step", "revenue", "regret", "rho", "lambda"}`` recorded by :meth:`fit`.
+
+    >>> from econcs.auctions import AuctionSetting
+    >>> mech = RegretNet(AuctionSetting(2, 2), hidden=16).fit(max_iter=5, seed=0)
+    >>> [t.shape for t in mech(torch.rand(4, 2, 2))]
+    [torch.Size([4, 2, 2]), torch.Size([4, 2])]
+    """
+
+    def __init__(self, setting: AuctionSetting, hidden: int = 100, layers: int = 2, *,
+                 device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None
+                 ) -> None:
+        super().__init__(setting, device=device, dtype=dtype)
+        self.hidden = check_int(hidden, "hidden", low=1)
+        self.layers = check_int(layers, "layers", low=1)
+        n, m = setting.shape
+        n_alloc = (n + 1) * m if setting.valuation == "additive" else (n + 1) * m + n * (m + 1)
+        self.alloc_net = mlp(n * m, n_alloc, self.hidden, self.layers)
+        self.pay_net = mlp(n * m, n, self.hidden, self.layers)
+        self.to(self.device_, self.dtype_)
+        self.reset_parameters(make_generator(0))
+
+    def hparams(self) -> dict[str, Any]:
+        return {"hidden": self.hidden, "layers": self.layers}
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Glorot-uniform weights, zero biases (drawn on the CPU, then copied)."""
+        with torch.no_grad():
+            for mod in self.modules():
+                if isinstance(mod, nn.Linear):
+                    w = torch.empty(mod.weight.shape, dtype=torch.float64)
+                    nn.init.xavier_uniform_(w, generator=generator)
+                    mod.weight.copy_(w)
+                    mod.bias.zero_()
+
+    def outcome(self, reports: torch.Tensor, temperature: float | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        b = reports.shape[0]
+        n, m = self.setting.shape
+        # normalise the bids to the support so the nets see O(1) inputs
+        x = ((reports - self._low) / (self._high - self._low)).reshape(b, n * m)
+        out = self.alloc_net(x)
+        if self.setting.valuation == "additive":
+            alloc = torch.softmax(out.view(b, n + 1, m), dim=1)[:, :n]
+        else:
+            item_wise = torch.softmax(out[:, : (n + 1) * m].view(b, n + 1, m), dim=1)[:, :n]
+            bidder_wise = torch.softmax(out[:, (n + 1) * m:].view(b, n, m + 1), dim=2)[..., :m]
+            alloc = torch.minimum(item_wise, bidder_wise)
+        frac = torch.sigmoid(self.pay_net(x))
+        pay = frac * (alloc * reports).sum(-1)
+        return alloc, pay
+
+    # -- training --------------------------------------------------------------------------------
+    def fit(
+        self,
+        max_iter: int = 6000,
+        *,
+        batch_size: int = 256,
+        lr: float = 2e-3,
+        n_train: int = 65_536,
+        misreport_steps: int = 10,
+        misreport_lr: float = 0.1,
+        rho: float = 10.0,
+        rho_increment: float = 50.0,
+        rho_every: int | None = None,
+        lambda_init: float = 5.0,
+        lambda_every: int = 50,
+        seed: int = 0,
+        generator: torch.Generator | None = None,
+        callback: Callback | None = None,
+        resume: tuple[int, dict[str, Any]] | None = None,
+    ) -> RegretNet:
+        """Augmented-Lagrangian training on a fixed training set of ``n_train`` profiles.
+
+        Parameters
+        ----------
+        max_iter : network updates (Adam, ``lr``, decayed by cosine to ``lr / 10`` in the last
+            half).
+        batch_size : profiles per update.
+        n_train : size of the fixed training set (each profile keeps its cached misreport).
+        misreport_steps, misreport_lr : gradient-ascent steps refreshing the batch's cached
+            misreports before each update (paper: 25 steps of size 0.1, in units of the support).
+        rho, rho_increment, rho_every : penalty ``rho`` grows by ``rho_increment`` every
+            ``rho_every`` updates (default: ten times over the run, so ``rho`` ends at 510).
+        lambda_init, lambda_every : initial multipliers and steps between their updates.
+        seed, generator : randomness (initialisation, training set, batches, misreport starts).
+        callback, resume : checkpointing hooks (see :data:`econcs.auctions._rochetnet.Callback`).
+        """
+        max_iter = check_int(max_iter, "max_iter", low=1)
+        batch_size = check_int(batch_size, "batch_size", low=1)
+        n_train = check_int(n_train, "n_train", low=batch_size)
+        misreport_steps = check_int(misreport_steps, "misreport_steps", low=0)
+        lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
+        misreport_lr = check_float(misreport_lr, "misreport_lr", low=0.0, low_inclusive=False)
+        rho = check_float(rho, "rho", low=0.0, low_inclusive=False)
+        rho_increment = check_float(rho_increment, "rho_increment", low=0.0)
+        rho_every = max(max_iter // 10, 1) if rho_every is None else check_int(
+            rho_every, "rho_every", low=1)
+        lambda_init = check_float(lambda_init, "lambda_init")
+        lambda_every = check_int(lambda_every, "lambda_every", low=1)
+        gen = make_generator(check_int(seed, "seed", low=0)) if generator is None else generator
+        dev, dt = self.device_, self.dtype_
+        n = self.setting.n_bidders
+        width = self._high - self._low
+
+        opt = torch.optim.Adam(self.parameters(), lr=lr)
+        al = AugmentedLagrangian(n, rho=rho, lambda_init=lambda_init, update_every=lambda_every,
+                                 rho_increment=rho_increment, rho_every=rho_every, device=dev,
+                                 dtype=dt)
+        if resume is None:
+            self.reset_parameters(gen)
+            self.history_ = []
+            data_gen = make_generator(int(torch.randint(0, 2**62, (1,), generator=gen)), dev)
+            train = self.setting.sample(n_train, generator=data_gen, device=dev, dtype=dt)
+            u = torch.rand(train.shape, generator=data_gen, device=dev, dtype=dt)
+            cache = self._low + u * width
+            start = 0
+        else:
+            start, state = resume
+            self.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            al.load_state_dict(state["lagrangian"])
+            data_gen = make_generator(0, dev)
+            data_gen.set_state(state["data_rng"].cpu())
+            train, cache = state["train"].to(dev, dt), state["cache"].to(dev, dt)
+            self.history_ = list(state.get("history", []))
+
+        def lr_factor(t: int) -> float:  # constant, then cosine to 1/10 in the second half
+            frac = min(t / max_iter, 1.0)
+            if frac < 0.5:
+                return 1.0
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos((frac - 0.5) * 2 * math.pi))
+
+        def state_fn() -> dict[str, Any]:
+            return {"model": self.state_dict(), "optimizer": opt.state_dict(),
+                    "lagrangian": al.state_dict(), "data_rng": data_gen.get_state(),
+                    "train": train, "cache": cache, "history": list(self.history_)}
+
+        self.train()
+        for step in range(start + 1, max_iter + 1):
+            for group in opt.param_groups:
+                group["lr"] = lr * lr_factor(step - 1)
+            idx = torch.randint(0, n_train, (batch_size,), generator=data_gen, device=dev)
+            values = train[idx]
+            # refresh the cached misreports (mechanism parameters untouched)
+            br = best_response_search(self.outcome, values, low=self._low, high=self._high,
+                                      init=cache[idx].unsqueeze(1), n_steps=misreport_steps,
+                                      lr=misreport_lr * float(width.mean()), include_truth=False)
+            cache[idx] = br.misreports
+            util_mis = misreport_utilities(self.outcome, values, br.misreports.unsqueeze(1))[:, 0]
+            alloc, pay = self.outcome(values)
+            util_true = (alloc * values).sum(-1) - pay
+            regret = torch.relu(util_mis - util_true).mean(0)  # (n,)
+            revenue = pay.sum(-1).mean()
+            loss = al.loss(revenue, regret)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            al.step(regret)
+            metrics = {"revenue": float(revenue.detach()), "regret": float(regret.detach().mean()),
+                       "rho": al.rho, "lambda": float(al.lambdas.mean())}
+            if step % 100 == 0 or step == max_iter:
+                self.history_.append({"step": step, **metrics})
+            if callback is not None:
+                callback(step, metrics, state_fn)
+        self.eval()
+        return self

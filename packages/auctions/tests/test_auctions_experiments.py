@@ -1,0 +1,92 @@
+"""Experiments: config validation, tiny runs, resume to identical metrics, plots."""
+
+import pytest
+import torch
+
+from econcs.auctions import AuctionSetting, RochetNet, plot_allocation
+from econcs.auctions._experiments import EXPERIMENTS
+from econcs.shared.experiments import (
+    ConfigError,
+    RunContext,
+    config_from_overrides,
+    run_experiment,
+)
+
+EXP = {e.name: e for e in EXPERIMENTS.experiments}
+TINY = {"n_eval": 500, "n_regret_samples": 20, "n_restarts": 4, "n_steps": 5}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_suite_rows_parse():
+    for rep in (*EXPERIMENTS.quick, *EXPERIMENTS.full):
+        config_from_overrides(EXP[rep.experiment].config, rep.overrides)
+
+
+@pytest.mark.parametrize(
+    ("exp", "override", "key"),
+    [
+        ("auctions.rochetnet", "n_bidders=2", "n_bidders"),
+        ("auctions.rochetnet", "max_iter=-1", "max_iter"),
+        ("auctions.regretnet", "valuation=xor", "valuation"),
+        ("auctions.regretnet", "values=uniform(3,1)", "values"),
+        ("auctions.baseline", "mechanism=posted", "mechanism"),
+        ("auctions.gemnet", "menu_size=0", "menu_size"),
+    ],
+)
+def test_bad_configs(exp, override, key):
+    with pytest.raises(ConfigError, match=key):
+        config_from_overrides(EXP[exp].config, [override])
+
+
+def test_baseline_experiment_metrics(tmp_path):
+    cfg = EXP["auctions.baseline"].config(mechanism="vcg", n_items=1, ref_revenue=1 / 3,
+                                          ref_rtol=0.2, **TINY)
+    rec = run_experiment(EXP["auctions.baseline"], cfg, seed=0, device="cpu", out_dir=tmp_path)
+    assert {"revenue", "regret_mean", "regret_max", "ir_violation"} <= set(rec.metrics)
+    assert rec.references["revenue"].holds(rec.metrics["revenue"])
+    assert rec.metrics["regret_max"] < 1e-6
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("exp", "extra"),
+    [
+        ("auctions.rochetnet", {"menu_size": 8, "max_iter": 40, "batch_size": 64}),
+        ("auctions.regretnet", {"hidden": 8, "max_iter": 40, "batch_size": 16, "n_train": 256,
+                                "misreport_steps": 2, "n_items": 1}),
+    ],
+)
+def test_resume_gives_identical_metrics(tmp_path, monkeypatch, exp, extra):
+    cfg = EXP[exp].config(checkpoint_every=20, **TINY, **extra)
+    full = run_experiment(EXP[exp], cfg, seed=5, device="cpu", out_dir=tmp_path / "a")
+    save = RunContext.save_checkpoint
+
+    def save_then_die(self, step, state):  # the run is killed right after its first checkpoint
+        save(self, step, state)
+        raise _Killed
+
+    monkeypatch.setattr(RunContext, "save_checkpoint", save_then_die)
+    with pytest.raises(_Killed):
+        run_experiment(EXP[exp], cfg, seed=5, device="cpu", out_dir=tmp_path / "b")
+    monkeypatch.setattr(RunContext, "save_checkpoint", save)
+    resumed = run_experiment(EXP[exp], cfg, resume_dir=tmp_path / "b", device="cpu")
+    assert resumed.metrics == pytest.approx(full.metrics, rel=1e-6, abs=1e-9)
+
+
+def test_allocation_plot():
+    pytest.importorskip("matplotlib")
+    mech = RochetNet(AuctionSetting(1, 2), menu_size=8)
+    fig = plot_allocation(mech, resolution=11)
+    assert len(fig.axes) == 4  # two heat maps and their colour bars
+    with pytest.raises(ValueError, match="mech"):
+        plot_allocation(RochetNet(AuctionSetting(1, 3), menu_size=2))
