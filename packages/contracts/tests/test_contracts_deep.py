@@ -5,7 +5,12 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from econcs.contracts import make_tree_mdp, meta_algorithm
+from econcs.contracts import (
+    evaluate_contracts,
+    make_tree_mdp,
+    meta_algorithm,
+    minimal_contracts_two_actions,
+)
 from econcs.contracts._deep import DeepContractTrainer
 from econcs.contracts._experiments import EXPERIMENTS, TreeMDPConfig
 from econcs.shared.experiments import ConfigError, config_from_overrides, run_experiment
@@ -61,12 +66,32 @@ def test_refine_phase_makes_the_true_agent_follow():
     # (gap ~80%); the agent-only best-response phase removes it (gap ~2%)
     mdp = make_tree_mdp(4, seed=0)
     spe = meta_algorithm(mdp)
-    trainer = _trainer(mdp, 500, seed=0, hidden=64, margin=0.01)
+    trainer = _trainer(mdp, 500, seed=0, hidden=64, margin=0.01, adaptive_margin=False)
     before = trainer.train()
     after = trainer.refine(250)
     assert before.follow_rate < 1.0
     assert after.follow_rate == 1.0
     assert after.principal_utility >= spe.principal_utility * (1 - 0.05)
+
+
+def test_adaptive_margin_covers_the_agent_error():
+    # the same short run as above, with margins set per state from the estimated error bound of
+    # Qbar(s, 1) - Qbar(s, 0): the true agent follows without an agent-only phase
+    mdp = make_tree_mdp(4, seed=0)
+    spe = meta_algorithm(mdp)
+    trainer = _trainer(mdp, 500, seed=0, hidden=64, margin=0.01, margin_scale=0.5)
+    res = trainer.train()
+    margins = trainer.margins().numpy()
+    assert res.follow_rate == 1.0
+    assert res.principal_utility >= spe.principal_utility * (1 - 0.10)
+    assert np.all(margins >= 0.01 - 1e-12) and np.all(margins <= trainer.margin_max + 1e-12)
+    # the bound grows towards the root (errors accumulate over the remaining horizon)
+    assert margins[0] > margins[-8:].mean()
+    ev = evaluate_contracts(mdp, res.contracts, res.targets)
+    with torch.no_grad():
+        q = trainer.agent(torch.arange(mdp.n_states)).double().numpy()
+    err = np.abs(np.diff(q - ev.agent_qbar, axis=1))[:, 0]
+    assert np.mean(margins / trainer.margin_scale >= err) >= 0.9
 
 
 def test_deep_bad_input():
@@ -75,6 +100,15 @@ def test_deep_bad_input():
         DeepContractTrainer(mdp, n_iter=0)
     with pytest.raises(ValueError, match="margin"):
         DeepContractTrainer(mdp, margin=-0.1)
+    with pytest.raises(ValueError, match="margin_max"):
+        DeepContractTrainer(mdp, margin=0.1, margin_max=0.05)
+    with pytest.raises(TypeError, match="adaptive_margin"):
+        DeepContractTrainer(mdp, adaptive_margin="yes")
+    probs = torch.tensor([[[0.9, 0.1], [0.1, 0.9]]] * 3)
+    with pytest.raises(ValueError, match="margin"):
+        minimal_contracts_two_actions(probs, torch.zeros(3, 2), torch.full((3,), -0.1))
+    with pytest.raises(ValueError, match="margin"):
+        minimal_contracts_two_actions(probs, torch.zeros(3, 2), torch.zeros(2))
     with pytest.raises(TypeError, match="mdp"):
         DeepContractTrainer(np.zeros(3))
     with pytest.raises(ConfigError, match="method"):

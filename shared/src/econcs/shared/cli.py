@@ -232,6 +232,12 @@ def _reproduce_suite(suite: ExperimentSuite, mode: str, out: Path, args, rows: l
     return failures
 
 
+_THREADS_HELP = (
+    "PyTorch CPU threads (default 1: the networks here are small, and intra-op threads on a "
+    "shared or small machine slow them down several-fold; 0 keeps PyTorch's default)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="econcs", description="Run and reproduce the econcs experiments.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -247,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", default=None, metavar="FILE", help="write the result as JSON")
     run.add_argument("--resume", default=None, metavar="DIR", help="resume a killed run")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
     rep = sub.add_parser("reproduce", help="run every package's curated reproductions")
     mode = rep.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="reduced budgets (default)")
@@ -256,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--device", default="auto")
     rep.add_argument("--quiet", action="store_true")
+    rep.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
     return parser
 
 
@@ -263,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "seed", 0) < 0:
         return _fail(f"--seed: expected a non-negative integer, got {args.seed}.")
+    threads = getattr(args, "threads", 0)
+    if threads < 0:
+        return _fail(f"--threads: expected a non-negative integer, got {threads}.")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     handler = {"list": _cmd_list, "show": _cmd_show, "run": _cmd_run, "reproduce": _cmd_reproduce}[
         args.command
     ]

@@ -262,7 +262,7 @@ def _row(exp: str, label: str, **overrides: Any) -> Reproduction:
 
 
 _EVAL_QUICK = {"n_regret_samples": 200, "n_restarts": 100, "n_steps": 20}
-_RN_QUICK = {"max_iter": 600, "batch_size": 1024, **_EVAL_QUICK}
+_RN_QUICK = {"max_iter": 600, "batch_size": 1024, **_EVAL_QUICK, "n_regret_samples": 50}
 _RG_QUICK = {"n_eval": 10_000, **_EVAL_QUICK}
 _EVAL_FULL = {"n_regret_samples": 10_000, "n_restarts": 1000, "n_steps": 200}
 

@@ -13,7 +13,11 @@ replay buffer:
   ``a``; its contract policy picks the target ``a_p`` maximising
   ``G(s, a_p) - O(s, a_p) . b*(s, a_p)``, where ``b*`` is the minimal contract implementing ``a_p``
   against ``Qbar_theta`` with IC margin ``xi`` ("nudging": the agent's learned Q-values are only
-  approximately right, and the margin keeps the true best response on the target).
+  approximately right, and the margin keeps the true best response on the target). The paper
+  sets ``xi = 2 E_t`` from the agent's Q error; by default the margin here is per state,
+  ``xi(s) = min(margin_max, margin + margin_scale * D(s))``, where ``D(s)`` bounds the error of
+  ``Qbar(s, 1) - Qbar(s, 0)`` and is estimated during training from noise-free Bellman residuals
+  (outcome distributions known) propagated down the horizon (``DeepContractTrainer.margins``).
 
 This is the simultaneous (interleaved) version of the paper's meta-algorithm, whose fixed point is
 the SPE. Closed-form minimal contracts restrict it to two actions (any number of outcomes).
@@ -34,7 +38,7 @@ from econcs.contracts._oneshot import minimal_contracts_two_actions
 from econcs.contracts._spe import _principal_values, evaluate_contracts
 from econcs.shared import cpu_threads
 from econcs.shared.device import resolve_device, resolve_dtype
-from econcs.shared.validation import check_float, check_int
+from econcs.shared.validation import check_bool, check_float, check_int
 
 __all__ = ["DeepContractResult", "DeepContractTrainer"]
 
@@ -109,7 +113,13 @@ class DeepContractTrainer:
     target_every : target networks are copied every this many iterations.
     eps_start, eps_end : epsilon-greedy exploration of both players, decayed linearly over
         ``eps_decay`` of the run.
-    margin : nudging IC margin ``xi`` of the contracts (in reward units).
+    margin : nudging IC margin ``xi`` of the contracts (in reward units); with
+        ``adaptive_margin`` the floor of the per-state margins.
+    adaptive_margin : set the margin of each state from an estimate of the agent's Q error there
+        (the paper's ``xi = 2 E_t``, here per state): see :meth:`margins`.
+    margin_scale, margin_max : the adaptive margin is ``min(margin_max, margin + margin_scale *
+        D(s))`` with ``D(s)`` the estimated error bound of ``Qbar(s, 1) - Qbar(s, 0)``.
+    stat_decay : weight of a new minibatch in the running averages behind the error estimate.
     buffer_size : replay capacity (transitions).
     max_steps : episodes are truncated after this many steps (for MDPs whose episodes may not end).
     device, dtype : where and in which precision the networks live.
@@ -135,6 +145,10 @@ class DeepContractTrainer:
         eps_end: float = 0.0,
         eps_decay: float = 1.0,
         margin: float = 0.01,
+        adaptive_margin: bool = True,
+        margin_scale: float = 0.5,
+        margin_max: float = 0.2,
+        stat_decay: float = 0.1,
         buffer_size: int = 100_000,
         max_steps: int = 1000,
         device: str | torch.device = "cpu",
@@ -164,6 +178,11 @@ class DeepContractTrainer:
         self.eps_decay = check_float(eps_decay, "eps_decay", low=0.0, high=1.0,
                                      low_inclusive=False)
         self.margin = check_float(margin, "margin", low=0.0)
+        self.adaptive_margin = check_bool(adaptive_margin, "adaptive_margin")
+        self.margin_scale = check_float(margin_scale, "margin_scale", low=0.0)
+        self.margin_max = check_float(margin_max, "margin_max", low=self.margin)
+        self.stat_decay = check_float(stat_decay, "stat_decay", low=0.0, high=1.0,
+                                      low_inclusive=False)
         self.buffer_size = check_int(buffer_size, "buffer_size", low=self.batch_size)
         self.max_steps = check_int(max_steps, "max_steps", low=1)
         self.device = resolve_device(device)
@@ -183,7 +202,6 @@ class DeepContractTrainer:
         self.principal = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
         self.agent_target = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
         self.principal_target = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
-        self._sync_targets()
         nets = (self.agent, self.principal)
         dense = [p for net in nets for n, p in net.named_parameters() if n != "embed.weight"]
         self.optimizer = torch.optim.Adam(dense, lr=self.lr, foreach=True)
@@ -199,6 +217,16 @@ class DeepContractTrainer:
         self.buf_len = 0
         self.states = torch.full((self.n_envs,), mdp.initial_state, **long)
         self.steps = torch.zeros(self.n_envs, **long)
+        # running statistics behind the adaptive margin (see ``margins``)
+        n_o = mdp.n_outcomes
+        self.cont = torch.zeros(n_s, n_o, dtype=dt, device=dev)  # E[gamma V_agent(s') | s, o]
+        self.cont_err = torch.zeros(n_s, n_o, dtype=dt, device=dev)  # E[gamma E(s') | s, o]
+        self.cont_count = torch.zeros(n_s, n_o, dtype=dt, device=dev)
+        self.residual = torch.zeros(n_s, 2, dtype=dt, device=dev)  # Bellman residual of Qbar
+        self.q_error = torch.full((n_s, 2), self.margin_max, dtype=dt, device=dev)  # bound E
+        self.state_margin = torch.full((n_s,), self.margin_max if self.adaptive_margin
+                                       else self.margin, dtype=dt, device=dev)
+        self._sync_targets()
         self.iteration = 0
         self.frozen_targets: torch.Tensor | None = None
         self.refine_iteration = 0
@@ -207,7 +235,8 @@ class DeepContractTrainer:
     # policies ---------------------------------------------------------------------------------
     def _contracts(self, s, qbar, gross):
         """Principal's greedy targets and contracts at states ``s`` from (B, 2) Q-values."""
-        pay, expected, feasible = minimal_contracts_two_actions(self.probs[s], qbar, self.margin)
+        pay, expected, feasible = minimal_contracts_two_actions(self.probs[s], qbar,
+                                                                self.state_margin[s])
         value = torch.where(feasible, gross - expected, torch.full_like(gross, -torch.inf))
         target = value.argmax(-1)
         if self.frozen_targets is not None:  # agent best-response phase: targets fixed
@@ -237,7 +266,7 @@ class DeepContractTrainer:
         b = len(s)
         explore_p = torch.rand(b, generator=self.gen, device=self.device) < eps
         rand_t = torch.multinomial(feasible.to(self.dtype), 1, generator=self.gen).squeeze(1)
-        pay, _, _ = minimal_contracts_two_actions(self.probs[s], qbar, self.margin)
+        pay, _, _ = minimal_contracts_two_actions(self.probs[s], qbar, self.state_margin[s])
         target = torch.where(explore_p, rand_t, target)
         contract = torch.where(explore_p[:, None], pay[torch.arange(b, device=s.device), target],
                                contract)
@@ -278,16 +307,75 @@ class DeepContractTrainer:
             y_agent = self.agent_rewards[s, a] + gamma * (1 - done) * agent_v
             y_principal = self.principal_rewards[s, o] + gamma * (1 - done) * principal_v
         x = s
-        q_agent = self.agent(x).gather(1, a[:, None]).squeeze(1)
-        q_principal = self.principal(x).gather(1, a[:, None]).squeeze(1)
+        q_all = self.agent(x)
+        q_agent = q_all.gather(1, a[:, None]).squeeze(1)
         loss_a = nn.functional.mse_loss(q_agent, y_agent)
-        loss_p = nn.functional.mse_loss(q_principal, y_principal)
+        loss = loss_a
+        if self.frozen_targets is None:  # the principal learns only outside the agent's phase
+            q_principal = self.principal(x).gather(1, a[:, None]).squeeze(1)
+            loss_p = nn.functional.mse_loss(q_principal, y_principal)
+            loss = loss_a + loss_p
+        else:
+            loss_p = torch.zeros((), dtype=self.dtype, device=self.device)
         self.optimizer.zero_grad(set_to_none=True)
         self.sparse_optimizer.zero_grad(set_to_none=True)
-        (loss_a + (loss_p if self.frozen_targets is None else 0.0 * loss_p)).backward()
+        loss.backward()
         self.optimizer.step()
         self.sparse_optimizer.step()
+        if self.adaptive_margin:
+            self._update_margins(s, o, nxt, done, agent_v, q_all.detach())
         return float(loss_a.detach()), float(loss_p.detach())
+
+    @torch.no_grad()
+    def _update_margins(self, s, o, nxt, done, agent_v, qbar) -> None:
+        """Update the error estimate behind the adaptive margins from one minibatch.
+
+        The outcome distributions are known, so the Bellman target of ``Qbar(s, a)`` splits into
+        ``r(s, a) + sum_o O(s, a, o) C(s, o)`` with ``C(s, o) = gamma E[V_agent(s') | s, o]``
+        (shared by both actions); ``C`` is a running average over sampled transitions, which
+        removes the outcome noise from the residual ``res(s, a) = target - Qbar(s, a)``. The
+        error of ``Qbar`` obeys ``|Qbar - Qbar*|(s, a) <= E(s, a) = |res(s, a)| + sum_o O(s, a, o)
+        gamma E[max_a' E(s', a') | s, o]`` (the agent's value is a max over actions, which is
+        1-Lipschitz), and the error of the difference that the contract must cover is
+        ``D(s) <= |res(s, 1) - res(s, 0)| + sum_o |O(s, 1, o) - O(s, 0, o)| gamma E[max E(s')]``.
+        """
+        n_o = self.mdp.n_outcomes
+        key = s * n_o + o
+        live = self.mdp.gamma * (1 - done)
+        count = torch.zeros(self.cont.numel(), dtype=self.dtype, device=self.device)
+        count.index_add_(0, key, torch.ones_like(live))
+        hit = count > 0
+        for table, value in ((self.cont, live * agent_v),
+                             (self.cont_err, live * self.q_error[nxt].max(-1).values)):
+            total = torch.zeros_like(count).index_add_(0, key, value)
+            flat = table.view(-1)
+            w = torch.where(self.cont_count.view(-1) > 0,
+                            1 - (1 - self.stat_decay) ** count, torch.ones_like(count))
+            flat.copy_(torch.where(hit, flat + w * (total / count.clamp_min(1) - flat), flat))
+        self.cont_count.view(-1).add_(count)
+        probs = self.probs[s]  # (B, 2, O)
+        seen = ((self.cont_count[s][:, None, :] > 0) | (probs <= 0)).all(-1)  # (B, 2)
+        res = self.agent_rewards[s] + (probs * self.cont[s][:, None, :]).sum(-1) - qbar
+        self.residual[s] = res
+        err = res.abs() + (probs * self.cont_err[s][:, None, :]).sum(-1)
+        self.q_error[s] = torch.where(seen, err, torch.full_like(err, self.margin_max))
+        diff = ((res[:, 1] - res[:, 0]).abs()
+                + ((probs[:, 1] - probs[:, 0]).abs() * self.cont_err[s]).sum(-1))
+        margin = (self.margin + self.margin_scale * diff).clamp_max(self.margin_max)
+        self.state_margin[s] = torch.where(seen.all(-1), margin,
+                                           torch.full_like(margin, self.margin_max))
+
+    def margins(self) -> torch.Tensor:
+        """(n_states,) the nudging margin of each state's contract.
+
+        Fixed ``margin`` or, with ``adaptive_margin``, ``min(margin_max, margin + margin_scale *
+        D(s))`` where ``D(s)`` bounds the error of the agent's learned ``Qbar(s, 1) - Qbar(s, 0)``
+        (estimated from Bellman residuals, see ``_update_margins``); states never sampled get
+        ``margin_max``. (Refreshing the margins in use only with the target networks was
+        tried: worse on the depth-10 tree, 6.8-9.4% vs 4.9-6.6% gap over the last 5k iterations
+        of seed 0.)
+        """
+        return self.state_margin.clone()
 
     def _sync_targets(self) -> None:
         self.agent_target.load_state_dict(self.agent.state_dict())
@@ -372,6 +460,9 @@ class DeepContractTrainer:
             "buf_ptr": self.buf_ptr, "buf_len": self.buf_len, "states": self.states,
             "steps": self.steps, "iteration": self.iteration,
             "refine_iteration": self.refine_iteration,
+            "margin_stats": {"cont": self.cont, "cont_err": self.cont_err,
+                             "cont_count": self.cont_count, "residual": self.residual,
+                             "q_error": self.q_error, "state_margin": self.state_margin},
             "frozen_targets": (self.frozen_targets if self.frozen_targets is not None
                                else torch.empty(0, dtype=torch.long)),
         }
@@ -391,6 +482,8 @@ class DeepContractTrainer:
         self.steps = state["steps"].to(self.device)
         self.iteration = int(state["iteration"])
         self.refine_iteration = int(state.get("refine_iteration", 0))
+        for name, value in state.get("margin_stats", {}).items():
+            getattr(self, name).copy_(value)
         frozen = state.get("frozen_targets")
         self.frozen_targets = (frozen.to(self.device) if frozen is not None and frozen.numel()
                                else None)

@@ -27,7 +27,7 @@ from econcs.shared.experiments import (
     Reproduction,
     RunContext,
 )
-from econcs.shared.validation import check_float, check_int
+from econcs.shared.validation import check_bool, check_float, check_int
 
 PAPER = "Ivanov et al. 2024 (arXiv 2407.18074)"
 
@@ -98,7 +98,13 @@ class TreeMDPConfig:
     lr: float = field(default=1e-3, metadata={"help": "deep: initial learning rate"})
     lr_final: float = field(default=1e-4, metadata={"help": "deep: final learning rate"})
     target_every: int = field(default=100, metadata={"help": "deep: target network period"})
-    margin: float = field(default=0.01, metadata={"help": "deep: nudging IC margin xi"})
+    margin: float = field(default=0.01, metadata={
+        "help": "deep: nudging IC margin xi (the floor of the adaptive margins)"})
+    adaptive_margin: bool = field(default=True, metadata={
+        "help": "deep: per-state margin from the estimated error of the agent's Q-values"})
+    margin_scale: float = field(default=0.5, metadata={
+        "help": "deep: adaptive margin = margin + margin_scale * error bound"})
+    margin_max: float = field(default=0.2, metadata={"help": "deep: cap of the adaptive margin"})
     refine_iter: int = field(default=0, metadata={
         "help": "deep: agent-only best-response iterations after training (targets frozen)"})
     tolerance: float = field(default=0.05, metadata={
@@ -119,6 +125,9 @@ class TreeMDPConfig:
         self.lr = check_float(self.lr, "lr", low=0.0, low_inclusive=False)
         self.lr_final = check_float(self.lr_final, "lr_final", low=0.0, low_inclusive=False)
         self.margin = check_float(self.margin, "margin", low=0.0)
+        self.adaptive_margin = check_bool(self.adaptive_margin, "adaptive_margin")
+        self.margin_scale = check_float(self.margin_scale, "margin_scale", low=0.0)
+        self.margin_max = check_float(self.margin_max, "margin_max", low=self.margin)
         self.tolerance = check_float(self.tolerance, "tolerance", low=0.0)
         self.min_accuracy = check_float(self.min_accuracy, "min_accuracy", low=0.0, high=1.0)
 
@@ -155,7 +164,9 @@ def run_tree_mdp(config: TreeMDPConfig, ctx: RunContext) -> ExperimentResult:
     trainer = DeepContractTrainer(
         mdp, n_iter=config.n_iter, n_envs=config.n_envs, batch_size=config.batch_size,
         hidden=config.hidden, lr=config.lr, lr_final=config.lr_final,
-        target_every=config.target_every, margin=config.margin, device=ctx.device,
+        target_every=config.target_every, margin=config.margin,
+        adaptive_margin=config.adaptive_margin, margin_scale=config.margin_scale,
+        margin_max=config.margin_max, device=ctx.device,
         generator=ctx.generator("deep"), init_generator=ctx.generator("deep-init", device="cpu"))
     loaded = ctx.load_checkpoint()
     if loaded is not None:
@@ -190,7 +201,8 @@ def run_tree_mdp(config: TreeMDPConfig, ctx: RunContext) -> ExperimentResult:
                "spe_principal_utility": spe.principal_utility,
                "action_accuracy": float(np.mean(res.actions == spe.actions)),
                "relative_gap": gap, "follow_rate": res.follow_rate,
-               "learned_agent_principal_utility": res.learned_agent_utility}
+               "learned_agent_principal_utility": res.learned_agent_utility,
+               "mean_margin": float(trainer.margins().mean())}
     refs = {"principal_utility": Reference(
                 spe.principal_utility, f"exact SPE; within {config.tolerance:.0%} "
                 f"(paper: ~2% below)", rtol=config.tolerance, relation="ge"),

@@ -215,7 +215,8 @@ def minimal_contracts_two_actions(outcome_probs, qbar, margin: float = 0.0):
     outcome_probs : (..., 2, n_outcomes) numpy array or torch tensor.
     qbar : (..., 2) the agent's value of each action excluding this step's payment (``-cost`` in
         the one-shot problem).
-    margin : IC margin ``xi >= 0``.
+    margin : IC margin ``xi >= 0``: a float, or (with torch inputs) a tensor of shape (...,), one
+        margin per problem of the batch.
 
     Returns
     -------
@@ -226,8 +227,14 @@ def minimal_contracts_two_actions(outcome_probs, qbar, margin: float = 0.0):
     """
     import torch
 
-    margin = check_float(margin, "margin", low=0.0)
     is_torch = isinstance(outcome_probs, torch.Tensor)
+    if is_torch and isinstance(margin, torch.Tensor):
+        if tuple(margin.shape) != tuple(outcome_probs.shape[:-2]) or bool((margin < 0).any()):
+            raise ValueError(f"margin: expected a non-negative tensor of shape "
+                             f"{tuple(outcome_probs.shape[:-2])}, got {tuple(margin.shape)}.")
+        margin = margin.to(outcome_probs.dtype).unsqueeze(-1)
+    else:
+        margin = check_float(margin, "margin", low=0.0)
     xp_probs = outcome_probs if is_torch else torch.as_tensor(np.asarray(outcome_probs))
     xp_q = qbar if is_torch else torch.as_tensor(np.asarray(qbar, dtype=np.float64))
     xp_q = xp_q.to(xp_probs.dtype)
