@@ -2,7 +2,7 @@
 regret (10^4 held-out profiles for revenue; regret on 1000 of them, 100 restarts x 100 steps plus
 the exact 21x21 grid).
 
-    uv run python packages/auctions/benchmarks/bench_regretnet_2x2.py [--max-iter 6000]
+    uv run python packages/auctions/benchmarks/bench_regretnet_2x2.py [--max-iter 15000]
 """
 
 import argparse
@@ -14,7 +14,7 @@ from econcs.auctions import AuctionSetting, RegretNet, evaluate
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--threads", type=int, default=1)
-parser.add_argument("--max-iter", type=int, default=6000)
+parser.add_argument("--max-iter", type=int, default=15000)
 parser.add_argument("--regret-samples", type=int, default=1000)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
