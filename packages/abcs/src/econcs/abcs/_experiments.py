@@ -238,13 +238,11 @@ def run_mccfr(cfg: MCCFRConfig, ctx: RunContext) -> ExperimentResult:
 
 
 @dataclass
-class ABCsConfig:
-    env: str = field(default="kuhn_poker", metadata={
+class BQLConfig:
+    env: str = field(default="FrozenLake", metadata={
         "help": "OpenSpiel game, weighted_rps, FrozenLake, CliffWalking, Taxi, CartPole or "
                 "CartPoleLeduc"})
-    stationarity: Literal["test", "oracle", "stationary", "nonstationary"] = field(
-        default="test", metadata={"help": "stationarity test (test = ABCs)"})
-    budget_nodes: int = field(default=500_000, metadata={"help": "nodes touched budget"})
+    budget_nodes: int = field(default=200_000, metadata={"help": "nodes touched budget"})
     eval_every_nodes: int = field(default=0, metadata={"help": "evaluate every this many nodes"})
     lr_power: float = field(default=1.0, metadata={
         "help": "Q step size n**-lr_power (1 = running mean, as in the paper)"})
@@ -258,18 +256,13 @@ class ABCsConfig:
 
 
 @dataclass
-class BQLConfig:
-    env: str = field(default="FrozenLake", metadata={"help": "as for abcs.abcs"})
-    budget_nodes: int = field(default=200_000, metadata={"help": "nodes touched budget"})
-    eval_every_nodes: int = field(default=0, metadata={"help": "evaluate every this many nodes"})
-    lr_power: float = field(default=1.0, metadata={"help": "Q step size n**-lr_power"})
-    checkpoint_every: int = field(default=0, metadata={"help": "checkpoint every this many nodes"})
+class ABCsConfig(BQLConfig):
+    """BQL's fields with other defaults, plus the stationarity mode."""
 
-    def __post_init__(self) -> None:
-        check_int(self.checkpoint_every, "checkpoint_every", low=0)
-        check_int(self.budget_nodes, "budget_nodes", low=1)
-        check_int(self.eval_every_nodes, "eval_every_nodes", low=0)
-        check_float(self.lr_power, "lr_power", low=0.0, high=1.0)
+    env: str = field(default="kuhn_poker", metadata={"help": "as for abcs.bql"})
+    budget_nodes: int = field(default=500_000, metadata={"help": "nodes touched budget"})
+    stationarity: Literal["test", "oracle", "stationary", "nonstationary"] = field(
+        default="test", metadata={"help": "stationarity test (test = ABCs)"})
 
 
 def _learner_result(name: str, env_name: str, env: Any, learner: ABCs, cfg: Any,
