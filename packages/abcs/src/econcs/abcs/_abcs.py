@@ -385,8 +385,10 @@ class ABCs:
     # evaluation ---------------------------------------------------------------------------------
     def evaluate(self, rng: np.random.Generator | None = None) -> dict[str, float]:
         """Metrics of the environment: ``exploitability`` of the average policy (games), exact
-        ``return`` of the current policy (tabular MDPs), mean ``return`` over 10 episodes
-        (CartPole); both for CartPole + Leduc (exploitability of the Leduc part)."""
+        ``return`` of the current policy (tabular MDPs), mean ``return`` of the current policy
+        over 100 episodes (CartPole); both for CartPole + Leduc (exploitability of the Leduc
+        part). ``rng`` draws the evaluation episodes (default: the learner's own generator, so
+        pass a separate one to keep evaluations from changing the training run)."""
         env = self.env
         rng = self.rng if rng is None else rng
         if isinstance(env, TreeEnv):

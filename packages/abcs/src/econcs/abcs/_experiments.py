@@ -269,8 +269,9 @@ def _learner_result(name: str, env_name: str, env: Any, learner: ABCs, cfg: Any,
                     ctx: RunContext, is_abcs: bool) -> ExperimentResult:
     key = ("exploitability" if isinstance(env, (CompiledGame, CartPoleLeducEnv))
            else "return")
+    eval_rng = ctx.rng("eval")  # evaluations must not change the training run
     metrics, history = _drive(learner, cfg.budget_nodes, cfg.eval_every_nodes,
-                              cfg.checkpoint_every, ctx, key, learner.evaluate)
+                              cfg.checkpoint_every, ctx, key, lambda: learner.evaluate(eval_rng))
     metrics["nodes_touched"] = learner.nodes_touched
     metrics["iterations"] = learner.iteration
     refs: dict[str, Reference] = {}
