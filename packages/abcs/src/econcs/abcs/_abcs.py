@@ -75,23 +75,34 @@ class ABCs:
 
     Parameters
     ----------
-    env : a compiled game (wrapped in :class:`~econcs.abcs.TreeEnv`), or an environment:
+    env
+        a compiled game (wrapped in :class:`~econcs.abcs.TreeEnv`), or an environment:
         :class:`~econcs.abcs.TreeEnv`, :class:`~econcs.abcs.TabularMDP`,
         :class:`~econcs.abcs.CartPoleEnv`, :class:`~econcs.abcs.CartPoleLeducEnv`.
-    stationarity : ``"test"``, ``"oracle"``, ``"stationary"`` or ``"nonstationary"``.
-    temperature : initial Boltzmann temperature (> 0).
-    temperature_decay, decay_every : the temperature is multiplied by ``temperature_decay`` every
+    stationarity
+        ``"test"``, ``"oracle"``, ``"stationary"`` or ``"nonstationary"``.
+    temperature
+        initial Boltzmann temperature (> 0).
+    temperature_decay, decay_every
+        the temperature is multiplied by ``temperature_decay`` every
         ``decay_every`` rounds.
-    alpha : significance level of the stationarity test (stationary iff p > alpha).
-    window, min_samples : outcome window length and the samples needed before testing.
-    cache_clear_prob : probability of clearing the test cache at the start of a round.
-    gamma : discount.
-    boltzmann : Boltzmann exploration ``softmax(Q / T)`` at stationary information sets (else
+    alpha
+        significance level of the stationarity test (stationary iff p > alpha).
+    window, min_samples
+        outcome window length and the samples needed before testing.
+    cache_clear_prob
+        probability of clearing the test cache at the start of a round.
+    gamma
+        discount.
+    boltzmann
+        Boltzmann exploration ``softmax(Q / T)`` at stationary information sets (else
         ``softmax(N_max * Q)`` everywhere).
-    lr_power : the ``n``-th update of ``Q(I, a)`` has step size ``n ** -lr_power``: 1 is the paper's
+    lr_power
+        the ``n``-th update of ``Q(I, a)`` has step size ``n ** -lr_power``: 1 is the paper's
         running mean; smaller values forget stale bootstrapped targets faster (useful on MDPs
         with long horizons and ``gamma = 1``; 0 replaces ``Q`` by each new target).
-    seed : seed or ``numpy.random.Generator``.
+    seed
+        seed or ``numpy.random.Generator``.
 
     Examples
     --------
@@ -422,9 +433,11 @@ class ABCs:
 
         Parameters
         ----------
-        budget_nodes : total nodes touched at which to stop (>= 0).
+        budget_nodes
+            total nodes touched at which to stop (>= 0).
         max_iter : optional cap on rounds in this call.
-        eval_every_nodes : evaluate each time this many more nodes have been touched (0: at the
+        eval_every_nodes
+            evaluate each time this many more nodes have been touched (0: at the
             end only). The history's metric is ``exploitability`` for games, ``return`` otherwise.
         """
         budget_nodes = check_int(budget_nodes, "budget_nodes", low=0)

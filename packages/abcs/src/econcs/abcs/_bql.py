@@ -23,8 +23,10 @@ class BoltzmannQLearning(ABCs):
 
     Parameters
     ----------
-    env : a compiled game or an environment (see :class:`~econcs.abcs.ABCs`).
-    temperature, temperature_decay, decay_every, gamma, lr_power, seed : as for :class:`~econcs.abcs.ABCs`.
+    env
+        a compiled game or an environment (see :class:`~econcs.abcs.ABCs`).
+    temperature, temperature_decay, decay_every, gamma, lr_power, seed
+        as for :class:`~econcs.abcs.ABCs`.
 
     Examples
     --------

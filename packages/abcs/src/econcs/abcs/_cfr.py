@@ -112,8 +112,10 @@ def regret_matching(regrets: np.ndarray, legal_mask: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    regrets : (n_infosets, n_actions) cumulative regrets.
-    legal_mask : (n_infosets, n_actions) bool.
+    regrets
+        (n_infosets, n_actions) cumulative regrets.
+    legal_mask
+        (n_infosets, n_actions) bool.
 
     Returns
     -------
@@ -139,12 +141,18 @@ class CFRResult:
 
     Attributes
     ----------
-    policy : the average policy after ``iterations`` iterations.
-    iterations : total iterations run so far.
-    nodes_touched : total tree nodes visited (``n_nodes`` per player per iteration).
-    exploitability : of the average policy (NaN when ``eval_every == 0``).
-    seconds : wall-clock time of this call.
-    history : ``(iteration, nodes_touched, exploitability)`` rows, every ``eval_every`` iterations.
+    policy
+        the average policy after ``iterations`` iterations.
+    iterations
+        total iterations run so far.
+    nodes_touched
+        total tree nodes visited (``n_nodes`` per player per iteration).
+    exploitability
+        of the average policy (NaN when ``eval_every == 0``).
+    seconds
+        wall-clock time of this call.
+    history
+        ``(iteration, nodes_touched, exploitability)`` rows, every ``eval_every`` iterations.
     """
 
     policy: Policy
@@ -160,9 +168,12 @@ class CFR:
 
     Parameters
     ----------
-    game : a :class:`~econcs.abcs.CompiledGame` from :func:`~econcs.abcs.load_game`.
-    variant : ``"vanilla"``, ``"cfr+"``, ``"linear"`` or ``"dcfr"``.
-    exact : replay OpenSpiel's floating-point operations (identical iterates for any number of
+    game
+        a :class:`~econcs.abcs.CompiledGame` from :func:`~econcs.abcs.load_game`.
+    variant
+        ``"vanilla"``, ``"cfr+"``, ``"linear"`` or ``"dcfr"``.
+    exact
+        replay OpenSpiel's floating-point operations (identical iterates for any number of
         iterations); ``False`` is a faster sequence-form pass, equal up to rounding.
 
     Examples
@@ -303,8 +314,10 @@ class CFR:
 
         Parameters
         ----------
-        max_iter : iterations to run (>= 0).
-        eval_every : compute the average policy's exploitability every this many iterations and at
+        max_iter
+            iterations to run (>= 0).
+        eval_every
+            compute the average policy's exploitability every this many iterations and at
             the end (0: never).
         callback : optional ``callback(solver)`` after each iteration.
         """

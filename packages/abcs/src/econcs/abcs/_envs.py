@@ -131,11 +131,15 @@ class TabularMDP:
 
     Parameters
     ----------
-    probs, next_states, rewards, dones : (n_states, n_actions, n_outcomes) transition outcomes
+    probs, next_states, rewards, dones
+        (n_states, n_actions, n_outcomes) transition outcomes
         (probability, next state, reward, episode ends), padded with probability 0.
-    initial : (n_states,) initial-state distribution.
-    max_steps : episodes are truncated after this many steps (the Gymnasium ``TimeLimit``).
-    name : label.
+    initial
+        (n_states,) initial-state distribution.
+    max_steps
+        episodes are truncated after this many steps (the Gymnasium ``TimeLimit``).
+    name
+        label.
     """
 
     n_players = 1
@@ -212,8 +216,10 @@ class TabularMDP:
 
         Returns
         -------
-        values : (n_states,)
-        policy : (n_states, n_actions) deterministic greedy policy.
+        values
+            (n_states,)
+        policy
+            (n_states, n_actions) deterministic greedy policy.
         """
         gamma = check_float(gamma, "gamma", low=0.0, high=1.0)
         v = np.zeros(self.n_infosets)
@@ -267,9 +273,12 @@ def make_mdp(name: str, max_steps: int | None = None, **kwargs: Any) -> TabularM
 
     Parameters
     ----------
-    name : ``"FrozenLake"``, ``"CliffWalking"`` or ``"Taxi"``.
-    max_steps : truncation (default: FrozenLake 100 as in Gymnasium, CliffWalking 200, Taxi 200).
-    **kwargs : passed to ``gymnasium.make`` (e.g. ``is_slippery=False``, ``map_name="8x8"``).
+    name
+        ``"FrozenLake"``, ``"CliffWalking"`` or ``"Taxi"``.
+    max_steps
+        truncation (default: FrozenLake 100 as in Gymnasium, CliffWalking 200, Taxi 200).
+    **kwargs
+        passed to ``gymnasium.make`` (e.g. ``is_slippery=False``, ``map_name="8x8"``).
 
     Examples
     --------
@@ -331,14 +340,16 @@ def _bin(value: float, edges: list[float]) -> int:
 class CartPoleEnv:
     """CartPole as a one-player game with a discretised observation (10 bins per feature).
 
-    Parameters
-    ----------
-    term_prob : probability that an episode ends after any step (keeps the discretised problem
-        Markovian; the paper uses 1/200).
-    max_steps : truncation.
-
     States are ``((x, x_dot, theta, theta_dot), steps)``; the information set is the bin index
     ``sum_k bin_k * 10**k`` (10_000 of them); reward 1 per step.
+
+    Parameters
+    ----------
+    term_prob
+        probability that an episode ends after any step (keeps the discretised problem
+        Markovian; the paper uses 1/200).
+    max_steps
+        truncation.
     """
 
     n_players = 1

@@ -37,27 +37,44 @@ class CompiledGame:
 
     Attributes
     ----------
-    name : the game's name (with parameters).
-    n_players, n_actions : players and distinct actions (``game.num_distinct_actions()``); decision
+    name
+        the game's name (with parameters).
+    n_players, n_actions
+        players and distinct actions (``game.num_distinct_actions()``); decision
         policies are ``(n_infosets, n_actions)`` arrays indexed by OpenSpiel action ids.
-    player : (n_nodes,) int, acting player, ``CHANCE`` (-1) or ``TERMINAL`` (-4).
-    depth : (n_nodes,) int, distance from the root (non-decreasing along the node order).
-    parent : (n_nodes,) int, parent node (-1 at the root).
-    action : (n_nodes,) int, action id (or chance outcome) that leads from the parent (-1 at root).
-    infoset : (n_nodes,) int, information-set index of a decision node (-1 elsewhere).
-    children : (n_nodes, width) int, child reached by action id (decision nodes) or by outcome
+    player
+        (n_nodes,) int, acting player, ``CHANCE`` (-1) or ``TERMINAL`` (-4).
+    depth
+        (n_nodes,) int, distance from the root (non-decreasing along the node order).
+    parent
+        (n_nodes,) int, parent node (-1 at the root).
+    action
+        (n_nodes,) int, action id (or chance outcome) that leads from the parent (-1 at root).
+    infoset
+        (n_nodes,) int, information-set index of a decision node (-1 elsewhere).
+    children
+        (n_nodes, width) int, child reached by action id (decision nodes) or by outcome
         position (chance nodes, in ``chance_outcomes()`` order); -1 where there is none.
-    chance_probs : (n_nodes, width) float, outcome probabilities at chance nodes (0 elsewhere).
-    edge_prob_chance : (n_nodes,) float, probability of the chance edge into a node (1 when the
+    chance_probs
+        (n_nodes, width) float, outcome probabilities at chance nodes (0 elsewhere).
+    edge_prob_chance
+        (n_nodes,) float, probability of the chance edge into a node (1 when the
         parent is not a chance node).
-    returns : (n_nodes, n_players) float, utilities at terminal nodes (0 elsewhere).
-    infoset_keys : the OpenSpiel information-state strings, one per information set.
-    infoset_player : (n_infosets,) int.
-    legal_mask : (n_infosets, n_actions) bool.
-    infoset_parent_seq : (n_infosets,) int, flat index ``infoset * n_actions + action`` of the
+    returns
+        (n_nodes, n_players) float, utilities at terminal nodes (0 elsewhere).
+    infoset_keys
+        the OpenSpiel information-state strings, one per information set.
+    infoset_player
+        (n_infosets,) int.
+    legal_mask
+        (n_infosets, n_actions) bool.
+    infoset_parent_seq
+        (n_infosets,) int, flat index ``infoset * n_actions + action`` of the
         owner's previous decision, -1 when it is the owner's first decision.
-    infoset_own_depth : (n_infosets,) int, number of earlier decisions of the owner.
-    pyspiel_game : the ``pyspiel.Game`` it was compiled from.
+    infoset_own_depth
+        (n_infosets,) int, number of earlier decisions of the owner.
+    pyspiel_game
+        the ``pyspiel.Game`` it was compiled from.
     """
 
     name: str
@@ -207,10 +224,13 @@ def load_game(name: str | pyspiel.Game, max_nodes: int = 5_000_000, **params: An
 
     Parameters
     ----------
-    name : an OpenSpiel game name (``"kuhn_poker"``, ``"leduc_poker"``, ...) or a loaded
+    name
+        an OpenSpiel game name (``"kuhn_poker"``, ``"leduc_poker"``, ...) or a loaded
         ``pyspiel.Game`` (e.g. the result of ``pyspiel.convert_to_turn_based``).
-    max_nodes : refuse trees with more nodes than this (compilation walks every history).
-    **params : game parameters, e.g. ``players=3`` for ``kuhn_poker``.
+    max_nodes
+        refuse trees with more nodes than this (compilation walks every history).
+    **params
+        game parameters, e.g. ``players=3`` for ``kuhn_poker``.
 
     Returns
     -------
@@ -218,7 +238,8 @@ def load_game(name: str | pyspiel.Game, max_nodes: int = 5_000_000, **params: An
 
     Raises
     ------
-    ValueError : unknown name, bad parameters, simultaneous-move games, games without
+    ValueError
+        unknown name, bad parameters, simultaneous-move games, games without
         information-state strings, sampled chance, imperfect recall, or a tree over ``max_nodes``.
 
     Examples

@@ -32,13 +32,20 @@ class SamplingResult:
 
     Attributes
     ----------
-    policy : the average policy (games) or the learner's current policy (MDPs).
-    iterations : traversal rounds run so far.
-    nodes_touched : nodes touched so far (the budget unit).
-    metric : the final metric (exploitability for games, expected return for MDPs; NaN if none).
-    seconds : wall-clock time of this call.
-    history : ``(nodes_touched, metric)`` rows, one per evaluation.
-    metrics : all final metrics by name (e.g. ``exploitability``, ``return``).
+    policy
+        the average policy (games) or the learner's current policy (MDPs).
+    iterations
+        traversal rounds run so far.
+    nodes_touched
+        nodes touched so far (the budget unit).
+    metric
+        the final metric (exploitability for games, expected return for MDPs; NaN if none).
+    seconds
+        wall-clock time of this call.
+    history
+        ``(nodes_touched, metric)`` rows, one per evaluation.
+    metrics
+        all final metrics by name (e.g. ``exploitability``, ``return``).
     """
 
     policy: Policy | None
@@ -55,10 +62,14 @@ class MCCFR:
 
     Parameters
     ----------
-    game : a compiled game.
-    sampling : ``"external"`` or ``"outcome"``.
-    epsilon : exploration of outcome sampling's behaviour policy, in [0, 1].
-    seed : seed or ``numpy.random.Generator``.
+    game
+        a compiled game.
+    sampling
+        ``"external"`` or ``"outcome"``.
+    epsilon
+        exploration of outcome sampling's behaviour policy, in [0, 1].
+    seed
+        seed or ``numpy.random.Generator``.
 
     Examples
     --------
@@ -200,9 +211,12 @@ class MCCFR:
 
         Parameters
         ----------
-        max_iter : rounds to run (None: no limit; at least one of the two limits is required).
-        budget_nodes : stop once this many nodes (in total) have been touched.
-        eval_every_nodes : log exploitability each time this many more nodes have been touched
+        max_iter
+            rounds to run (None: no limit; at least one of the two limits is required).
+        budget_nodes
+            stop once this many nodes (in total) have been touched.
+        eval_every_nodes
+            log exploitability each time this many more nodes have been touched
             (0: only at the end).
         """
         if max_iter is None and budget_nodes is None:

@@ -25,8 +25,10 @@ class Policy:
 
     Attributes
     ----------
-    probs : (n_infosets, n_actions) float64, rows sum to 1 over legal actions, 0 elsewhere.
-    infoset_keys : the OpenSpiel information-state string of each row.
+    probs
+        (n_infosets, n_actions) float64, rows sum to 1 over legal actions, 0 elsewhere.
+    infoset_keys
+        the OpenSpiel information-state string of each row.
     """
 
     probs: np.ndarray

@@ -32,11 +32,16 @@ class AffineMaximizer(Mechanism):
 
     Parameters
     ----------
-    setting : the :class:`AuctionSetting`.
-    lottery : learn ``n_allocations`` randomized allocations instead of enumerating the
+    setting
+        the :class:`AuctionSetting`.
+    lottery
+        learn ``n_allocations`` randomized allocations instead of enumerating the
         deterministic ones (needed when ``(n + 1)^m`` is large).
-    n_allocations : ``K`` for the lottery AMA.
+    n_allocations
+        ``K`` for the lottery AMA.
 
+    Examples
+    --------
     >>> from econcs.auctions import AuctionSetting
     >>> ama = AffineMaximizer(AuctionSetting(2, 2))
     >>> ama.allocations.shape  # (n + 1)^m deterministic allocations

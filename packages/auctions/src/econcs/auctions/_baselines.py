@@ -193,7 +193,8 @@ class BundleMyerson(Mechanism):
 
     Parameters
     ----------
-    reserve : the reserve price (``None``: fitted by :meth:`fit`, initially 0).
+    reserve
+        the reserve price (``None``: fitted by :meth:`fit`, initially 0).
     """
 
     exactly_ic = True

@@ -113,16 +113,23 @@ def evaluate(
 
     Parameters
     ----------
-    mech : a :class:`~econcs.auctions.Mechanism` (evaluated exactly: argmax menus, hard choices).
-    n_samples : profiles drawn from the setting's prior (ignored when ``values`` is given).
-    seed : seeds the profiles and the misreport restarts.
+    mech
+        a :class:`~econcs.auctions.Mechanism` (evaluated exactly: argmax menus, hard choices).
+    n_samples
+        profiles drawn from the setting's prior (ignored when ``values`` is given).
+    seed
+        seeds the profiles and the misreport restarts.
     values : optional ``(B, n, m)`` profiles to evaluate on instead.
-    n_regret_samples : the first profiles used for regret (default: all); 0 skips regret.
-    n_restarts, n_steps, lr : gradient-ascent misreport search (``lr`` relative to the support
+    n_regret_samples
+        the first profiles used for regret (default: all); 0 skips regret.
+    n_restarts, n_steps, lr
+        gradient-ascent misreport search (``lr`` relative to the support
         width).
-    grid_points : grid per item for the exact grid regret (``m <= 2``; default 51 for one item,
+    grid_points
+        grid per item for the exact grid regret (``m <= 2``; default 51 for one item,
         21 for two; 0 disables it).
-    chunk : profiles x restarts x bidders evaluated at once (memory bound).
+    chunk
+        profiles x restarts x bidders evaluated at once (memory bound).
     """
     check_type(mech, "mech", Mechanism)
     start = time.perf_counter()

@@ -294,6 +294,8 @@ FULL = [
          max_iter=20_000, **_EVAL_FULL),
     _row("auctions.rochetnet", "RochetNet 1x2 unit-demand U[2,3] (Pavlov 2.133132)",
          valuation="unit-demand", values="uniform(2,3)", max_iter=20_000, **_EVAL_FULL),
+    _row("auctions.rochetnet", "RochetNet 1x2 additive U[4,16] x U[4,7] (Daskalakis et al. 9.781)",
+         values="uniform(4,16),uniform(4,7)", max_iter=20_000, **_EVAL_FULL),
     _row("auctions.regretnet", "RegretNet 2x1 (Myerson 5/12, regret <= 1e-3)", n_items=1,
          max_iter=50_000, ref_revenue=MYERSON_2X1,
          ref_regret=1e-3, **_EVAL_FULL),

@@ -34,9 +34,12 @@ class Mechanism(nn.Module):
 
     Parameters
     ----------
-    setting : the :class:`AuctionSetting`.
-    device : ``"cpu"``, ``"cuda"``, ... (``"auto"`` picks CUDA when available).
-    dtype : ``"float32"`` (default) or ``"float64"``.
+    setting
+        the :class:`AuctionSetting`.
+    device
+        ``"cpu"``, ``"cuda"``, ... (``"auto"`` picks CUDA when available).
+    dtype
+        ``"float32"`` (default) or ``"float64"``.
     """
 
     #: whether the exact mechanism is incentive compatible by construction (menus, VCG, AMA)

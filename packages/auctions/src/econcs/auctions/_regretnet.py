@@ -55,10 +55,14 @@ class RegretNet(Mechanism):
 
     Parameters
     ----------
-    setting : the :class:`AuctionSetting` (additive or unit-demand, any ``n``, ``m``).
-    hidden : width of the hidden layers (paper: 100).
-    layers : hidden layers per network (paper: 2; 5 for 3x10 and 5x10).
-    device, dtype : placement and precision (``float32`` default).
+    setting
+        the :class:`AuctionSetting` (additive or unit-demand, any ``n``, ``m``).
+    hidden
+        width of the hidden layers (paper: 100).
+    layers
+        hidden layers per network (paper: 2; 5 for 3x10 and 5x10).
+    device, dtype
+        placement and precision (``float32`` default).
 
     Attributes
     ----------
@@ -137,17 +141,25 @@ class RegretNet(Mechanism):
 
         Parameters
         ----------
-        max_iter : network updates (Adam, ``lr``, decayed by cosine to ``lr / 10`` in the last
+        max_iter
+            network updates (Adam, ``lr``, decayed by cosine to ``lr / 10`` in the last
             half).
-        batch_size : profiles per update.
-        n_train : size of the fixed training set (each profile keeps its cached misreport).
-        misreport_steps, misreport_lr : gradient-ascent steps refreshing the batch's cached
+        batch_size
+            profiles per update.
+        n_train
+            size of the fixed training set (each profile keeps its cached misreport).
+        misreport_steps, misreport_lr
+            gradient-ascent steps refreshing the batch's cached
             misreports before each update (paper: 25 steps of size 0.1, in units of the support).
-        rho, rho_increment, rho_every : penalty ``rho`` grows by ``rho_increment`` every
+        rho, rho_increment, rho_every
+            penalty ``rho`` grows by ``rho_increment`` every
             ``rho_every`` updates (default: ten times over the run, so ``rho`` ends at 510).
-        lambda_init, lambda_every : initial multipliers and steps between their updates.
-        seed, generator : randomness (initialisation, training set, batches, misreport starts).
-        callback, resume : checkpointing hooks (see :data:`econcs.auctions._rochetnet.Callback`).
+        lambda_init, lambda_every
+            initial multipliers and steps between their updates.
+        seed, generator
+            randomness (initialisation, training set, batches, misreport starts).
+        callback, resume
+            checkpointing hooks (see :data:`econcs.auctions._rochetnet.Callback`).
         """
         max_iter = check_int(max_iter, "max_iter", low=1)
         batch_size = check_int(batch_size, "batch_size", low=1)

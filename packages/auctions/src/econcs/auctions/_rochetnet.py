@@ -117,13 +117,17 @@ class RochetNet(Mechanism):
 
     Parameters
     ----------
-    setting : an :class:`AuctionSetting` with ``n_bidders == 1`` (additive or unit-demand).
-    menu_size : number of menu options ``K`` besides the null option (paper: 1000).
-    device, dtype : where and in which precision the menu lives (``float32`` by default).
+    setting
+        an :class:`AuctionSetting` with ``n_bidders == 1`` (additive or unit-demand).
+    menu_size
+        number of menu options ``K`` besides the null option (paper: 1000).
+    device, dtype
+        where and in which precision the menu lives (``float32`` by default).
 
     Attributes
     ----------
-    menu : the :class:`econcs.shared.MenuLayer`.
+    menu
+        the :class:`econcs.shared.MenuLayer`.
     history_ : list of ``{"step", "revenue", "temperature"}`` recorded by :meth:`fit`.
 
     >>> from econcs.auctions import AuctionSetting
@@ -218,15 +222,22 @@ class RochetNet(Mechanism):
 
         Parameters
         ----------
-        max_iter : Adam steps.
-        batch_size : value profiles per step (drawn fresh from the prior).
-        lr : Adam learning rate, decayed by cosine to ``lr / 20``.
-        temperature, temperature_final : softmax temperature, relative to :func:`value_scale`,
+        max_iter
+            Adam steps.
+        batch_size
+            value profiles per step (drawn fresh from the prior).
+        lr
+            Adam learning rate, decayed by cosine to ``lr / 20``.
+        temperature, temperature_final
+            softmax temperature, relative to :func:`value_scale`,
             annealed geometrically from the first to the second.
-        seed : seeds the menu initialisation and the samples (ignored when ``generator`` is given).
-        generator : CPU ``torch.Generator`` for initialisation; samples come from a generator on
+        seed
+            seeds the menu initialisation and the samples (ignored when ``generator`` is given).
+        generator
+            CPU ``torch.Generator`` for initialisation; samples come from a generator on
             the device derived from it.
-        callback, resume : checkpointing hooks (see :data:`Callback`).
+        callback, resume
+            checkpointing hooks (see :data:`Callback`).
         """
         gen = make_generator(check_int(seed, "seed", low=0)) if generator is None else generator
         fit_revenue(self, list(self.menu.parameters()), max_iter=max_iter, batch_size=batch_size,

@@ -69,17 +69,22 @@ class AuctionSetting:
 
     Parameters
     ----------
-    n_bidders : number of bidders ``n >= 1``.
-    n_items : number of items ``m >= 1``.
-    valuation : ``"additive"`` or ``"unit-demand"``.
-    values : a distribution spec (see :func:`econcs.shared.parse_distribution`): one distribution
+    n_bidders
+        number of bidders ``n >= 1``.
+    n_items
+        number of items ``m >= 1``.
+    valuation
+        ``"additive"`` or ``"unit-demand"``.
+    values
+        a distribution spec (see :func:`econcs.shared.parse_distribution`): one distribution
         for every (bidder, item) such as ``"uniform(0,1)"``, a comma list with one per item, or
         ``|``-separated lists per bidder. Values must be non-negative: the support of every
         marginal must lie in ``[0, inf)``.
 
     Raises
     ------
-    TypeError, ValueError : naming the bad argument.
+    TypeError, ValueError
+        naming the bad argument.
     """
 
     n_bidders: int

@@ -43,11 +43,16 @@ class AWPResult:
 
     Attributes
     ----------
-    targets : (n_targets,) indices of the searched points.
-    flippable : (n_targets,) bool, a member flipping the point was found.
-    models : the members found, one per flipped target (same order as ``targets[flippable]``).
-    losses : (n_found,) their training metric values.
-    n_steps : optimisation steps taken; seconds : wall-clock time.
+    targets
+        (n_targets,) indices of the searched points.
+    flippable
+        (n_targets,) bool, a member flipping the point was found.
+    models
+        the members found, one per flipped target (same order as ``targets[flippable]``).
+    losses
+        (n_found,) their training metric values.
+    n_steps
+        optimisation steps taken; seconds : wall-clock time.
     """
 
     targets: np.ndarray
@@ -111,15 +116,23 @@ def awp_search(
 
     Parameters
     ----------
-    baseline : fitted two-class linear classifier or ``MLPClassifier`` (the starting point).
-    X : (n_samples, n_features) training features; y : (n_samples,) labels.
-    epsilon : Rashomon tolerance on ``metric`` (>= 0).
-    metric : ``"error"`` or ``"log_loss"``, measured on ``(X, y)``.
-    targets : indices of the points to flip (default all).
-    max_iter : Adam steps; lr : Adam step size; mu0, mu_growth : penalty schedule
+    baseline
+        fitted two-class linear classifier or ``MLPClassifier`` (the starting point).
+    X
+        (n_samples, n_features) training features; y : (n_samples,) labels.
+    epsilon
+        Rashomon tolerance on ``metric`` (>= 0).
+    metric
+        ``"error"`` or ``"log_loss"``, measured on ``(X, y)``.
+    targets
+        indices of the points to flip (default all).
+    max_iter
+        Adam steps; lr : Adam step size; mu0, mu_growth : penalty schedule
         ``mu_t = mu0 * mu_growth ** t``; delta : logit margin asked of a flip.
-    batch_size : targets optimised together (memory ~ batch_size * n_samples * width).
-    device, dtype : where and in which precision the search runs (verification is float64).
+    batch_size
+        targets optimised together (memory ~ batch_size * n_samples * width).
+    device, dtype
+        where and in which precision the search runs (verification is float64).
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)

@@ -73,11 +73,15 @@ def load_dataset(name: str, *, n_samples: int | None = None, n_features: int = 2
 
     Parameters
     ----------
-    name : one of :data:`DATASETS`.
-    n_samples : keep a random (stratified by nothing, seeded) subset of this many rows; for
+    name
+        one of :data:`DATASETS`.
+    n_samples
+        keep a random (stratified by nothing, seeded) subset of this many rows; for
         ``synthetic`` / ``separable`` the number generated (default 1000 / 200).
-    n_features : features of ``synthetic`` / ``separable``.
-    random_state : seed of the subsample or the generator.
+    n_features
+        features of ``synthetic`` / ``separable``.
+    random_state
+        seed of the subsample or the generator.
     """
     check_choice(name, "name", DATASETS)
     if n_samples is not None:
@@ -133,16 +137,22 @@ def load_csv(path: str | Path, target: str, *, categorical: tuple[str, ...] | No
 
     Parameters
     ----------
-    path : the file.
-    target : the label column; its values are mapped to ``0..k-1`` in sorted order, or to
+    path
+        the file.
+    target
+        the label column; its values are mapped to ``0..k-1`` in sorted order, or to
         ``1`` for ``positive_label`` and ``0`` for everything else. Rows without a label are
         dropped.
-    categorical : columns to one-hot encode (default: every column with a non-numeric value);
+    categorical
+        columns to one-hot encode (default: every column with a non-numeric value);
         a missing categorical value becomes its own category ``"<missing>"``.
-    missing : numeric missing values (empty, ``NA``, ``?``, ...): ``"mean"`` / ``"median"``
+    missing
+        numeric missing values (empty, ``NA``, ``?``, ...): ``"mean"`` / ``"median"``
         imputation, ``"drop"`` the rows, or ``"error"``.
-    positive_label : binarise the target.
-    delimiter : field separator.
+    positive_label
+        binarise the target.
+    delimiter
+        field separator.
     """
     path = Path(path)
     if not path.is_file():

@@ -85,8 +85,10 @@ def churn(model_a: Any, model_b: Any, X: Any) -> float:
 
     Parameters
     ----------
-    model_a, model_b : fitted classifiers with ``predict``.
-    X : (n_samples, n_features) finite features.
+    model_a, model_b
+        fitted classifiers with ``predict``.
+    X
+        (n_samples, n_features) finite features.
 
     Returns
     -------
@@ -112,8 +114,10 @@ def multiplicity_from_predictions(baseline: Any, predictions: Any) -> Multiplici
 
     Parameters
     ----------
-    baseline : (n_samples,) labels of the baseline ``h0``.
-    predictions : (n_models, n_samples) labels of the members.
+    baseline
+        (n_samples,) labels of the baseline ``h0``.
+    predictions
+        (n_models, n_samples) labels of the members.
     """
     p0 = np.asarray(baseline)
     P = np.asarray(predictions)
@@ -161,9 +165,12 @@ def multiplicity(rashomon_set: Any, X: Any, *, epsilon: float | None = None) -> 
 
     Parameters
     ----------
-    rashomon_set : a fitted :class:`~econcs.churn.RashomonSet`.
-    X : (n_samples, n_features) points to measure on (training points, or held-out ones).
-    epsilon : evaluate the sub-set at another tolerance (``method="retrain"`` only; the candidates
+    rashomon_set
+        a fitted :class:`~econcs.churn.RashomonSet`.
+    X
+        (n_samples, n_features) points to measure on (training points, or held-out ones).
+    epsilon
+        evaluate the sub-set at another tolerance (``method="retrain"`` only; the candidates
         are filtered again, nothing is refitted); ``None`` uses the set's own ``epsilon``.
     """
     return multiplicity_from_predictions(*_set_predictions(rashomon_set, X, epsilon))
@@ -201,9 +208,12 @@ def churn_bound(rashomon_set: Any, X: Any, y: Any, *, epsilon: float | None = No
 
     Parameters
     ----------
-    rashomon_set : a fitted :class:`~econcs.churn.RashomonSet`.
-    X : (n_samples, n_features); y : (n_samples,) true labels.
-    epsilon : the tolerance in the bound (default: the set's ``epsilon``).
+    rashomon_set
+        a fitted :class:`~econcs.churn.RashomonSet`.
+    X
+        (n_samples, n_features); y : (n_samples,) true labels.
+    epsilon
+        the tolerance in the bound (default: the set's ``epsilon``).
     """
     p0, P = _set_predictions(rashomon_set, X, epsilon)
     y = np.asarray(y)

@@ -57,19 +57,29 @@ class MIPResult:
 
     Attributes
     ----------
-    ambiguity : share of the target points flipped by a verified member.
-    discrepancy : churn on the targets of the best verified member found by the discrepancy MIP.
-    discrepancy_bound : HiGHS's proven upper bound on the discrepancy (equal when optimal).
-    discrepancy_status : ``"optimal"``, ``"time_limit"``, ..., or ``"skipped"``.
-    targets : (n_targets,) indices of the points searched.
-    flippable : (n_targets,) bool, some verified member flips the point.
-    status : (n_targets,) str: ``"solved"`` (a model found by the search flips it),
+    ambiguity
+        share of the target points flipped by a verified member.
+    discrepancy
+        churn on the targets of the best verified member found by the discrepancy MIP.
+    discrepancy_bound
+        HiGHS's proven upper bound on the discrepancy (equal when optimal).
+    discrepancy_status
+        ``"optimal"``, ``"time_limit"``, ..., or ``"skipped"``.
+    targets
+        (n_targets,) indices of the points searched.
+    flippable
+        (n_targets,) bool, some verified member flips the point.
+    status
+        (n_targets,) str: ``"solved"`` (a model found by the search flips it),
         ``"covered"`` (a start model, or with ``solver="highs"`` a model found for another
         point, flips it), ``"infeasible"`` (proved not flippable), ``"unknown"`` (time or cell
         limit, or a numerically unverified solution).
-    models : the verified members found (``LinearClassifier``), in the original feature space.
-    max_errors : the mistake budget ``L0 + floor(epsilon * n)``.
-    n_solves : LPs and MIPs solved; n_cells : boxes of the branch-and-bound; seconds : wall-clock.
+    models
+        the verified members found (``LinearClassifier``), in the original feature space.
+    max_errors
+        the mistake budget ``L0 + floor(epsilon * n)``.
+    n_solves
+        LPs and MIPs solved; n_cells : boxes of the branch-and-bound; seconds : wall-clock.
     """
 
     ambiguity: float
@@ -106,21 +116,34 @@ def mip_multiplicity(
 
     Parameters
     ----------
-    X : (n_samples, n_features) training features.
-    y : (n_samples,) training labels, two classes.
-    baseline_pred : (n_samples,) labels of the baseline on ``X`` (its mistakes set the budget).
-    epsilon : error-rate tolerance (>= 0): the budget is ``L0 + floor(epsilon * n_samples)``.
-    classes : (2,) the labels; ``classes[1]`` is the positive side ``w @ x + b > 0``.
-    targets : indices of the points to search (default all).
-    margin : the margin ``gamma`` in standardised units (> 0).
-    time_limit : seconds per ambiguity MIP (``None``: no limit).
-    discrepancy : also solve the discrepancy MIP.
-    discrepancy_time_limit : seconds for the discrepancy MIP.
-    start_models : linear classifiers already known to be members (e.g. sampled ones): the points
+    X
+        (n_samples, n_features) training features.
+    y
+        (n_samples,) training labels, two classes.
+    baseline_pred
+        (n_samples,) labels of the baseline on ``X`` (its mistakes set the budget).
+    epsilon
+        error-rate tolerance (>= 0): the budget is ``L0 + floor(epsilon * n_samples)``.
+    classes
+        (2,) the labels; ``classes[1]`` is the positive side ``w @ x + b > 0``.
+    targets
+        indices of the points to search (default all).
+    margin
+        the margin ``gamma`` in standardised units (> 0).
+    time_limit
+        seconds per ambiguity MIP (``None``: no limit).
+    discrepancy
+        also solve the discrepancy MIP.
+    discrepancy_time_limit
+        seconds for the discrepancy MIP.
+    start_models
+        linear classifiers already known to be members (e.g. sampled ones): the points
         they flip are not solved again, and the best one warm-starts the discrepancy MIP.
-    solver : ``"bnb"`` (hinge LPs + branch-and-bound on the weights, HiGHS MIPs for what it
+    solver
+        ``"bnb"`` (hinge LPs + branch-and-bound on the weights, HiGHS MIPs for what it
         leaves after ``max_cells`` boxes) or ``"highs"`` (HiGHS MIPs only); module docstring.
-    max_cells : box budget of each branch-and-bound (ambiguity, discrepancy).
+    max_cells
+        box budget of each branch-and-bound (ambiguity, discrepancy).
     """
     t0 = time.perf_counter()
     X = check_array(X, "X", ndim=2)

@@ -53,11 +53,16 @@ class BnBOutcome:
 
     Attributes
     ----------
-    done : every box was discarded (the search is a proof).
-    open : (n,) bool, ambiguity: points still undecided (all proved unflippable when ``done``).
-    best : discrepancy: the most target points a verified member flips (found so far).
-    bound : discrepancy: proven upper bound on that count (``== best`` when ``done``).
-    n_cells : boxes examined.
+    done
+        every box was discarded (the search is a proof).
+    open
+        (n,) bool, ambiguity: points still undecided (all proved unflippable when ``done``).
+    best
+        discrepancy: the most target points a verified member flips (found so far).
+    bound
+        discrepancy: proven upper bound on that count (``== best`` when ``done``).
+    n_cells
+        boxes examined.
     """
 
     done: bool
@@ -79,9 +84,12 @@ def hinge_cover(Z: np.ndarray, ys: np.ndarray, ps: np.ndarray, open_: np.ndarray
 
     Parameters
     ----------
-    Z : (n, d) standardised features. ys, ps : (n,) labels and baseline labels in {-1, +1}.
-    open_ : (n,) bool, the points to try (not modified).
-    accept : ``accept(w, b)`` -> (n,) bool flip mask of a verified member, or ``None``.
+    Z
+        (n, d) standardised features. ys, ps : (n,) labels and baseline labels in {-1, +1}.
+    open_
+        (n,) bool, the points to try (not modified).
+    accept
+        ``accept(w, b)`` -> (n,) bool flip mask of a verified member, or ``None``.
 
     Returns
     -------
@@ -130,15 +138,22 @@ def interval_bnb(Z: np.ndarray, ys: np.ndarray, ps: np.ndarray, max_errors: int,
 
     Parameters
     ----------
-    Z : (n, d) standardised features. ys, ps : (n,) labels and baseline labels in {-1, +1}.
-    max_errors : the mistake budget. gamma : the margin (> 0).
-    accept : ``accept(w, b)`` -> (n,) bool flip mask of a verified member, or ``None``.
-    open_ : (n,) bool. **Ambiguity** mode: the points to decide.
-    targets, flippable : (n,) bool. **Discrepancy** mode (when ``open_`` is None): maximise the
+    Z
+        (n, d) standardised features. ys, ps : (n,) labels and baseline labels in {-1, +1}.
+    max_errors
+        the mistake budget. gamma : the margin (> 0).
+    accept
+        ``accept(w, b)`` -> (n,) bool flip mask of a verified member, or ``None``.
+    open_
+        (n,) bool. **Ambiguity** mode: the points to decide.
+    targets, flippable
+        (n,) bool. **Discrepancy** mode (when ``open_`` is None): maximise the
         flips on ``targets``; only ``flippable`` points (those not proved unflippable) count in
         the bound. ``best`` is the count of a member already known.
-    max_cells : stop (``done=False``) after this many boxes.
-    batch_size : boxes bounded together (one ``(n, batch_size)`` matrix product).
+    max_cells
+        stop (``done=False``) after this many boxes.
+    batch_size
+        boxes bounded together (one ``(n, batch_size)`` matrix product).
     """
     n, d = Z.shape
     ambiguity = open_ is not None

@@ -30,14 +30,17 @@ __all__ = ["LinearClassifier", "MLPModel", "predict_many", "predict_proba_many",
 class LinearClassifier:
     """A fixed linear classifier ``h(x) = classes[1 if x @ coef.T + intercept > 0 else 0]``.
 
-    Parameters
-    ----------
-    coef : (1, n_features) for two classes, (n_classes, n_features) for more.
-    intercept : (1,) or (n_classes,).
-    classes : (n_classes,) the labels, in the order of the scores.
-
     ``predict_proba`` applies the logistic (two classes) or softmax link to the scores; for a model
     found by a mixed-integer program the probabilities carry no calibration, only the label.
+
+    Parameters
+    ----------
+    coef
+        (1, n_features) for two classes, (n_classes, n_features) for more.
+    intercept
+        (1,) or (n_classes,).
+    classes
+        (n_classes,) the labels, in the order of the scores.
     """
 
     def __init__(self, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray) -> None:
@@ -84,8 +87,10 @@ class MLPModel:
     ----------
     coefs : list of weight matrices, layer ``l`` of shape (n_in_l, n_out_l); one output at the end.
     intercepts : list of bias vectors, (n_out_l,).
-    activation : hidden activation, one of ``relu``, ``tanh``, ``logistic``, ``identity``.
-    classes : (2,) the labels; the output logit is the score of ``classes[1]``.
+    activation
+        hidden activation, one of ``relu``, ``tanh``, ``logistic``, ``identity``.
+    classes
+        (2,) the labels; the output logit is the score of ``classes[1]``.
     """
 
     def __init__(self, coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray],
@@ -188,8 +193,10 @@ def predict_many(models: Sequence[Any], X: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    models : fitted classifiers with ``predict`` (and ``classes_``).
-    X : (n_samples, n_features).
+    models
+        fitted classifiers with ``predict`` (and ``classes_``).
+    X
+        (n_samples, n_features).
     """
     if len(models) == 0:
         return np.empty((0, len(X)), dtype=object)

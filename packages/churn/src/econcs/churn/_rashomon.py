@@ -82,7 +82,8 @@ class RashomonSet(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    estimator : scikit-learn classifier, default ``LogisticRegression()``
+    estimator
+        scikit-learn classifier, default ``LogisticRegression()``
         The model class and training procedure; must have ``fit`` and ``predict`` (and
         ``predict_proba`` for ``metric="log_loss"``).
     epsilon : float >= 0, default 0.01
@@ -112,17 +113,24 @@ class RashomonSet(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    baseline_ : the estimator fitted on all of ``(X, y)``.
+    baseline_
+        the estimator fitted on all of ``(X, y)``.
     baseline_loss_ : float, its training ``metric``.
     candidates_ : list, every model produced (members and not).
-    candidate_losses_ : (n_candidates,) their training ``metric``.
+    candidate_losses_
+        (n_candidates,) their training ``metric``.
     models_ : list, the members (``candidate_losses_ <= baseline_loss_ + epsilon``).
-    losses_ : (n_members,) their training ``metric``.
-    search_ : ``AWPResult`` / ``MIPResult`` for ``"awp"`` / ``"mip"``, else ``None``.
-    classes_, n_features_in_ : as for any classifier.
-    n_convergence_warnings_ : candidates whose fit raised a ``ConvergenceWarning`` (one summary
+    losses_
+        (n_members,) their training ``metric``.
+    search_
+        ``AWPResult`` / ``MIPResult`` for ``"awp"`` / ``"mip"``, else ``None``.
+    classes_, n_features_in_
+        as for any classifier.
+    n_convergence_warnings_
+        candidates whose fit raised a ``ConvergenceWarning`` (one summary
         warning is emitted).
-    fit_seconds_ : wall-clock time of ``fit``.
+    fit_seconds_
+        wall-clock time of ``fit``.
 
     Examples
     --------
@@ -224,8 +232,10 @@ class RashomonSet(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : (n_samples, n_features) finite features.
-        y : (n_samples,) labels, at least two classes.
+        X
+            (n_samples, n_features) finite features.
+        y
+            (n_samples,) labels, at least two classes.
 
         Returns
         -------

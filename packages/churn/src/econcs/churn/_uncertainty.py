@@ -46,14 +46,18 @@ def predict_with_abstention(model: Any, X: Any, *, margin: float) -> tuple[np.nd
 
     Parameters
     ----------
-    model : fitted classifier with ``predict_proba`` and ``classes_``.
-    X : (n_samples, n_features).
+    model
+        fitted classifier with ``predict_proba`` and ``classes_``.
+    X
+        (n_samples, n_features).
     margin : float in [0, 1]: predict when the top probability beats the runner-up by ``margin``.
 
     Returns
     -------
-    labels : (n_samples,) the argmax labels (also where the model abstains).
-    confident : (n_samples,) bool.
+    labels
+        (n_samples,) the argmax labels (also where the model abstains).
+    confident
+        (n_samples,) bool.
     """
     _check_proba_model(model, "model")
     margin = check_float(margin, "margin", low=0.0, high=1.0)
