@@ -1,7 +1,6 @@
 """Experiments: config validation, tiny runs, resume to identical metrics, plots."""
 
 import pytest
-import torch
 
 from econcs.auctions import AuctionSetting, RochetNet, plot_allocation
 from econcs.auctions._experiments import EXPERIMENTS
@@ -16,12 +15,6 @@ EXP = {e.name: e for e in EXPERIMENTS.experiments}
 TINY = {"n_eval": 500, "n_regret_samples": 20, "n_restarts": 4, "n_steps": 5}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_suite_rows_parse():

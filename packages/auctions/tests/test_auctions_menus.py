@@ -9,13 +9,6 @@ from econcs.auctions import AuctionSetting, Mechanism, RegretNet, RochetNet, eva
 
 MV = (12 + 2 * math.sqrt(2)) / 27
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors: one intra-op thread is faster than two on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 

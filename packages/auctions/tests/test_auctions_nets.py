@@ -8,15 +8,6 @@ import torch
 from econcs.auctions import AuctionSetting, GemNet, RegretNet, RochetNet, evaluate
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors: one intra-op thread is faster than two on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.mark.parametrize("valuation", ["additive", "unit-demand"])
 def test_regretnet_feasible_and_ir_by_construction(valuation):
     s = AuctionSetting(3, 2, valuation=valuation)
