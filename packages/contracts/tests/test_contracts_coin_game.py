@@ -16,6 +16,7 @@ from econcs.contracts._coin_game import (
     coin_game_step,
 )
 from econcs.contracts._coin_principal import CoinGameTrainer
+from econcs.contracts._coin_spe import coin_game_spe
 from econcs.contracts._experiments import EXPERIMENTS, CoinGameConfig
 from econcs.shared.experiments import ConfigError, config_from_overrides, run_experiment
 
@@ -123,6 +124,44 @@ def test_env_bad_input():
         CoinGameEnv(size=3, max_steps=2.5)
 
 
+def test_spe_one_step_by_enumeration():
+    # one step, alpha = 1: the principal picks the joint action maximising welfare minus the
+    # minimal payments max_a r_i(a, a_-i) - r_i(a_i, a_-i), enumerated over all start states
+    size, cells = 3, range(9)
+    states = [(p1, p2, c, col) for p1, p2 in itertools.product(cells, cells)
+              for c in cells if c not in (p1, p2) for col in (0, 1)]
+    weights = np.array([1.0 / (81 * 2 * (9 - len({p1, p2}))) for p1, p2, _, _ in states])
+    rc = lambda i: [i // size, i % size]  # noqa: E731
+    gen = torch.Generator().manual_seed(0)
+    rew = np.zeros((4, 4, len(states), 2))
+    for a1, a2 in itertools.product(range(4), range(4)):
+        st = _state([[rc(p1), rc(p2)] for p1, p2, _, _ in states], [rc(c) for *_, c, _ in states],
+                    [col for *_, col in states], size, 1)
+        rew[a1, a2] = coin_game_step(st, torch.tensor([[a1, a2]] * len(states)), gen)[0].numpy()
+    pay = (rew[..., 0].max(0, keepdims=True) - rew[..., 0]
+           + rew[..., 1].max(1, keepdims=True) - rew[..., 1])
+    value = (rew.sum(-1) - pay).reshape(16, -1)
+    best = value.argmax(0)
+    welfare = rew.sum(-1).reshape(16, -1)[best, np.arange(len(states))] @ weights
+    paid = pay.reshape(16, -1)[best, np.arange(len(states))] @ weights
+    spe = coin_game_spe(3, 1, alpha=1.0)
+    assert_allclose([spe.welfare, spe.payments], [welfare, paid], atol=1e-9)
+    assert paid == 0  # one step: nothing is worth paying for (pays from step 2 on, see below)
+    assert_allclose(spe.principal_utility, spe.welfare - spe.payments, atol=1e-9)
+
+
+def test_spe_tends_to_the_planner_optimum():
+    # a principal that values welfare far above payments implements the planner's optimum;
+    # a costlier one gives up welfare to pay less
+    opt = coin_game_optimal_welfare(3, 20)
+    cheap, dear = coin_game_spe(3, 20, alpha=1e-6), coin_game_spe(3, 20, alpha=1.0)
+    assert_allclose(cheap.welfare, opt, atol=1e-9)
+    assert dear.welfare < opt and 0 < dear.payments < cheap.payments
+    assert 0 < cheap.payment_share < 0.05  # this variant pays ~1% of welfare at the SPE
+    with pytest.raises(ValueError, match="alpha"):
+        coin_game_spe(3, 20, alpha=0.0)
+
+
 def _trainer(mode, n_iter, **kw):
     return CoinGameTrainer(mode, size=3, max_steps=20, n_iter=n_iter, n_envs=16,
                            generator=torch.Generator().manual_seed(0),
@@ -138,9 +177,24 @@ def test_principal_learns_to_collect_coins():
     assert after.payments >= 0 and after.follow_rate == 1.0  # agents follow by construction
 
 
+def test_joint_principal_is_symmetric_and_learns():
+    tr = _trainer("principal", 250, lr=2e-3, target_every=50, principal_value="joint")
+    obs = coin_game_observe(coin_game_reset(8, 3, 20, torch.Generator().manual_seed(4)))
+    with torch.no_grad():
+        g = tr._joint_values(obs, tr.principal)  # (B, a_red, a_blue)
+        swapped = tr._joint_values(obs[:, [1, 0]], tr.principal)  # blue plays red's role
+    assert_allclose(swapped.numpy(), g.transpose(1, 2).numpy(), atol=1e-6)
+    before = tr.evaluate(128, generator=torch.Generator().manual_seed(9))
+    tr.train()
+    after = tr.evaluate(128, generator=torch.Generator().manual_seed(9))
+    assert after.welfare > before.welfare + 3.0
+
+
 def test_trainer_bad_input():
     with pytest.raises(ValueError, match="mode"):
         CoinGameTrainer("altruist")
+    with pytest.raises(ValueError, match="principal_value"):
+        CoinGameTrainer(principal_value="qmix")
     with pytest.raises(ValueError, match="alpha"):
         CoinGameTrainer(alpha=0.0)
     with pytest.raises(ValueError, match="beta"):

@@ -6,6 +6,7 @@ AI Agents with Contracts" (arXiv 2407.18074).
 
 from econcs.contracts._coin_game import CoinGameEnv, coin_game_optimal_welfare
 from econcs.contracts._coin_principal import CoinGameResult, CoinGameTrainer
+from econcs.contracts._coin_spe import CoinGameSPE, coin_game_spe
 from econcs.contracts._deep import DeepContractResult, DeepContractTrainer
 from econcs.contracts._mdp import PrincipalAgentEnv, PrincipalAgentMDP, make_tree_mdp
 from econcs.contracts._oneshot import (
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CoinGameEnv",
     "CoinGameResult",
+    "CoinGameSPE",
     "CoinGameTrainer",
     "ContractPolicyEvaluation",
     "ContractResult",
@@ -40,6 +42,7 @@ __all__ = [
     "SPEResult",
     "agent_best_response",
     "coin_game_optimal_welfare",
+    "coin_game_spe",
     "evaluate_contracts",
     "make_tree_mdp",
     "meta_algorithm",

@@ -44,10 +44,14 @@ class CoinGameState:
 
     Attributes
     ----------
-    pos : (batch, 2, 2) long, agent positions (row, col).
-    coin : (batch, 2) long, coin position.
-    color : (batch,) long, the coin's owner (0 red, 1 blue).
-    t : (batch,) long, steps taken.
+    pos
+        (batch, 2, 2) long, agent positions (row, col).
+    coin
+        (batch, 2) long, coin position.
+    color
+        (batch,) long, the coin's owner (0 red, 1 blue).
+    t
+        (batch,) long, steps taken.
     """
 
     def __init__(self, pos, coin, color, t, size, max_steps):
@@ -89,15 +93,21 @@ def coin_game_step(state: CoinGameState, actions: torch.Tensor, generator: torch
 
     Parameters
     ----------
-    state : the batch (updated in place).
-    actions : (batch, 2) long in ``0..3``.
-    auto_reset : reset finished games in place (for batched training).
+    state
+        the batch (updated in place).
+    actions
+        (batch, 2) long in ``0..3``.
+    auto_reset
+        reset finished games in place (for batched training).
 
     Returns
     -------
-    rewards : (batch, 2) float32.
-    done : (batch,) bool, the episode ended (time limit); reset in place if ``auto_reset``.
-    own_picked, other_picked : (batch, 2) bool, who took a coin of its own / the other's colour.
+    rewards
+        (batch, 2) float32.
+    done
+        (batch,) bool, the episode ended (time limit); reset in place if ``auto_reset``.
+    own_picked, other_picked
+        (batch, 2) bool, who took a coin of its own / the other's colour.
     """
     size = state.size
     moves = _MOVES.to(state.pos.device)
@@ -144,8 +154,10 @@ class CoinGameEnv(ParallelEnv):
 
     Parameters
     ----------
-    size : grid side (3 or 7 in the paper).
-    max_steps : episode length (20 or 50 in the paper).
+    size
+        grid side (3 or 7 in the paper).
+    max_steps
+        episode length (20 or 50 in the paper).
     """
 
     metadata = {"name": "coin_game_v0", "render_modes": []}  # noqa: RUF012

@@ -8,8 +8,11 @@ agent ``i`` for following it the minimal amount that makes following a best resp
 not already the agent's favourite. Its value is decomposed over agents (VDN, Sunehag et al. 2018):
 ``G(s, a) = sum_i G_i(o_i, a_i)`` is the gross value of the joint action (welfare now plus the
 principal's continuation value), and the recommendation maximises ``sum_i G_i - alpha * pay_i``
-agent by agent. Agents are DQN learners of ``Qbar_i`` (their value excluding this step's payment)
-that best-respond to the principal's policy.
+agent by agent. With ``principal_value="joint"`` the principal instead learns ``G(s, a_1, a_2)``
+over the 16 joint actions (the two agents' egocentric views, each the whole state, averaged)
+and maximises ``G - alpha * (pay_1 + pay_2)`` jointly: exact for a centralised controller, but
+slower to learn at short budgets. Agents are DQN learners of ``Qbar_i`` (their value excluding
+this step's payment) that best-respond to the principal's policy.
 
 Baselines with the same learners: ``selfish`` (own reward), ``cooperative`` (both agents maximise
 welfare) and ``constant`` (Christoffersen et al. 2023 style constant-proportion transfers: each
@@ -70,11 +73,16 @@ class CoinGameResult:
 
     Attributes
     ----------
-    welfare : sum of both agents' rewards (without payments).
-    payments : total payments (principal: to followers; constant: ``2 beta welfare``).
-    payment_share : ``payments / welfare``.
-    own_coin_rate : share of collected coins taken by their owner.
-    follow_rate : share of agent steps that followed the recommendation (principal mode).
+    welfare
+        sum of both agents' rewards (without payments).
+    payments
+        total payments (principal: to followers; constant: ``2 beta welfare``).
+    payment_share
+        ``payments / welfare``.
+    own_coin_rate
+        share of collected coins taken by their owner.
+    follow_rate
+        share of agent steps that followed the recommendation (principal mode).
     """
 
     welfare: float
@@ -90,17 +98,30 @@ class CoinGameTrainer:
 
     Parameters
     ----------
-    mode : ``"principal"``, ``"selfish"``, ``"cooperative"`` or ``"constant"``.
-    size, max_steps : the game (3/20 or 7/50).
-    n_iter : iterations (each: one step of ``n_envs`` games, one gradient step per network).
-    n_envs, batch_size, lr, gamma, target_every, buffer_size : DQN settings.
-    eps_start, eps_end, eps_decay : epsilon-greedy schedule (decay over ``eps_decay`` of the run).
-    alpha : the principal's objective is ``(1/alpha) welfare - payments``.
-    margin : nudging margin ``xi`` added to payments for non-favourite recommendations.
-    beta : transfer proportion of the ``constant`` baseline.
-    num_threads : CPU threads used while training (None: leave PyTorch's setting); the
+    mode
+        ``"principal"``, ``"selfish"``, ``"cooperative"`` or ``"constant"``.
+    size, max_steps
+        the game (3/20 or 7/50).
+    n_iter
+        iterations (each: one step of ``n_envs`` games, one gradient step per network).
+    n_envs, batch_size, lr, gamma, target_every, buffer_size
+        DQN settings.
+    eps_start, eps_end, eps_decay
+        epsilon-greedy schedule (decay over ``eps_decay`` of the run).
+    alpha
+        the principal's objective is ``(1/alpha) welfare - payments``.
+    margin
+        nudging margin ``xi`` added to payments for non-favourite recommendations.
+    beta
+        transfer proportion of the ``constant`` baseline.
+    principal_value
+        ``"vdn"`` (paper: sum of per-agent values) or ``"joint"`` (one value per
+        joint action).
+    num_threads
+        CPU threads used while training (None: leave PyTorch's setting); the
         networks are tiny, so one thread is fastest.
-    device, generator, init_generator : device; ``torch.Generator`` on it for all sampling; CPU
+    device, generator, init_generator
+        device; ``torch.Generator`` on it for all sampling; CPU
         generator for network initialisation.
     """
 
@@ -123,6 +144,7 @@ class CoinGameTrainer:
         alpha: float = 0.1,
         margin: float = 0.01,
         beta: float = 0.0,
+        principal_value: str = "vdn",
         device: str | torch.device = "cpu",
         num_threads: int | None = 1,
         generator: torch.Generator | None = None,
@@ -145,6 +167,7 @@ class CoinGameTrainer:
         self.alpha = check_float(alpha, "alpha", low=0.0, low_inclusive=False)
         self.margin = check_float(margin, "margin", low=0.0)
         self.beta = check_float(beta, "beta", low=0.0)
+        self.principal_value = check_choice(principal_value, "principal_value", ("joint", "vdn"))
         self.device = resolve_device(device)
         self.num_threads = None if num_threads is None else check_int(num_threads, "num_threads",
                                                                       low=1)
@@ -156,8 +179,9 @@ class CoinGameTrainer:
         params = list(self.agent.parameters())
         self.principal = self.principal_target = None
         if self.mode == "principal":
-            self.principal = _ConvQNet(self.size, 4, init_gen).to(dev)
-            self.principal_target = _ConvQNet(self.size, 4, init_gen).to(dev)
+            n_out = 16 if self.principal_value == "joint" else 4
+            self.principal = _ConvQNet(self.size, n_out, init_gen).to(dev)
+            self.principal_target = _ConvQNet(self.size, n_out, init_gen).to(dev)
             params += list(self.principal.parameters())
         self._sync()
         self.optimizer = torch.optim.Adam(params, lr=self.lr, foreach=True)
@@ -196,13 +220,35 @@ class CoinGameTrainer:
         favourite = nn.functional.one_hot(qbar.argmax(-1), 4).bool()
         return best - qbar + torch.where(favourite, 0.0, self.margin)
 
+    @staticmethod
+    def _joint_values(obs: torch.Tensor, principal_net) -> torch.Tensor:
+        """(B, 4, 4) gross values ``G(s, a_red, a_blue)``; each agent's egocentric view is the whole
+        state, and the two views' estimates are averaged (the game is symmetric)."""
+        g = principal_net(obs.flatten(0, 1)).view(-1, 2, 4, 4)  # view i: (a_i, a_other)
+        return 0.5 * (g[:, 0] + g[:, 1].transpose(1, 2))
+
+    def _gross(self, obs: torch.Tensor, act: torch.Tensor, principal_net) -> torch.Tensor:
+        """Principal's gross value ``G(s, a)`` (B,) of the joint actions ``act`` (B, 2)."""
+        if self.principal_value == "joint":
+            g = self._joint_values(obs, principal_net).flatten(1)
+            return g.gather(1, (act[:, 0] * 4 + act[:, 1])[:, None])[:, 0]
+        g = principal_net(obs.flatten(0, 1)).view(-1, 2, 4)
+        return g.gather(-1, act[..., None]).squeeze(-1).sum(-1)  # VDN: G = sum_i G_i
+
     def _recommend(self, obs: torch.Tensor, agent_net, principal_net):
-        """obs (B, 2, 4, n, n) -> recommendations (B, 2), payments (B, 2, 4), values (B, 2, 4)."""
+        """obs (B, 2, 4, n, n) -> recommendations (B, 2), payments (B, 2, 4), the principal's
+        value ``max_a G(s, a) - alpha * pay(a)`` (B,) and the agents' Qbar (B, 2, 4)."""
         flat = obs.flatten(0, 1)
         qbar = agent_net(flat).view(-1, 2, 4)
         pay = self._payments(qbar)
+        if self.principal_value == "joint":
+            value = (self._joint_values(obs, principal_net)
+                     - self.alpha * (pay[:, 0, :, None] + pay[:, 1, None, :])).flatten(1)
+            best, idx = value.max(-1)
+            return torch.stack([idx // 4, idx % 4], dim=-1), pay, best, qbar
         value = principal_net(flat).view(-1, 2, 4) - self.alpha * pay
-        return value.argmax(-1), pay, value, qbar
+        best, rec = value.max(-1)
+        return rec, pay, best.sum(-1), qbar
 
     # one iteration ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -252,21 +298,19 @@ class CoinGameTrainer:
         g = self.gamma * (1 - done)[:, None]  # (B, 1)
         with torch.no_grad():
             if self.mode == "principal":
-                _, pay_n, value_n, qbar_n = self._recommend(nxt, self.agent_target,
-                                                            self.principal_target)
-                rec_n = value_n.argmax(-1)
+                rec_n, pay_n, value_n, qbar_n = self._recommend(nxt, self.agent_target,
+                                                                self.principal_target)
                 # the agent follows: Qbar(rec) + pay(rec) = max Qbar (+ margin)
                 v_agent = (qbar_n + pay_n).gather(-1, rec_n[..., None]).squeeze(-1)
                 y_agent = rew + g * v_agent  # (B, 2)
-                y_principal = rew.sum(-1) + g[:, 0] * value_n.max(-1).values.sum(-1)  # VDN
+                y_principal = rew.sum(-1) + g[:, 0] * value_n
             else:
                 q_n = self.agent_target(nxt.flatten(0, 1)).view(-1, 2, 4)
                 y_agent = self._training_rewards(rew) + g * q_n.max(-1).values
         q = self.agent(obs.flatten(0, 1)).view(-1, 2, 4).gather(-1, act[..., None]).squeeze(-1)
         loss = nn.functional.smooth_l1_loss(q, y_agent)
         if self.mode == "principal":
-            gp = self.principal(obs.flatten(0, 1)).view(-1, 2, 4)
-            gp = gp.gather(-1, act[..., None]).squeeze(-1).sum(-1)
+            gp = self._gross(obs, act, self.principal)
             loss = loss + nn.functional.smooth_l1_loss(gp, y_principal)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

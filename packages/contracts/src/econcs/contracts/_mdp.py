@@ -40,13 +40,19 @@ class PrincipalAgentMDP:
 
     Parameters
     ----------
-    outcome_probs : (n_states, n_actions, n_outcomes) ``O(s, a)``: rows are distributions.
-    agent_rewards : (n_states, n_actions) ``r(s, a)``, the agent's reward (minus its cost).
-    principal_rewards : (n_states, n_outcomes) ``rp(s, o)``.
-    transitions : (n_states, n_outcomes, n_states) ``T(s, o)``: each row sums to 1, or to 0 where
+    outcome_probs
+        (n_states, n_actions, n_outcomes) ``O(s, a)``: rows are distributions.
+    agent_rewards
+        (n_states, n_actions) ``r(s, a)``, the agent's reward (minus its cost).
+    principal_rewards
+        (n_states, n_outcomes) ``rp(s, o)``.
+    transitions
+        (n_states, n_outcomes, n_states) ``T(s, o)``: each row sums to 1, or to 0 where
         the episode ends.
-    initial_state : the start state ``s0``.
-    gamma : discount in ``[0, 1]``; ``gamma = 1`` needs an MDP whose episodes end (e.g. a tree).
+    initial_state
+        the start state ``s0``.
+    gamma
+        discount in ``[0, 1]``; ``gamma = 1`` needs an MDP whose episodes end (e.g. a tree).
     """
 
     outcome_probs: np.ndarray
@@ -130,9 +136,12 @@ def make_tree_mdp(
 
     Parameters
     ----------
-    depth : number of levels, 1 to 11 (the paper uses 10: 1023 states).
-    seed : seed or ``numpy.random.Generator`` for the rewards.
-    p_high, p_low : ``P(o1 | a1)`` and ``P(o1 | a0)``.
+    depth
+        number of levels, 1 to 11 (the paper uses 10: 1023 states).
+    seed
+        seed or ``numpy.random.Generator`` for the rewards.
+    p_high, p_low
+        ``P(o1 | a1)`` and ``P(o1 | a0)``.
 
     Examples
     --------

@@ -44,18 +44,27 @@ class ContractResult:
 
     Attributes
     ----------
-    payments : (n_outcomes,) the optimal contract (payment per outcome, >= 0).
-    action : the action it implements (the principal's best implementable action).
-    principal_utility : expected reward minus expected payment under ``payments``.
-    agent_utility : expected payment minus the cost of ``action``.
-    implementable : (n_actions,) bool, whether some contract implements each action.
-    action_payments : (n_actions, n_outcomes) minimal implementing contract of each action
+    payments
+        (n_outcomes,) the optimal contract (payment per outcome, >= 0).
+    action
+        the action it implements (the principal's best implementable action).
+    principal_utility
+        expected reward minus expected payment under ``payments``.
+    agent_utility
+        expected payment minus the cost of ``action``.
+    implementable
+        (n_actions,) bool, whether some contract implements each action.
+    action_payments
+        (n_actions, n_outcomes) minimal implementing contract of each action
         (NaN rows for actions that cannot be implemented).
-    expected_payments : (n_actions,) minimal expected payment per action (``inf`` if not
+    expected_payments
+        (n_actions,) minimal expected payment per action (``inf`` if not
         implementable).
-    action_utilities : (n_actions,) principal utility of implementing each action at minimal cost
+    action_utilities
+        (n_actions,) principal utility of implementing each action at minimal cost
         (``-inf`` if not implementable).
-    status : ``"optimal"``.
+    status
+        ``"optimal"``.
     """
 
     payments: np.ndarray
@@ -76,9 +85,12 @@ def validate_contract_problem(
 
     Parameters
     ----------
-    outcome_probs : (n_actions, n_outcomes) rows are distributions over outcomes.
-    costs : (n_actions,) the agent's cost of each action.
-    principal_rewards : (n_outcomes,) or None, the principal's reward per outcome.
+    outcome_probs
+        (n_actions, n_outcomes) rows are distributions over outcomes.
+    costs
+        (n_actions,) the agent's cost of each action.
+    principal_rewards
+        (n_outcomes,) or None, the principal's reward per outcome.
     """
     probs = check_probabilities(outcome_probs, "outcome_probs", ndim=2, atol=atol)
     n_actions, n_outcomes = probs.shape
@@ -120,10 +132,14 @@ def agent_best_response(
 
     Parameters
     ----------
-    outcome_probs : (n_actions, n_outcomes)
-    costs : (n_actions,)
-    payments : (n_outcomes,) non-negative payments.
-    preferred : the action chosen among (``tol``-)tied best actions, e.g. the principal's
+    outcome_probs
+        (n_actions, n_outcomes)
+    costs
+        (n_actions,)
+    payments
+        (n_outcomes,) non-negative payments.
+    preferred
+        the action chosen among (``tol``-)tied best actions, e.g. the principal's
         recommendation; None picks the lowest index.
 
     Examples
@@ -147,10 +163,14 @@ def optimal_contract(
 
     Parameters
     ----------
-    outcome_probs : (n_actions, n_outcomes) ``outcome_probs[a, o] = P(o | a)``.
-    costs : (n_actions,) the agent's cost of each action.
-    principal_rewards : (n_outcomes,) the principal's reward per outcome.
-    margin : IC margin ``xi >= 0``: the implemented action must beat every other by ``xi``.
+    outcome_probs
+        (n_actions, n_outcomes) ``outcome_probs[a, o] = P(o | a)``.
+    costs
+        (n_actions,) the agent's cost of each action.
+    principal_rewards
+        (n_outcomes,) the principal's reward per outcome.
+    margin
+        IC margin ``xi >= 0``: the implemented action must beat every other by ``xi``.
 
     Returns
     -------
@@ -212,27 +232,36 @@ def minimal_contracts_two_actions(outcome_probs, qbar, margin: float = 0.0):
 
     Parameters
     ----------
-    outcome_probs : (..., 2, n_outcomes) numpy array or torch tensor.
-    qbar : (..., 2) the agent's value of each action excluding this step's payment (``-cost`` in
+    outcome_probs
+        (..., 2, n_outcomes) numpy array or torch tensor.
+    qbar
+        (..., 2) the agent's value of each action excluding this step's payment (``-cost`` in
         the one-shot problem).
-    margin : IC margin ``xi >= 0``: a float, or (with torch inputs) a tensor of shape (...,), one
-        margin per problem of the batch.
+    margin
+        IC margin ``xi >= 0``: a float, or (with torch inputs) a tensor of shape (...,), one
+        margin per problem of the batch, or of shape (..., 2), one margin per target action.
 
     Returns
     -------
-    payments : (..., 2, n_outcomes) the minimal contract for each target action (0 where not
+    payments
+        (..., 2, n_outcomes) the minimal contract for each target action (0 where not
         implementable).
-    expected : (..., 2) its expected payment under the target (``inf`` where not implementable).
-    feasible : (..., 2) bool.
+    expected
+        (..., 2) its expected payment under the target (``inf`` where not implementable).
+    feasible
+        (..., 2) bool.
     """
     import torch
 
     is_torch = isinstance(outcome_probs, torch.Tensor)
     if is_torch and isinstance(margin, torch.Tensor):
-        if tuple(margin.shape) != tuple(outcome_probs.shape[:-2]) or bool((margin < 0).any()):
-            raise ValueError(f"margin: expected a non-negative tensor of shape "
-                             f"{tuple(outcome_probs.shape[:-2])}, got {tuple(margin.shape)}.")
-        margin = margin.to(outcome_probs.dtype).unsqueeze(-1)
+        batch = tuple(outcome_probs.shape[:-2])
+        if tuple(margin.shape) not in (batch, (*batch, 2)) or bool((margin < 0).any()):
+            raise ValueError(f"margin: expected a non-negative tensor of shape {batch} or "
+                             f"{(*batch, 2)}, got {tuple(margin.shape)}.")
+        margin = margin.to(outcome_probs.dtype)
+        if tuple(margin.shape) == batch:
+            margin = margin.unsqueeze(-1)
     else:
         margin = check_float(margin, "margin", low=0.0)
     xp_probs = outcome_probs if is_torch else torch.as_tensor(np.asarray(outcome_probs))

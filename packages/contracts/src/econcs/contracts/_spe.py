@@ -52,15 +52,24 @@ class SPEResult:
 
     Attributes
     ----------
-    principal_utility : the principal's value at the initial state.
-    agent_utility : the agent's value at the initial state.
-    contracts : (n_states, n_outcomes) the contract offered at each state.
-    actions : (n_states,) the action implemented at each state.
-    principal_values, agent_values : (n_states,) values per state.
-    agent_qbar : (n_states, n_actions) the agent's ``Qbar`` (excluding this step's payment).
-    status : ``"optimal"`` or ``"max_iter"``.
-    iterations : rounds of the meta-algorithm (number of states for backward induction).
-    history : principal utility after each round.
+    principal_utility
+        the principal's value at the initial state.
+    agent_utility
+        the agent's value at the initial state.
+    contracts
+        (n_states, n_outcomes) the contract offered at each state.
+    actions
+        (n_states,) the action implemented at each state.
+    principal_values, agent_values
+        (n_states,) values per state.
+    agent_qbar
+        (n_states, n_actions) the agent's ``Qbar`` (excluding this step's payment).
+    status
+        ``"optimal"`` or ``"max_iter"``.
+    iterations
+        rounds of the meta-algorithm (number of states for backward induction).
+    history
+        principal utility after each round.
     """
 
     principal_utility: float
@@ -85,10 +94,14 @@ class ContractPolicyEvaluation:
 
     Attributes
     ----------
-    principal_utility, agent_utility : values at the initial state.
-    actions : (n_states,) the agent's best response (ties towards the recommendation).
-    principal_values, agent_values : (n_states,)
-    agent_qbar : (n_states, n_actions)
+    principal_utility, agent_utility
+        values at the initial state.
+    actions
+        (n_states,) the agent's best response (ties towards the recommendation).
+    principal_values, agent_values
+        (n_states,)
+    agent_qbar
+        (n_states, n_actions)
     """
 
     principal_utility: float
@@ -146,9 +159,12 @@ def evaluate_contracts(
 
     Parameters
     ----------
-    mdp : the principal-agent MDP.
-    contracts : (n_states, n_outcomes) non-negative payments offered at each state.
-    recommended : (n_states,) or None, the action the principal intends at each state; the agent
+    mdp
+        the principal-agent MDP.
+    contracts
+        (n_states, n_outcomes) non-negative payments offered at each state.
+    recommended
+        (n_states,) or None, the action the principal intends at each state; the agent
         takes it whenever it is among its (``1e-9``-tied) best actions.
     """
     if not isinstance(mdp, PrincipalAgentMDP):
@@ -200,16 +216,23 @@ def minimal_implementing_contracts(outcome_probs, qbar, *, margin: float = 0.0,
 
     Parameters
     ----------
-    outcome_probs : (n_states, n_actions, n_outcomes)
-    qbar : (n_states, n_actions) the agent's values excluding this step's payment.
-    margin : IC margin ``xi >= 0`` (nudging).
-    method : ``"auto"`` (closed form for two actions, else LP), ``"lp"`` or ``"closed_form"``.
+    outcome_probs
+        (n_states, n_actions, n_outcomes)
+    qbar
+        (n_states, n_actions) the agent's values excluding this step's payment.
+    margin
+        IC margin ``xi >= 0`` (nudging).
+    method
+        ``"auto"`` (closed form for two actions, else LP), ``"lp"`` or ``"closed_form"``.
 
     Returns
     -------
-    payments : (n_states, n_actions, n_outcomes), zero rows where infeasible.
-    expected : (n_states, n_actions) expected payment (``inf`` where infeasible).
-    feasible : (n_states, n_actions) bool.
+    payments
+        (n_states, n_actions, n_outcomes), zero rows where infeasible.
+    expected
+        (n_states, n_actions) expected payment (``inf`` where infeasible).
+    feasible
+        (n_states, n_actions) bool.
     """
     probs = check_array(outcome_probs, "outcome_probs", ndim=3)
     q = check_array(qbar, "qbar", shape=probs.shape[:2])
@@ -292,11 +315,16 @@ def meta_algorithm(
 
     Parameters
     ----------
-    mdp : the principal-agent MDP.
-    max_iter : maximum rounds of the meta-algorithm.
-    tol : convergence tolerance of contracts and values.
-    vi_max_iter : maximum sweeps of each value iteration.
-    method : minimal-contract solver, see :func:`minimal_implementing_contracts`.
+    mdp
+        the principal-agent MDP.
+    max_iter
+        maximum rounds of the meta-algorithm.
+    tol
+        convergence tolerance of contracts and values.
+    vi_max_iter
+        maximum sweeps of each value iteration.
+    method
+        minimal-contract solver, see :func:`minimal_implementing_contracts`.
 
     Examples
     --------
