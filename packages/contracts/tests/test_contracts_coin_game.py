@@ -50,6 +50,20 @@ def test_rewards_and_torus_moves():
     assert_allclose(rew.numpy(), [[0.2, 1.0]])
 
 
+def test_spawn_noise_gives_common_coins():
+    # red (cell 0) steps right onto its coin (cell 1), blue (cell 4) steps down to cell 7;
+    # free cells are then 0, 2, 3, 4, 5, 6, 8 and the noise picks the k-th, k = floor(7 u)
+    noise = torch.tensor([[0.0, 0.2], [0.5, 0.7], [0.999, 0.1]])
+    coins = []
+    for seed in (0, 5):  # the generator's own draws do not matter
+        st = _state([[[0, 0], [1, 1]]] * 3, [[0, 1]] * 3, [0, 0, 0])
+        rew, *_ = coin_game_step(st, torch.tensor([[RIGHT, DOWN]] * 3),
+                                 torch.Generator().manual_seed(seed), spawn_noise=noise)
+        assert_allclose(rew.numpy(), [[1.0, 0.0]] * 3)
+        coins.append(((st.coin[:, 0] * 3 + st.coin[:, 1]).tolist(), st.color.tolist()))
+    assert coins[0] == coins[1] == ([0, 4, 8], [0, 1, 0])
+
+
 def test_episode_ends_and_resets():
     gen = torch.Generator().manual_seed(1)
     st = coin_game_reset(4, 3, 5, gen)
@@ -175,6 +189,31 @@ def test_principal_learns_to_collect_coins():
     after = tr.evaluate(128, generator=torch.Generator().manual_seed(9))
     assert after.welfare > before.welfare + 3.0
     assert after.payments >= 0 and after.follow_rate == 1.0  # agents follow by construction
+
+
+def test_evaluation_is_paired_and_reports_its_standard_error():
+    a, b = _trainer("selfish", 1), _trainer("cooperative", 1)
+    ra = a.evaluate(256, generator=torch.Generator().manual_seed(3))
+    ra2 = a.evaluate(256, generator=torch.Generator().manual_seed(3))
+    rb = b.evaluate(256, generator=torch.Generator().manual_seed(3))
+    assert ra.episode_welfare == ra2.episode_welfare  # reproducible
+    w = np.asarray(ra.episode_welfare)
+    assert len(w) == 256 and ra.welfare == pytest.approx(w.mean(), abs=1e-5)
+    assert_allclose(ra.welfare_se, w.std(ddof=1) / 16, rtol=1e-5)
+    assert ra.welfare_se > 0 and rb.episodes == 256
+
+
+def test_double_dqn_and_lr_decay():
+    tr = _trainer("principal", 60, lr=1e-3, lr_final=1e-4, batch_size=32, double=True,
+                  polyak=0.9)
+    tr.train()
+    res = tr.evaluate(16, generator=torch.Generator().manual_seed(0))  # averaged networks
+    assert res.follow_rate == 1.0 and tr.agent is not tr.averaged["agent"]
+    assert_allclose(tr.optimizer.param_groups[0]["lr"], 1e-3 + 59 / 60 * (1e-4 - 1e-3))
+    with pytest.raises(ValueError, match="lr_final"):
+        CoinGameTrainer(lr_final=0.0)
+    with pytest.raises(TypeError, match="double"):
+        CoinGameTrainer(double="yes")
 
 
 def test_joint_principal_is_symmetric_and_learns():

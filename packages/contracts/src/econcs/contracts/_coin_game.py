@@ -62,16 +62,27 @@ class CoinGameState:
         return {"pos": self.pos, "coin": self.coin, "color": self.color, "t": self.t}
 
 
-def _spawn(pos, size, generator):
-    """Random cells not occupied by an agent, and random colours: (batch, 2), (batch,)."""
+def _spawn(pos, size, generator, noise=None):
+    """Random cells not occupied by an agent, and random colours: (batch, 2), (batch,).
+
+    ``noise`` (batch, 2) uniforms in [0, 1), if given, replace the generator: the coin goes to
+    the ``floor(noise[:, 0] * n_free)``-th free cell (row-major) and is red iff ``noise[:, 1] <
+    0.5``; the same noise gives the same coin wherever the agents stand (common random numbers).
+    """
     b = pos.shape[0]
     dev = pos.device
     cells = torch.arange(size * size, device=dev)
     occupied = (pos[..., 0] * size + pos[..., 1])  # (B, 2)
     free = (cells[None, :, None] != occupied[:, None, :]).all(-1)  # (B, cells)
-    idx = torch.multinomial(free.float(), 1, generator=generator).squeeze(1)
+    if noise is None:
+        idx = torch.multinomial(free.float(), 1, generator=generator).squeeze(1)
+        color = torch.randint(0, 2, (b,), generator=generator, device=dev)
+    else:
+        n_free = free.sum(-1)
+        k = torch.minimum((noise[:, 0] * n_free).long(), n_free - 1)
+        idx = (free.cumsum(-1) <= k[:, None]).sum(-1)  # the k-th free cell
+        color = (noise[:, 1] >= 0.5).long()
     coin = torch.stack([idx // size, idx % size], dim=-1)
-    color = torch.randint(0, 2, (b,), generator=generator, device=dev)
     return coin, color
 
 
@@ -88,7 +99,7 @@ def coin_game_reset(batch: int, size: int, max_steps: int, generator: torch.Gene
 
 
 def coin_game_step(state: CoinGameState, actions: torch.Tensor, generator: torch.Generator,
-                   auto_reset: bool = True):
+                   auto_reset: bool = True, spawn_noise: torch.Tensor | None = None):
     """Advance every game by one step.
 
     Parameters
@@ -99,6 +110,10 @@ def coin_game_step(state: CoinGameState, actions: torch.Tensor, generator: torch
         (batch, 2) long in ``0..3``.
     auto_reset
         reset finished games in place (for batched training).
+    spawn_noise
+        optional (batch, 2) uniforms in [0, 1) that place and colour the new coins instead of
+        ``generator`` (see ``_spawn``): evaluation gives every learner the same noise for the
+        k-th coin of each episode, so that welfare differences are paired.
 
     Returns
     -------
@@ -118,7 +133,7 @@ def coin_game_step(state: CoinGameState, actions: torch.Tensor, generator: torch
     rewards = own.float() * OWN_REWARD + other.float() * OTHER_REWARD
     taken = on_coin.any(-1)
     if bool(taken.any()):
-        coin, color = _spawn(state.pos, size, generator)
+        coin, color = _spawn(state.pos, size, generator, spawn_noise)
         state.coin = torch.where(taken[:, None], coin, state.coin)
         state.color = torch.where(taken, color, state.color)
     state.t = state.t + 1

@@ -14,6 +14,11 @@ and maximises ``G - alpha * (pay_1 + pay_2)`` jointly: exact for a centralised c
 slower to learn at short budgets. Agents are DQN learners of ``Qbar_i`` (their value excluding
 this step's payment) that best-respond to the principal's policy.
 
+Options (off by default, measured without gain on 3x3, see the README): Double DQN targets
+(van Hasselt et al. 2016: the online networks choose the next recommendation or the agent's next
+favourite, the target networks value it), a linear learning-rate decay from ``lr`` to
+``lr_final``, and evaluation of Polyak-averaged networks.
+
 Baselines with the same learners: ``selfish`` (own reward), ``cooperative`` (both agents maximise
 welfare) and ``constant`` (Christoffersen et al. 2023 style constant-proportion transfers: each
 agent also receives ``beta * welfare``, with ``beta`` set so that the budget equals the
@@ -27,6 +32,7 @@ FC(64)`` as in the paper.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 from torch import nn
@@ -34,7 +40,7 @@ from torch import nn
 from econcs.contracts._coin_game import coin_game_observe, coin_game_reset, coin_game_step
 from econcs.shared import cpu_threads
 from econcs.shared.device import resolve_device
-from econcs.shared.validation import check_choice, check_float, check_int
+from econcs.shared.validation import check_bool, check_choice, check_float, check_int
 
 __all__ = ["CoinGameResult", "CoinGameTrainer"]
 
@@ -83,6 +89,14 @@ class CoinGameResult:
         share of collected coins taken by their owner.
     follow_rate
         share of agent steps that followed the recommendation (principal mode).
+    episodes
+        number of evaluation episodes.
+    welfare_se
+        standard error of ``welfare`` (sample standard deviation of the episodes' welfare over
+        ``sqrt(episodes)``).
+    episode_welfare
+        (episodes,) welfare of each episode; with the same evaluation generator every learner
+        plays the same start states and coin sequence, so differences can be paired.
     """
 
     welfare: float
@@ -91,6 +105,8 @@ class CoinGameResult:
     own_coin_rate: float
     follow_rate: float
     episodes: int
+    welfare_se: float = 0.0
+    episode_welfare: tuple[float, ...] = dataclasses.field(default=(), repr=False)
 
 
 class CoinGameTrainer:
@@ -106,6 +122,14 @@ class CoinGameTrainer:
         iterations (each: one step of ``n_envs`` games, one gradient step per network).
     n_envs, batch_size, lr, gamma, target_every, buffer_size
         DQN settings.
+    lr_final
+        learning rate at the end of training (linear decay from ``lr``); None: constant ``lr``.
+    polyak
+        if > 0, evaluate Polyak averages of the networks (decay per iteration; window about
+        ``1 / (1 - polyak)`` iterations) instead of the online ones.
+    double
+        Double DQN targets (online networks choose the next actions, target networks value
+        them) for the agents and the principal.
     eps_start, eps_end, eps_decay
         epsilon-greedy schedule (decay over ``eps_decay`` of the run).
     alpha
@@ -135,6 +159,9 @@ class CoinGameTrainer:
         n_envs: int = 32,
         batch_size: int = 128,
         lr: float = 5e-4,
+        lr_final: float | None = None,
+        double: bool = False,
+        polyak: float = 0.0,
         gamma: float = 0.99,
         target_every: int = 200,
         buffer_size: int = 100_000,
@@ -157,6 +184,10 @@ class CoinGameTrainer:
         self.n_envs = check_int(n_envs, "n_envs", low=1)
         self.batch_size = check_int(batch_size, "batch_size", low=1)
         self.lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
+        self.lr_final = self.lr if lr_final is None else check_float(
+            lr_final, "lr_final", low=0.0, low_inclusive=False)
+        self.double = check_bool(double, "double")
+        self.polyak = check_float(polyak, "polyak", low=0.0, high=1.0, high_inclusive=False)
         self.gamma = check_float(gamma, "gamma", low=0.0, high=1.0)
         self.target_every = check_int(target_every, "target_every", low=1)
         self.buffer_size = check_int(buffer_size, "buffer_size", low=self.batch_size)
@@ -185,6 +216,16 @@ class CoinGameTrainer:
             params += list(self.principal.parameters())
         self._sync()
         self.optimizer = torch.optim.Adam(params, lr=self.lr, foreach=True)
+        self.averaged = None
+        if self.polyak > 0:  # averaged copies of the online networks, for evaluation
+            self.averaged = {"agent": _ConvQNet(self.size, 4, torch.Generator())}
+            self.averaged["agent"].load_state_dict(self.agent.state_dict())
+            if self.principal is not None:
+                self.averaged["principal"] = _ConvQNet(self.size, self.principal.out.out_features,
+                                                       torch.Generator())
+                self.averaged["principal"].load_state_dict(self.principal.state_dict())
+            for net in self.averaged.values():
+                net.to(dev).requires_grad_(False)
         grid = (self.buffer_size, 2, 4, self.size, self.size)
         self.buf_obs = torch.zeros(grid, dtype=torch.uint8, device=dev)
         self.buf_next = torch.zeros(grid, dtype=torch.uint8, device=dev)
@@ -255,16 +296,21 @@ class CoinGameTrainer:
     def _act(self, obs: torch.Tensor, eps: float):
         b = obs.shape[0]
         qbar = self.agent(obs.flatten(0, 1)).view(b, 2, 4)
-        rand = torch.randint(0, 4, (b, 2), generator=self.gen, device=self.device)
-        explore = torch.rand(b, 2, generator=self.gen, device=self.device) < eps
+        if eps > 0:
+            rand = torch.randint(0, 4, (b, 2), generator=self.gen, device=self.device)
+            explore = torch.rand(b, 2, generator=self.gen, device=self.device) < eps
+        else:  # greedy: draw nothing
+            rand = torch.zeros(b, 2, dtype=torch.long, device=self.device)
+            explore = torch.zeros(b, 2, dtype=torch.bool, device=self.device)
         paid = torch.zeros(b, 2, device=self.device)
         followed = torch.zeros(b, 2, dtype=torch.bool, device=self.device)
         if self.mode != "principal":
             return torch.where(explore, rand, qbar.argmax(-1)), paid, followed
         rec, pay, _, _ = self._recommend(obs, self.agent, self.principal)
-        rec_explore = torch.rand(b, 2, generator=self.gen, device=self.device) < eps
-        rec = torch.where(rec_explore,
-                          torch.randint(0, 4, (b, 2), generator=self.gen, device=self.device), rec)
+        if eps > 0:
+            rec_explore = torch.rand(b, 2, generator=self.gen, device=self.device) < eps
+            rec = torch.where(rec_explore, torch.randint(0, 4, (b, 2), generator=self.gen,
+                                                         device=self.device), rec)
         pay_rec = pay.gather(-1, rec[..., None]).squeeze(-1)
         # the agent follows iff Qbar(rec) + payment >= max Qbar (true by construction)
         follow_ok = qbar.gather(-1, rec[..., None]).squeeze(-1) + pay_rec >= qbar.max(-1).values
@@ -297,7 +343,21 @@ class CoinGameTrainer:
         act, rew, done = self.buf_act[idx], self.buf_rew[idx], self.buf_done[idx]
         g = self.gamma * (1 - done)[:, None]  # (B, 1)
         with torch.no_grad():
-            if self.mode == "principal":
+            if self.mode == "principal" and self.double:
+                # online networks choose the recommendation and the agents' favourites ...
+                rec_n, _, _, qbar_on = self._recommend(nxt, self.agent, self.principal)
+                fav = qbar_on.argmax(-1, keepdim=True)  # (B, 2, 1)
+                # ... target networks value them: payment Qbar(fav) - Qbar(rec) (+ margin)
+                qbar_t = self.agent_target(nxt.flatten(0, 1)).view(-1, 2, 4)
+                q_rec = qbar_t.gather(-1, rec_n[..., None]).squeeze(-1)
+                q_fav = qbar_t.gather(-1, fav).squeeze(-1)
+                pay_n = ((q_fav - q_rec).clamp(min=0.0)
+                         + torch.where(rec_n == fav[..., 0], 0.0, self.margin))
+                y_agent = rew + g * (q_rec + pay_n)  # (B, 2)
+                value_n = (self._gross(nxt, rec_n, self.principal_target)
+                           - self.alpha * pay_n.sum(-1))
+                y_principal = rew.sum(-1) + g[:, 0] * value_n
+            elif self.mode == "principal":
                 rec_n, pay_n, value_n, qbar_n = self._recommend(nxt, self.agent_target,
                                                                 self.principal_target)
                 # the agent follows: Qbar(rec) + pay(rec) = max Qbar (+ margin)
@@ -306,15 +366,28 @@ class CoinGameTrainer:
                 y_principal = rew.sum(-1) + g[:, 0] * value_n
             else:
                 q_n = self.agent_target(nxt.flatten(0, 1)).view(-1, 2, 4)
-                y_agent = self._training_rewards(rew) + g * q_n.max(-1).values
+                if self.double:
+                    a_n = self.agent(nxt.flatten(0, 1)).view(-1, 2, 4).argmax(-1, keepdim=True)
+                    v_n = q_n.gather(-1, a_n).squeeze(-1)
+                else:
+                    v_n = q_n.max(-1).values
+                y_agent = self._training_rewards(rew) + g * v_n
         q = self.agent(obs.flatten(0, 1)).view(-1, 2, 4).gather(-1, act[..., None]).squeeze(-1)
         loss = nn.functional.smooth_l1_loss(q, y_agent)
         if self.mode == "principal":
             gp = self._gross(obs, act, self.principal)
             loss = loss + nn.functional.smooth_l1_loss(gp, y_principal)
+        frac = min(1.0, self.iteration / self.n_iter)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr + frac * (self.lr_final - self.lr)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.averaged is not None:
+            with torch.no_grad():
+                for name, net in self.averaged.items():
+                    torch._foreach_lerp_(list(net.parameters()),
+                                         list(getattr(self, name).parameters()), 1 - self.polyak)
         return float(loss.detach())
 
     def step(self) -> dict[str, float]:
@@ -339,18 +412,32 @@ class CoinGameTrainer:
 
     @torch.no_grad()
     def evaluate(self, episodes: int = 64, generator: torch.Generator | None = None):
-        """Greedy play (no exploration) for ``episodes`` parallel episodes."""
+        """Greedy play (no exploration) for ``episodes`` parallel episodes.
+
+        The start states and, per episode, the uniforms that place and colour its k-th coin are
+        drawn from ``generator`` before play (common random numbers): learners evaluated with
+        generators in the same state face the same games, whatever they do.
+        """
         episodes = check_int(episodes, "episodes", low=1)
         gen = generator if generator is not None else self.gen
         state = coin_game_reset(episodes, self.size, self.max_steps, gen, self.device)
+        noise = torch.rand(episodes, self.max_steps, 2, generator=gen, device=self.device)
+        n_coins = torch.zeros(episodes, dtype=torch.long, device=self.device)
+        rows = torch.arange(episodes, device=self.device)
         welfare = torch.zeros(episodes, device=self.device)
         payments = torch.zeros(episodes, device=self.device)
         own_n = other_n = follow_n = 0.0
         saved, self.gen = self.gen, gen
+        online = (self.agent, self.principal)
+        if self.averaged is not None:
+            self.agent = self.averaged["agent"]
+            self.principal = self.averaged.get("principal")
         try:
             for _ in range(self.max_steps):
                 act, paid, followed = self._act(coin_game_observe(state), 0.0)
-                rewards, _, own, other = coin_game_step(state, act, gen, auto_reset=False)
+                rewards, _, own, other = coin_game_step(
+                    state, act, gen, auto_reset=False, spawn_noise=noise[rows, n_coins])
+                n_coins = torch.clamp(n_coins + (own | other).any(-1), max=self.max_steps - 1)
                 welfare += rewards.sum(-1)
                 payments += paid.sum(-1)
                 own_n += float(own.sum())
@@ -358,7 +445,9 @@ class CoinGameTrainer:
                 follow_n += float(followed.float().mean())
         finally:
             self.gen = saved
+            self.agent, self.principal = online
         w = float(welfare.mean())
+        se = float(welfare.std()) / math.sqrt(episodes) if episodes > 1 else 0.0
         if self.mode == "constant":
             payments = 2 * self.beta * welfare
         p = float(payments.mean())
@@ -366,7 +455,8 @@ class CoinGameTrainer:
             welfare=w, payments=p, payment_share=p / w if w > 0 else 0.0,
             own_coin_rate=own_n / max(1.0, own_n + other_n),
             follow_rate=follow_n / self.max_steps if self.mode == "principal" else 1.0,
-            episodes=episodes,
+            episodes=episodes, welfare_se=se,
+            episode_welfare=tuple(welfare.cpu().tolist()),
         )
 
     # checkpoints -------------------------------------------------------------------------------
@@ -376,6 +466,8 @@ class CoinGameTrainer:
                "buffer": {"obs": self.buf_obs, "next": self.buf_next, "act": self.buf_act,
                           "rew": self.buf_rew, "done": self.buf_done},
                "buf_ptr": self.buf_ptr, "buf_len": self.buf_len, "game": self.state.tensors()}
+        if self.averaged is not None:
+            out["averaged"] = {k: v.state_dict() for k, v in self.averaged.items()}
         if self.principal is not None:
             out["principal"] = self.principal.state_dict()
             out["principal_target"] = self.principal_target.state_dict()
@@ -387,6 +479,9 @@ class CoinGameTrainer:
         if self.principal is not None:
             self.principal.load_state_dict(state["principal"])
             self.principal_target.load_state_dict(state["principal_target"])
+        if self.averaged is not None:
+            for key, net in self.averaged.items():
+                net.load_state_dict(state["averaged"][key])
         self.optimizer.load_state_dict(state["optimizer"])
         for name in ("obs", "next", "act", "rew", "done"):
             getattr(self, f"buf_{name}").copy_(state["buffer"][name])

@@ -12,6 +12,7 @@ from dataclasses import field
 from typing import Literal
 
 import numpy as np
+import torch
 
 from econcs.contracts._coin_game import coin_game_optimal_welfare
 from econcs.contracts._coin_principal import CoinGameTrainer
@@ -232,7 +233,14 @@ class CoinGameConfig:
     n_envs: int = field(default=32, metadata={"help": "parallel games"})
     batch_size: int = field(default=512, metadata={
         "help": "minibatch size (512: 16 replays per transition, for short runs)"})
-    lr: float = field(default=5e-4, metadata={"help": "Adam learning rate"})
+    lr: float = field(default=5e-4, metadata={"help": "Adam learning rate (initial)"})
+    lr_final: float = field(default=0.0, metadata={
+        "help": "learning rate at the end (linear decay from lr); 0: constant lr "
+                "(5e-5 measured worse)"})
+    double: bool = field(default=False, metadata={
+        "help": "Double DQN targets for agents and principal (measured: no gain at 3x3)"})
+    polyak: float = field(default=0.0, metadata={
+        "help": "evaluate Polyak-averaged networks (decay per iteration; 0: the online ones)"})
     target_every: int = field(default=100, metadata={"help": "target network period"})
     buffer_size: int = field(default=100_000,
                              metadata={"help": "replay capacity (joint transitions)"})
@@ -246,7 +254,8 @@ class CoinGameConfig:
         "help": "required welfare / planner optimum (paper: near-optimal)"})
     payment_share_atol: float = field(default=0.05, metadata={
         "help": "tolerance of the payment share against the exact SPE's"})
-    eval_episodes: int = field(default=512, metadata={"help": "greedy evaluation episodes"})
+    eval_episodes: int = field(default=4096, metadata={
+        "help": "greedy evaluation episodes (the same games for every learner)"})
     checkpoint_every: int = field(default=0, metadata={"help": "checkpoint period (0: off)"})
 
     def __post_init__(self) -> None:
@@ -259,6 +268,9 @@ class CoinGameConfig:
             setattr(self, name, check_int(getattr(self, name), name, low=1))
         self.checkpoint_every = check_int(self.checkpoint_every, "checkpoint_every", low=0)
         self.lr = check_float(self.lr, "lr", low=0.0, low_inclusive=False)
+        self.lr_final = check_float(self.lr_final, "lr_final", low=0.0)
+        self.double = check_bool(self.double, "double")
+        self.polyak = check_float(self.polyak, "polyak", low=0.0, high=1.0, high_inclusive=False)
         self.alpha = check_float(self.alpha, "alpha", low=0.0, low_inclusive=False)
         self.margin = check_float(self.margin, "margin", low=0.0)
         if self.principal_value not in ("joint", "vdn"):
@@ -278,6 +290,9 @@ def run_coin_game(config: CoinGameConfig, ctx: RunContext) -> ExperimentResult:
     if loaded is not None:
         done = {k: dict(v) for k, v in loaded[1]["done"].items()}
         trainer_state = loaded[1].get("trainer")
+    # common random numbers: every learner is evaluated on the same start states and coin
+    # sequences, drawn from fresh generators seeded alike (the base generator is never advanced)
+    eval_seed = ctx.generator("coin-eval").initial_seed()
     offset = 0
     for mode in phases:
         if mode in done:
@@ -287,6 +302,7 @@ def run_coin_game(config: CoinGameConfig, ctx: RunContext) -> ExperimentResult:
         trainer = CoinGameTrainer(
             mode, size=config.size, max_steps=config.max_steps, n_iter=config.max_iter,
             n_envs=config.n_envs, batch_size=config.batch_size, lr=config.lr,
+            lr_final=config.lr_final or None, double=config.double, polyak=config.polyak,
             target_every=config.target_every, alpha=config.alpha, margin=config.margin,
             beta=beta, buffer_size=config.buffer_size, device=ctx.device,
             principal_value=config.principal_value,
@@ -306,17 +322,30 @@ def run_coin_game(config: CoinGameConfig, ctx: RunContext) -> ExperimentResult:
 
         trainer.train(callback=callback)
         bar.close()
-        ev = trainer.evaluate(config.eval_episodes, generator=ctx.generator(f"coin-eval/{mode}"))
+        eval_gen = torch.Generator(ctx.device)
+        eval_gen.manual_seed(eval_seed)
+        ev = trainer.evaluate(config.eval_episodes, generator=eval_gen)
         done[mode] = dataclasses.asdict(ev)
         offset += config.max_iter
         if config.checkpoint_every > 0:
             ctx.save_checkpoint(offset, {"done": done})
     ours = done["principal"]
-    metrics = {"welfare": ours["welfare"], "payment_share": ours["payment_share"],
+    metrics = {"welfare": ours["welfare"], "welfare_se": ours["welfare_se"],
+               "payment_share": ours["payment_share"],
                "follow_rate": ours["follow_rate"], "own_coin_rate": ours["own_coin_rate"]}
     refs: dict[str, Reference] = {}
+    ours_ep = np.asarray(ours["episode_welfare"])
     for mode in phases[1:]:
         metrics[f"welfare_{mode}"] = done[mode]["welfare"]
+        metrics[f"welfare_{mode}_se"] = done[mode]["welfare_se"]
+        # paired difference per episode (same games): its standard error is far below the
+        # unpaired one
+        diff = ours_ep - np.asarray(done[mode]["episode_welfare"])
+        metrics[f"gain_over_{mode}"] = float(diff.mean())
+        metrics[f"gain_over_{mode}_se"] = float(diff.std(ddof=1) / np.sqrt(len(diff))) \
+            if len(diff) > 1 else 0.0
+    if "constant" in done:
+        metrics["payment_share_constant"] = done["constant"]["payment_share"]
     if config.baselines:
         refs["welfare"] = Reference(done["selfish"]["welfare"], "selfish agents (measured)",
                                     relation="ge")
