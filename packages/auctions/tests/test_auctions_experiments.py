@@ -47,6 +47,19 @@ def test_baseline_experiment_metrics(tmp_path):
     assert rec.metrics["regret_max"] < 1e-6
 
 
+def test_baseline_revenue_is_a_floor_for_learned_mechanisms_only(tmp_path):
+    """On 2x2 only item-wise Myerson's 5/6 is known: a learned mechanism must reach at least it,
+    the item-wise Myerson baseline itself must equal it."""
+    learned = EXP["auctions.regretnet"].config(max_iter=2, batch_size=16, hidden=8, **TINY)
+    ref = run_experiment(EXP["auctions.regretnet"], learned, seed=0, device="cpu",
+                         out_dir=tmp_path / "a").references["revenue"]
+    assert (ref.value, ref.relation, ref.rtol) == (5 / 6, "ge", 0.0)
+    base = EXP["auctions.baseline"].config(mechanism="myerson-itemwise", n_items=2, **TINY)
+    ref = run_experiment(EXP["auctions.baseline"], base, seed=0, device="cpu",
+                         out_dir=tmp_path / "b").references["revenue"]
+    assert (ref.value, ref.relation) == (5 / 6, "eq")
+
+
 class _Killed(Exception):
     pass
 

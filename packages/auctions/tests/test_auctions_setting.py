@@ -72,3 +72,10 @@ def test_bad_preset_and_values_tensor():
         s.check_values(torch.zeros(0, 2, 2))
     with pytest.raises(TypeError, match="values"):
         s.check_values([[0.1, 0.2]])
+
+
+def test_known_revenue_of_baseline_presets_is_a_floor():
+    assert AuctionSetting.preset("2x2").known_revenue_is_baseline
+    assert AuctionSetting.preset("3x10").known_revenue == 5.3125
+    assert not AuctionSetting.preset("manelli-vincent").known_revenue_is_baseline
+    assert not AuctionSetting(2, 3, values="uniform(0,2)").known_revenue_is_baseline

@@ -91,13 +91,16 @@ def _finish(mech: Mechanism, cfg: _Common, ctx: RunContext, source: str = "",
                       n_restarts=cfg.n_restarts, n_steps=cfg.n_steps)
     metrics = {**report.as_metrics(), **(extra or {})}
     refs: dict[str, Reference] = {}
-    ref = cfg.ref_revenue
+    ref, rtol, relation = cfg.ref_revenue, cfg.ref_rtol, cfg.ref_relation
     if ref is None:
         ref = cfg.setting.known_revenue
+        if ref is not None and not source and cfg.setting.known_revenue_is_baseline:
+            # no optimum is known: for a learned mechanism the best baseline is a floor to beat
+            # (the baselines themselves pass a ``source`` and are compared for equality)
+            source, rtol, relation = "item-wise Myerson (baseline to beat)", 0.0, "ge"
         source = source or "known optimum of the setting"
     if ref is not None:
-        refs["revenue"] = Reference(ref, source or "reference", rtol=cfg.ref_rtol,
-                                    relation=cfg.ref_relation)
+        refs["revenue"] = Reference(ref, source or "reference", rtol=rtol, relation=relation)
     if cfg.ref_regret is not None:
         refs["regret_mean"] = Reference(cfg.ref_regret, "regret bound", relation="le")
     if mech.exactly_ic:
@@ -186,7 +189,9 @@ class GemNetConfig(_Common):
     menu_size: int = _f(64, "options per menu")
     hidden: int = _f(64, "hidden units of the menu networks")
     penalty: float = _f(2.0, "initial incompatibility penalty (grows x10 over the run)")
+    temperature: float = _f(0.05, "initial softmax temperature (falls x10 over the run)")
     grid_points: int = _f(21, "grid points per value for the price transform (0: skip it)")
+    refine: int = _f(3, "adaptive refinement levels of the compatibility certificate")
     checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
 
     def __post_init__(self) -> None:
@@ -195,23 +200,33 @@ class GemNetConfig(_Common):
             check_int(getattr(self, name), name, low=1)
         check_float(self.lr, "lr", low=0.0, low_inclusive=False)
         check_float(self.penalty, "penalty", low=0.0)
+        check_float(self.temperature, "temperature", low=0.0, low_inclusive=False)
         check_int(self.grid_points, "grid_points", low=0)
+        check_int(self.refine, "refine", low=0)
         check_int(self.checkpoint_every, "checkpoint_every", low=0)
 
 
 def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
     mech = GemNet(cfg.setting, cfg.menu_size, cfg.hidden, device=ctx.device)
     mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr, penalty=cfg.penalty,
-             penalty_final=10 * cfg.penalty, generator=ctx.generator("init", "cpu"),
+             penalty_final=10 * cfg.penalty, temperature=cfg.temperature,
+             temperature_final=cfg.temperature / 10, generator=ctx.generator("init", "cpu"),
              callback=_callback(ctx), resume=ctx.load_checkpoint())
     before = evaluate(mech, cfg.n_eval, seed=ctx.seed + 1, n_regret_samples=0)
     extra = {"revenue_before": before.revenue, "infeasibility_before": before.infeasibility}
     if cfg.grid_points >= 2:
-        tr = mech.transform(cfg.grid_points)
+        tr = mech.transform(cfg.grid_points, refine=cfg.refine)
         extra.update(certified_share=tr.certified_share,
                      grid_violations_before=tr.violations_before,
-                     grid_violations_after=tr.violations_after)
-    return _finish(mech, cfg, ctx, extra=extra)
+                     grid_violations_after=tr.violations_after,
+                     grid_revenue_before=tr.revenue_before, grid_revenue_after=tr.revenue_after,
+                     n_milps=tr.n_milps, n_milps_unsolved=tr.n_infeasible,
+                     transform_seconds=tr.seconds)
+    result = _finish(mech, cfg, ctx, extra=extra)
+    if cfg.grid_points >= 2:
+        result.references["grid_violations_after"] = Reference(
+            0.0, "the transform makes every grid profile compatible", relation="le")
+    return result
 
 
 # -- baselines ----------------------------------------------------------------------------------
@@ -279,6 +294,9 @@ QUICK = [
          **_RG_QUICK),
     _row("auctions.gemnet", "GemNet 2x1 (Myerson 5/12; quick: 6%, after the transform)",
          max_iter=800, ref_revenue=MYERSON_2X1, ref_rtol=0.06, **_EVAL_QUICK),
+    _row("auctions.gemnet", "GemNet 2x2 (above item-wise Myerson 5/6 after the transform; "
+         "quick: 3000 steps, 11-grid)", n_items=2, grid_points=11, ref_revenue=5 / 6,
+         ref_rtol=0.0, ref_relation="ge", **_EVAL_QUICK),
     _row("auctions.baseline", "item-wise Myerson 2x2 (5/6)", mechanism="myerson-itemwise",
          n_items=2, **_EVAL_QUICK),
     _row("auctions.baseline", "VCG 2x1 (second price 1/3)", mechanism="vcg", n_items=1,
@@ -312,8 +330,10 @@ FULL = [
          n_restarts=100, n_steps=200),
     _row("auctions.gemnet", "GemNet 2x1 (Myerson 5/12)", max_iter=20_000,
          ref_revenue=MYERSON_2X1, ref_rtol=0.01, **_EVAL_FULL),
-    _row("auctions.gemnet", "GemNet 2x2 (above item-wise Myerson 5/6 after the transform)",
-         n_items=2, max_iter=20_000, grid_points=11, ref_revenue=5 / 6, ref_rtol=0.0,
+    # 3000 steps, not 20_000: longer training sharpens the menus and the transform then loses
+    # more (measured 0.837 after at 20_000 steps, 21-grid; 0.856 at 3000)
+    _row("auctions.gemnet", "GemNet 2x2 (above item-wise Myerson 5/6 after the transform, "
+         "21-grid)", n_items=2, grid_points=21, ref_revenue=5 / 6, ref_rtol=0.0,
          ref_relation="ge", **_EVAL_FULL),
     _row("auctions.baseline", "lottery AMA 2x2 (above item-wise Myerson 5/6)",
          mechanism="lottery-ama", n_items=2, max_iter=5000, ref_revenue=5 / 6, ref_rtol=0.0,

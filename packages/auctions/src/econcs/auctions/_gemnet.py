@@ -5,19 +5,24 @@ bidders' bids ``v_{-i}`` (Sec. 3) and takes its utility-maximising option (or no
 the networks, no bidder can change its own menu, so the mechanism is strategy-proof and IR; it is
 *feasible* only if the chosen options are compatible (no item allocated more than once).
 Training maximises revenue under the softmax relaxation of every choice and penalises menu
-incompatibility ``sum_j relu(sum_i a_ij - 1)`` (Sec. 4). With one bidder there is nothing to be
-compatible with and GemNet is exactly RochetNet (same parameters, same training).
+incompatibility ``sum_j relu(sum_i a_ij - 1)`` (Sec. 4). Allocations are a clipped, stretched
+sigmoid of the network's logits, so that options can give exactly nothing or all of an item: with
+a plain sigmoid two bidders' options always overlap a little and no choice of prices makes them
+compatible (2x2 U[0,1]: 0.846 before and 0.846 after the transform instead of a stuck transform).
+With one bidder there is nothing to be compatible with and GemNet is exactly RochetNet (same
+parameters, same training).
 
-After training (Sec. 5) the prices of bidder 0's menus are changed on a grid of the others'
-values by mixed-integer programs (HiGHS through :func:`econcs.shared.solvers.solve_milp`): at every
-grid value ``x`` of bidder 0 the chosen option must fit next to the others' choices and beat every
-other option by a margin ``delta``; price changes are bounded by ``max_change`` and options that
-cannot become the choice under such changes are skipped, which keeps the programs small; grid
-points whose choices are already compatible are left unchanged. The adjustment is constant on the
-grid cell of ``v_{-0}``, so the menus stay functions of the others' bids (strategy-proofness is
-kept). A Lipschitz bound on the menu networks (product of layer ``inf``-norms) then certifies grid
-cells of the whole profile space on which the choices cannot change enough to become incompatible;
-the certified share of the value space is reported.
+After training (Sec. 5) prices are changed on a grid of the values by mixed-integer programs
+(HiGHS through :func:`econcs.shared.solvers.solve_milp`), one per bidder ``i`` and grid cell of
+the others' values ``v_{-i}`` at which some grid profile is incompatible: the programs maximise
+``i``'s revenue over ``i``'s grid values subject to ``i``'s choice fitting next to the others'
+choices and beating every other option by a margin. Price changes are first bounded (few options
+can become the choice, so the programs are small; the others are skipped) and the bound is widened
+when a program is infeasible; compatible cells are left unchanged. The change is constant on the
+grid cell of ``v_{-i}``, so the menus stay functions of the others' bids (strategy-proofness is
+kept). Interval bounds on the menu networks (a local Lipschitz argument) then certify boxes of the
+value space on which the options each bidder may choose are compatible, refining the boxes
+adaptively where the certificate fails; the certified share of the value space is reported.
 """
 
 from __future__ import annotations
@@ -39,16 +44,26 @@ from econcs.shared import MenuLayer, check_float, check_int, make_generator, sof
 
 __all__ = ["GemNet", "TransformResult"]
 
+#: allocations are ``clamp((1 + 2 s) sigmoid(z) - s, 0, 1)``: exactly 0 or 1 for ``|z| >~ 4``, so
+#: that two bidders' options can be exactly compatible (a sigmoid is never 0 or 1)
+_STRETCH = 0.02
+
+
+def _hard_sigmoid(logits: torch.Tensor) -> torch.Tensor:
+    return ((1 + 2 * _STRETCH) * torch.sigmoid(logits) - _STRETCH).clamp(0.0, 1.0)
+
 
 @dataclasses.dataclass(frozen=True)
 class TransformResult:
     """Outcome of :meth:`GemNet.transform`.
 
     grid_points : points per value dimension of the grid.
-    n_milps, n_infeasible : programs solved (a cell infeasible at ``max_change`` is retried at
-        four times it), and cells left unchanged because both were infeasible.
+    n_milps, n_infeasible : programs solved (a cell infeasible at ``max_change`` is retried with
+        a wider bound) and cells where none found a solution in time, whose unfit options were
+        then taken out of the menu (priced out) instead.
     violations_before, violations_after : grid profiles with incompatible choices.
-    certified_share : share of the profile space (by volume) certified compatible.
+    certified_share : share of the value space (by volume) certified compatible.
+    revenue_before, revenue_after : mean revenue over the grid profiles.
     seconds : wall time.
     """
 
@@ -58,6 +73,8 @@ class TransformResult:
     violations_before: int
     violations_after: int
     certified_share: float
+    revenue_before: float
+    revenue_after: float
     seconds: float
 
 
@@ -66,10 +83,15 @@ class GemNet(Mechanism):
 
     Parameters
     ----------
-    setting : the :class:`AuctionSetting` (additive or unit-demand).
-    menu_size : options ``K`` per menu (besides the null option).
-    hidden, layers : width and depth of each bidder's menu network (unused for one bidder).
+    setting
+        the :class:`AuctionSetting` (additive or unit-demand).
+    menu_size
+        options ``K`` per menu (besides the null option).
+    hidden, layers
+        width and depth of each bidder's menu network (unused for one bidder).
 
+    Examples
+    --------
     >>> from econcs.auctions import AuctionSetting
     >>> mech = GemNet(AuctionSetting(2, 1), menu_size=8, hidden=16).fit(max_iter=5, seed=0)
     >>> [t.shape for t in mech(torch.rand(3, 2, 1))]
@@ -155,7 +177,7 @@ class GemNet(Mechanism):
         logits = h[..., : k * self.width].reshape(b, n, k, self.width)
         prices = h[..., k * self.width:]
         if self.setting.valuation == "additive":
-            alloc = torch.sigmoid(logits)
+            alloc = _hard_sigmoid(logits)
         else:
             alloc = torch.softmax(logits, dim=-1)[..., :m]
         if self.price_delta.numel():
@@ -207,13 +229,29 @@ class GemNet(Mechanism):
 
     # -- training --------------------------------------------------------------------------------
     def fit(self, max_iter: int = 3000, *, batch_size: int = 1024, lr: float = 0.005,
-            temperature: float = 0.02, temperature_final: float = 0.002,
+            temperature: float = 0.05, temperature_final: float = 0.005,
             penalty: float = 2.0, penalty_final: float = 20.0, seed: int = 0,
             generator: torch.Generator | None = None, callback: Callback | None = None,
             resume: tuple[int, dict[str, Any]] | None = None) -> GemNet:
         """Maximise relaxed revenue minus ``c_t * E[incompatibility]`` on fresh samples, ``c_t``
         growing geometrically from ``penalty`` to ``penalty_final`` (in units of the value scale).
-        With one bidder the penalty is identically 0 and this is RochetNet's training."""
+        With one bidder the penalty is identically 0 and this is RochetNet's training.
+
+        Parameters
+        ----------
+        max_iter, batch_size
+            Adam steps and fresh profiles per step.
+        lr
+            Adam learning rate, decayed by cosine to ``lr / 20`` (0.02 collapses the 2x2 menus).
+        temperature, temperature_final
+            softmax temperature of the choices, relative to the value
+            scale, annealed geometrically (2x2 U[0,1], 3000 steps: 0.05 -> 0.005 gives 0.859
+            before the transform, 0.02 -> 0.002 gives 0.846).
+        penalty, penalty_final
+            weight of the incompatibility penalty, annealed geometrically.
+        seed, generator, callback, resume
+            as in :meth:`RochetNet.fit`.
+        """
         penalty = check_float(penalty, "penalty", low=0.0)
         penalty_final = check_float(penalty_final, "penalty_final", low=0.0)
         max_iter = check_int(max_iter, "max_iter", low=1)
@@ -252,17 +290,49 @@ class GemNet(Mechanism):
         mesh = torch.stack(torch.meshgrid(*([steps] * (n * m)), indexing="ij"), -1)
         return self._low + mesh.reshape(-1, n, m) * (self._high - self._low)
 
-    def transform(self, grid_points: int = 11, *, margin: float = 1e-3, max_change: float = 0.2,
-                  time_limit: float = 10.0) -> TransformResult:
-        """Make the choices compatible on a grid by changing bidder 0's prices (MILPs on HiGHS),
-        then certify grid cells with the Lipschitz bound. Needs ``n_bidders * n_items <= 6``.
+    def _bidder_view(self, t: torch.Tensor, bidder: int, points: int) -> torch.Tensor:
+        """Grid tensor ``(P, ...)`` (profiles in :meth:`_grid_profiles` order) as ``(X, C, ...)``:
+        bidder ``bidder``'s own grid value ``x`` first, then the grid cell ``c`` of the others'
+        values in the order used by :meth:`_lookup_delta`."""
+        n, m = self.setting.shape
+        g_one = points ** m
+        t = t.reshape(*([g_one] * n), *t.shape[1:]).movedim(bidder, 0)
+        return t.reshape(g_one, g_one ** (n - 1), *t.shape[n:])
+
+    def transform(self, grid_points: int = 11, *, margin: float = 1e-3, max_change: float = 0.1,
+                  refine: int = 2, tol: float = 1e-6, time_limit: float = 2.0
+                  ) -> TransformResult:
+        """Make the choices compatible on a grid by changing prices (MILPs on HiGHS), then
+        certify the value space with interval (local Lipschitz) bounds, refined adaptively.
+
+        Bidders are taken in turn; for bidder ``i`` and every grid cell ``c`` of the others'
+        values at which some grid profile is incompatible, :func:`_price_milp` finds price changes
+        ``d (K,)`` of ``i``'s menu at ``c`` that maximise ``i``'s revenue over ``i``'s grid values
+        while making ``i``'s choice fit next to the others' (current) choices at every one of them
+        and beat every other option by ``margin``. The others' choices do not depend on ``i``'s
+        prices, so a later bidder's programs never undo an earlier one's. Price changes start
+        bounded by ``max_change`` (few options can become the choice, so the programs are small)
+        and the bound is widened (x4, then enough to price every option out) when a program is
+        infeasible; where no program finds a solution within ``time_limit``, the options chosen
+        where they do not fit are priced out (:func:`_remove_unfit`). With two bidders the null
+        option always fits, so every grid profile ends compatible. Needs
+        ``n_bidders * n_items <= 6``.
 
         Parameters
         ----------
-        grid_points : grid points per value dimension.
-        margin : utility margin ``delta`` by which the chosen option must beat the others.
-        max_change : largest price change, relative to the value scale.
-        time_limit : seconds per MILP.
+        grid_points
+            grid points per value dimension.
+        margin
+            utility margin by which the chosen option must beat the others (value units).
+        max_change
+            first bound on a price change, relative to the value scale.
+        refine
+            levels of adaptive refinement of the certificate (each halves the cell width
+            where the certificate fails; stops early beyond two million boxes).
+        tol
+            over-allocation below ``tol`` counts as compatible (float rounding).
+        time_limit
+            seconds per MILP.
         """
         from econcs.shared.solvers import SolverError, solve_milp
 
@@ -271,50 +341,63 @@ class GemNet(Mechanism):
         grid_points = check_int(grid_points, "grid_points", low=2)
         margin = check_float(margin, "margin", low=0.0)
         max_change = check_float(max_change, "max_change", low=0.0, low_inclusive=False)
+        refine = check_int(refine, "refine", low=0)
+        tol = check_float(tol, "tol", low=0.0)
         if n * m > 6:
             raise ValueError(f"setting: the grid transform needs n_bidders * n_items <= 6, got "
                              f"{n * m}.")
         k = self.menu_size
+        self.price_delta = torch.zeros(0, device=self.device_)
+        profiles = self._grid_profiles(grid_points)  # (P, n, m)
+        with torch.no_grad():
+            alloc, pay, _ = self.choices(profiles)
+        revenue_before = float(pay.sum(-1).mean())
         if n == 1:  # nothing can be incompatible: RochetNet
-            return TransformResult(grid_points, 0, 0, 0, 0, 1.0, time.perf_counter() - start)
-        g0 = grid_points ** m  # grid values of one bidder
+            return TransformResult(grid_points, 0, 0, 0, 0, 1.0, revenue_before, revenue_before,
+                                   time.perf_counter() - start)
         g_others = grid_points ** ((n - 1) * m)
         self.price_delta = torch.zeros(n, g_others, k, device=self.device_, dtype=self.dtype_)
         self.delta_grid = torch.zeros(grid_points, device=self.device_)
-        profiles = self._grid_profiles(grid_points)  # (g0 * g_others, n, m), bidder 0 slowest
         d_max = max_change * value_scale(self.setting)
-        with torch.no_grad():
-            alloc, _, _ = self.choices(profiles)
-            violations_before = int((self.incompatibility(alloc) > 1e-9).sum())
-            menu_a, menu_p = self.menus(profiles)
-            utils = torch.einsum("bnkm,bnm->bnk", menu_a, profiles) - menu_p
-        # bidder 0 at grid value x (slow index) and others at grid cell g (fast index)
-        a0 = menu_a[:, 0].reshape(g0, g_others, k, m)[0]  # (g_others, K, m): menu of bidder 0
-        p0 = menu_p[:, 0].reshape(g0, g_others, k)[0]
-        u0 = utils[:, 0].reshape(g0, g_others, k)
-        rest = alloc[:, 1:].sum(1).reshape(g0, g_others, m)  # others' allocation
-        bad = (self.incompatibility(alloc) > 1e-9).reshape(g0, g_others).any(0)
+        violations_before = int((self.incompatibility(alloc) > tol).sum())
         n_milps = n_inf = 0
-        for g in torch.nonzero(bad).flatten().tolist():  # only cells with a violation
-            delta = None
-            for factor in (1.0, 4.0):  # widen the allowed price change once if infeasible
-                delta = _price_milp(u0[:, g].double().cpu().numpy(),
-                                    a0[g].double().cpu().numpy(), p0[g].double().cpu().numpy(),
-                                    rest[:, g].double().cpu().numpy(), margin, d_max * factor,
-                                    time_limit, solve_milp, SolverError)
-                n_milps += 1
-                if delta is not None:
+        for i in range(n):
+            with torch.no_grad():
+                alloc, _, _ = self.choices(profiles)
+                bad = self._bidder_view(self.incompatibility(alloc) > tol, i, grid_points)
+                if not bool(bad.any()):
                     break
-            if delta is None:
-                n_inf += 1
-                continue
-            self.price_delta[0, g] = torch.as_tensor(delta, dtype=self.dtype_)
+                menu_a, menu_p = self.menus(profiles)
+                utils = torch.einsum("bnkm,bnm->bnk", menu_a, profiles) - menu_p
+            u_i = self._bidder_view(utils[:, i], i, grid_points).double().cpu().numpy()
+            a_i = self._bidder_view(menu_a[:, i], i, grid_points)[0].double().cpu().numpy()
+            p_i = self._bidder_view(menu_p[:, i], i, grid_points)[0].double().cpu().numpy()
+            rest = self._bidder_view(alloc.sum(1) - alloc[:, i], i, grid_points)
+            rest = rest.double().cpu().numpy()
+            for c in torch.nonzero(bad.any(0)).flatten().tolist():  # cells with a violation
+                ceiling = float(np.maximum(u_i[:, c], 0).max()) + 2 * margin
+                delta = None
+                for bound in (d_max, 4 * d_max, max(16 * d_max, ceiling)):
+                    n_milps += 1
+                    delta = _price_milp(u_i[:, c], a_i[c], p_i[c], rest[:, c], margin, bound,
+                                        tol, time_limit, solve_milp, SolverError)
+                    if delta is not None or bound >= ceiling:
+                        break
+                if delta is None:  # none solved in time: fix the choices to the best fitting
+                    n_inf += 1  # options (an LP), else take unfit options out greedily
+                    delta = _price_milp(u_i[:, c], a_i[c], p_i[c], rest[:, c], margin, ceiling,
+                                        tol, time_limit, solve_milp, SolverError, fixed=True)
+                    if delta is None:
+                        delta = _remove_unfit(u_i[:, c], a_i[c], rest[:, c], tol, ceiling)
+                self.price_delta[i, c] += torch.as_tensor(delta, dtype=self.dtype_,
+                                                          device=self.device_)
         with torch.no_grad():
-            alloc, _, utils = self.choices(profiles)
-            violations_after = int((self.incompatibility(alloc) > 1e-9).sum())
-        share = self._certify(profiles, alloc, utils, grid_points)
+            alloc, pay, _ = self.choices(profiles)
+            violations_after = int((self.incompatibility(alloc) > tol).sum())
+        share = self._certify(grid_points, refine, tol)
         return TransformResult(grid_points, n_milps, n_inf, violations_before, violations_after,
-                               share, time.perf_counter() - start)
+                               share, revenue_before, float(pay.sum(-1).mean()),
+                               time.perf_counter() - start)
 
     def _menu_bounds(self, lo: torch.Tensor, hi: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -342,98 +425,155 @@ class GemNet(Mechanism):
             shift = self._lookup_delta((lo + hi) / 2)
             pl, ph = pl + shift, ph + shift
         if self.setting.valuation == "additive":
-            return torch.sigmoid(ll), torch.sigmoid(lh), pl, ph
+            return _hard_sigmoid(ll), _hard_sigmoid(lh), pl, ph
         el, eh = torch.exp(ll - lh.amax(-1, keepdim=True)), torch.exp(lh - lh.amax(-1, keepdim=True))
         tot_h, tot_l = eh.sum(-1, keepdim=True), el.sum(-1, keepdim=True)
         a_lo = el / (el + (tot_h - eh))
         a_hi = eh / (eh + (tot_l - el))
         return a_lo[..., :m], a_hi[..., :m], pl, ph
 
-    def _certify(self, profiles: torch.Tensor, alloc: torch.Tensor, utils: torch.Tensor,
-                 points: int, chunk: int = 4096) -> float:
-        """Share of grid cells (the box of half a grid step around each grid profile) on which
-        every bidder's choice provably stays the same and the choices stay compatible.
+    def _certify(self, points: int, refine: int, tol: float, chunk: int = 4096,
+                 max_boxes: int = 2_000_000) -> float:
+        """Share of the value space (by volume) certified compatible, by boxes around the grid
+        profiles (half a grid step wide), refined ``refine`` times where the certificate fails.
 
-        For each cell, interval bounds on the menus (:meth:`_menu_bounds`) give each option's
-        utility range; the choice is fixed on the cell if the chosen option's lowest utility
-        beats every other option's highest (and 0, the null option); the cell is compatible if,
-        in addition, the chosen allocations' upper bounds sum to at most 1 for every item.
+        On a box, interval bounds on the menus (:meth:`_menu_bounds`) give each option's utility
+        range; the options bidder ``i`` may choose somewhere in the box are those whose highest
+        utility reaches the best lowest utility (the null option included). The box is
+        compatible if for every item the largest upper-bound allocations of these options,
+        summed over bidders, are at most ``1 + tol``. A failed box is split into ``2^(n m)``
+        halves and each is checked again (the halves stay in one price-change cell); refinement
+        stops early when a level would check more than ``max_boxes`` boxes.
         """
-        h = (self._high - self._low) / (2 * (points - 1))
-        ok = []
+        n, m = self.setting.shape
+        span = self._high - self._low
+        centers = self._grid_profiles(points)
+        half = span / (2 * (points - 1))
+        certified = 0.0
+        corners = torch.cartesian_prod(*([torch.tensor([-1.0, 1.0])] * (n * m)))
+        corners = corners.reshape(-1, n, m).to(self.device_, self.dtype_)
         with torch.no_grad():
-            for prof, util in zip(profiles.split(chunk), utils.split(chunk)):
-                lo = torch.maximum(prof - h, self._low)
-                hi = torch.minimum(prof + h, self._high)
-                a_lo, a_hi, p_lo, p_hi = self._menu_bounds(lo, hi)
-                u_lo = torch.einsum("bnkm,bnm->bnk", a_lo, lo) - p_hi  # values >= 0
-                u_hi = torch.einsum("bnkm,bnm->bnk", a_hi, hi) - p_lo
-                zero = u_lo.new_zeros(*u_lo.shape[:2], 1)
-                u_lo, u_hi = torch.cat([u_lo, zero], -1), torch.cat([u_hi, zero], -1)
-                choice = util.argmax(-1, keepdim=True)  # (b, n, 1)
-                chosen_lo = u_lo.gather(-1, choice)
-                rivals = u_hi.scatter(-1, choice, -math.inf).amax(-1, keepdim=True)
-                stable = (chosen_lo > rivals).squeeze(-1).all(-1)
-                a_hi_full = torch.cat([a_hi, a_hi.new_zeros(*a_hi.shape[:2], 1, a_hi.shape[-1])],
-                                      2)
-                chosen_a = a_hi_full.gather(
-                    2, choice.unsqueeze(-1).expand(-1, -1, 1, a_hi.shape[-1])).squeeze(2)
-                fits = (chosen_a.sum(1) <= 1 + 1e-9).all(-1)
-                ok.append(stable & fits)
-        return float(torch.cat(ok).double().mean())
+            for level in range(refine + 1):
+                failed = []
+                for cen in centers.split(chunk):
+                    lo = torch.maximum(cen - half, self._low)
+                    hi = torch.minimum(cen + half, self._high)
+                    ok = self._box_compatible(lo, hi, tol)
+                    vol = ((hi - lo) / span).prod(-1).prod(-1)
+                    certified += float(vol[ok].sum())
+                    failed.append(cen[~ok])
+                centers = torch.cat(failed)
+                if (level == refine or not centers.shape[0]
+                        or centers.shape[0] * corners.shape[0] > max_boxes):
+                    break
+                half = half / 2
+                centers = (centers.unsqueeze(1) + corners * half).reshape(-1, n, m)
+        return min(certified, 1.0)
 
-def _price_milp(u, a, p, rest, margin, d_max, time_limit, solve_milp, solver_error):
-    """Price changes ``d`` (K,) for one menu of bidder 0 so that at each grid value ``x`` the
-    chosen option fits into ``1 - rest[x]`` and beats the others by ``margin``; min ``sum |d|``.
+    def _box_compatible(self, lo: torch.Tensor, hi: torch.Tensor, tol: float) -> torch.Tensor:
+        """``(P,)`` whether the choices are provably compatible on every box ``[lo, hi]``."""
+        a_lo, a_hi, p_lo, p_hi = self._menu_bounds(lo, hi)
+        u_lo = torch.einsum("bnkm,bnm->bnk", a_lo, lo) - p_hi  # values >= 0
+        u_hi = torch.einsum("bnkm,bnm->bnk", a_hi, hi) - p_lo
+        best_lo = u_lo.amax(-1, keepdim=True).clamp(min=0.0)  # null option: utility 0
+        may = u_hi >= best_lo  # (P, n, K) options that may be chosen in the box
+        top = torch.where(may.unsqueeze(-1), a_hi, torch.zeros_like(a_hi)).amax(2)  # (P, n, m)
+        return (top.sum(1) <= 1 + tol).all(-1)
 
-    ``u`` (X, K) utilities, ``a`` (K, m), ``p`` (K,), ``rest`` (X, m). ``None`` if infeasible.
+
+def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, solver_error,
+                fixed=False):
+    """Revenue-maximising price changes ``d`` (K,) for one menu at one cell of the others' values.
+
+    ``u`` (X, K) utilities at the bidder's X grid values, ``a`` (K, m) and ``p`` (K,) the menu,
+    ``rest`` (X, m) the others' allocation. Variables: ``d = d+ - d-`` with ``|d| <= d_max``,
+    binary ``z[x, k]`` (option ``k`` is chosen at ``x``) for the candidates, which fit into
+    ``1 - rest[x]`` and can beat every other option by ``margin`` within the bound (other options,
+    and rivals that cannot catch up, are skipped), and the payment ``r[x]``. Maximises
+    ``sum_x r[x] - 1e-3 sum |d|``; ``None`` if infeasible. ``fixed=True`` keeps one candidate
+    per ``x``, the fitting option of highest utility at the current prices (an LP).
     """
-    n_x, k = u.shape
-    fits = np.all(a[None] <= 1 - rest[:, None] + 1e-9, axis=-1)  # (X, K)
-    u_full = np.concatenate([u, np.zeros((n_x, 1))], axis=1)  # null option last, d = 0
-    best = u_full.max(1, keepdims=True)
-    cand = (u_full >= best - 2 * d_max) & np.concatenate([fits, np.ones((n_x, 1), bool)], 1)
-    relevant = u_full >= best - 4 * d_max - margin  # the others can never catch up
-    # variables: d+ (K), d- (K), z for each candidate (x, k)
-    zx, zk = np.nonzero(cand)
-    n_z = len(zx)
-    n_var = 2 * k + n_z
-    rows, cols, vals, rhs = [], [], [], []
-    big = 6 * d_max + 2 * margin + 1e-6
-    r = 0
-    for t in range(n_z):  # loop over candidate choices (few after skipping)
-        x, kk = zx[t], zk[t]
-        for k2 in np.nonzero(relevant[x])[0]:
-            if k2 == kk:
-                continue
-            # (u_xk - d_k) - (u_xk2 - d_k2) >= margin - big (1 - z)
-            # <=> d_k - d_k2 - big z <= u_xk - u_xk2 - margin + big ... written as A x <= b
-            entries = {2 * k + t: big}
-            if kk < k:
-                entries[kk] = entries.get(kk, 0) + 1.0
-                entries[k + kk] = entries.get(k + kk, 0) - 1.0
-            if k2 < k:
-                entries[k2] = entries.get(k2, 0) - 1.0
-                entries[k + k2] = entries.get(k + k2, 0) + 1.0
-            for c, v in entries.items():
-                rows.append(r)
-                cols.append(c)
-                vals.append(v)
-            rhs.append(u_full[x, kk] - u_full[x, k2] - margin + big)
-            r += 1
     from scipy import sparse
 
-    a_ub = sparse.csr_array((vals, (rows, cols)), shape=(r, n_var))
-    a_eq = sparse.csr_array((np.ones(n_z), (zx, 2 * k + np.arange(n_z))), shape=(n_x, n_var))
-    missing = np.setdiff1d(np.arange(n_x), zx)
-    if missing.size:
+    n_x, k = u.shape
+    u_full = np.concatenate([u, np.zeros((n_x, 1))], axis=1)  # null option last, d = 0
+    p_full = np.concatenate([p, [0.0]])
+    fits = np.all(a[None] + rest[:, None] <= 1 + tol / 2, axis=-1)  # (X, K)
+    fits = np.concatenate([fits, np.ones((n_x, 1), bool)], 1)
+    slack = np.concatenate([np.full(k, d_max), [0.0]])  # how far each option's utility moves
+    low = u_full - slack  # the lowest utility each option can be pushed to
+    order = np.argsort(-low, axis=1)
+    top = np.take_along_axis(low, order[:, :2], 1)  # best and second best
+    others_best = np.where(np.arange(k + 1)[None] == order[:, :1], top[:, 1:], top[:, :1])
+    cand = fits & (u_full + slack >= others_best + margin)
+    if fixed:
+        best_fit = np.where(fits, u_full, -np.inf).argmax(1)
+        cand = cand & (np.arange(k + 1)[None] == best_fit[:, None])
+    if not cand.any(1).all():
         return None
-    c = np.concatenate([np.ones(2 * k), np.zeros(n_z)])
-    bounds = [(0, d_max)] * (2 * k) + [(0, 1)] * n_z
-    integrality = np.concatenate([np.zeros(2 * k, int), np.ones(n_z, int)])
+    # rivals (x, k, k2): candidate k at x against an option that can catch up with it
+    gap = u_full[:, :, None] - u_full[:, None, :]  # (X, K+1, K+1)
+    reach = slack[:, None] + slack[None, :]
+    rival = cand[:, :, None] & (gap < reach[None] + margin)
+    rival[:, np.arange(k + 1), np.arange(k + 1)] = False
+    zid = np.full(cand.shape, -1)
+    zx, zk = np.nonzero(cand)
+    n_z = zx.size
+    zid[zx, zk] = np.arange(n_z)
+    n_var = 2 * k + n_z + n_x  # d+, d-, z, r
+    # selection: d_k - d_k2 + M z <= u_k - u_k2 - margin + M with M = margin + reach - gap
+    x, kk, k2 = np.nonzero(rival)
+    big = margin + reach[kk, k2] - gap[x, kk, k2]
+    rows = [np.arange(x.size)]
+    cols = [2 * k + zid[x, kk]]
+    vals = [big]
+    rhs = [gap[x, kk, k2] - margin + big]
+    r = x.size
+    for opt, sign in ((kk, 1.0), (k2, -1.0)):
+        real = opt < k
+        for off, s in ((0, sign), (k, -sign)):
+            rows.append(np.nonzero(real)[0])
+            cols.append(off + opt[real])
+            vals.append(np.full(real.sum(), s))
+    # revenue: r_x - d_k + M z <= p_k + M for each candidate, M = max reachable price - p_k + d
+    p_top = (p_full + slack)[None].repeat(n_x, 0)
+    p_top = np.where(cand, p_top, -np.inf).max(1)
+    m_rev = p_top[zx] - (p_full[zk] - slack[zk]) + 1e-6
+    rr = r + np.arange(n_z)
+    rows += [rr, rr]
+    cols += [2 * k + n_z + zx, 2 * k + zid[zx, zk]]
+    vals += [np.ones(n_z), m_rev]
+    real = zk < k
+    rows += [rr[real], rr[real]]
+    cols += [zk[real], k + zk[real]]
+    vals += [-np.ones(real.sum()), np.ones(real.sum())]
+    rhs.append(p_full[zk] + m_rev)
+    a_ub = sparse.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                            shape=(r + n_z, n_var))
+    a_eq = sparse.csr_array((np.ones(n_z), (zx, 2 * k + np.arange(n_z))), shape=(n_x, n_var))
+    cost = np.concatenate([np.full(2 * k, 1e-3), np.zeros(n_z), -np.ones(n_x)])
+    bounds = [(0, d_max)] * (2 * k) + [(0, 1)] * n_z + [(None, None)] * n_x
+    integrality = np.concatenate([np.zeros(2 * k, int), np.ones(n_z, int), np.zeros(n_x, int)])
     try:
-        res = solve_milp(c, a_ub, np.array(rhs), a_eq, np.ones(n_x), bounds=bounds,
-                         integrality=integrality, time_limit=time_limit)
+        res = solve_milp(cost, a_ub, np.concatenate(rhs), a_eq, np.ones(n_x), bounds=bounds,
+                         integrality=integrality, time_limit=time_limit, mip_rel_gap=1e-3)
     except solver_error:
         return None
     return res.x[:k] - res.x[k: 2 * k]
+
+
+def _remove_unfit(u, a, rest, tol, ceiling):
+    """Fallback price changes ``(K,)``: raise the price of the chosen option by ``ceiling`` (out
+    of the menu) wherever it does not fit, until every choice fits (the null option does).
+    ``u`` (X, K), ``a`` (K, m), ``rest`` (X, m) as in :func:`_price_milp`."""
+    n_x, k = u.shape
+    fits = np.all(a[None] + rest[:, None] <= 1 + tol / 2, axis=-1)  # (X, K)
+    out = np.zeros(k, bool)
+    while True:  # at most K rounds
+        util = np.where(out[None], -np.inf, u)
+        choice = util.argmax(1)
+        taken = util[np.arange(n_x), choice] > 0
+        bad = taken & ~fits[np.arange(n_x), choice]
+        if not bad.any():
+            return np.where(out, ceiling, 0.0)
+        out[choice[bad]] = True

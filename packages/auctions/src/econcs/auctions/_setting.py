@@ -123,6 +123,14 @@ class AuctionSetting:
                 return KNOWN_REVENUES[name][0]
         return None
 
+    @property
+    def known_revenue_is_baseline(self) -> bool:
+        """Whether :attr:`known_revenue` is a baseline's revenue (no optimum is known)."""
+        for name, spec in PRESETS.items():
+            if spec == self.key() and name in KNOWN_REVENUES:
+                return "baseline" in KNOWN_REVENUES[name][1]
+        return False
+
     def key(self) -> tuple[int, int, str, str]:
         """``(n_bidders, n_items, valuation, values)`` (specs compared without spaces)."""
         return (self.n_bidders, self.n_items, self.valuation, self.values.replace(" ", ""))

@@ -1,0 +1,101 @@
+"""GemNet's post-training price transform: known answers for the MILPs, the certificate, and
+compatibility and revenue after the transform of a trained GemNet."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from econcs.auctions import AuctionSetting, GemNet, evaluate
+from econcs.auctions._gemnet import _price_milp
+from econcs.shared.solvers import SolverError, solve_milp
+
+
+def _constant_menus(setting: AuctionSetting, logit: float, price: float) -> GemNet:
+    """A GemNet whose every menu is one option (``sigmoid(logit)`` of each item at ``price``),
+    whatever the others bid."""
+    gem = GemNet(setting, menu_size=1, hidden=4)
+    with torch.no_grad():
+        gem.weights[-1].zero_()
+        gem.biases[-1][:, :-1] = logit
+        gem.biases[-1][:, -1] = price
+    return gem
+
+
+def test_price_milp_maximises_revenue_not_the_price_change():
+    """One item at price 0.3; the other bidder holds the item at values 0.25 and 0.5, so the
+    option must not be taken there: the price must end in (0.5, 0.75). The smallest change
+    (0.5 + margin) earns 2 x 0.5; the revenue-maximising one, 0.75 - margin, earns 2 x 0.75."""
+    x = np.linspace(0, 1, 5)
+    a, p, margin = np.array([[1.0]]), np.array([0.3]), 1e-3
+    rest = np.array([[0.0], [1.0], [1.0], [0.0], [0.0]])
+    d = _price_milp((x - 0.3)[:, None], a, p, rest, margin, 0.5, 1e-6, 10.0, solve_milp,
+                    SolverError)
+    assert_allclose(d, [0.75 - margin - 0.3], atol=1e-6)
+    # with the choices fixed to the best fitting option at the current price (nothing at 0.25
+    # and 0.5, the item at 0.75 and 1) the program is an LP with the same answer
+    d = _price_milp((x - 0.3)[:, None], a, p, rest, margin, 0.5, 1e-6, 10.0, solve_milp,
+                    SolverError, fixed=True)
+    assert_allclose(d, [0.75 - margin - 0.3], atol=1e-6)
+    # a bound too small to push the price past 0.5 leaves the program infeasible
+    assert _price_milp((x - 0.3)[:, None], a, p, rest, margin, 0.1, 1e-6, 10.0, solve_milp,
+                       SolverError) is None
+
+
+def test_transform_widens_the_bound_and_keeps_compatible_cells():
+    """Both bidders always take the item at 0.2: bidder 0's price must rise above 1 wherever
+    bidder 1 (value > 0.2) takes it, beyond ``max_change``; other cells stay unchanged."""
+    gem = _constant_menus(AuctionSetting(2, 1), logit=30.0, price=0.2)
+    tr = gem.transform(grid_points=5, max_change=0.1, margin=1e-3)
+    assert tr.violations_before == 16 and tr.violations_after == 0 and tr.n_infeasible == 0
+    assert_allclose(tr.revenue_before, 0.2 * 40 / 25, rtol=1e-6)
+    assert_allclose(tr.revenue_after, 0.2 * 24 / 25, rtol=1e-6)
+    assert_allclose(gem.price_delta[0, 1:, 0], [0.8 + 1e-3] * 4, atol=1e-5)
+    assert float(gem.price_delta[0, 0].abs().max()) == 0 and float(gem.price_delta[1].abs().max()) == 0
+    # bidder 0 buys only while bidder 1's value is below 0.125 (the first cell): compatible
+    # everywhere, and the interval certificate proves it for the whole value space
+    assert tr.certified_share == 1.0
+    v = AuctionSetting(2, 1).sample(20_000, generator=torch.Generator().manual_seed(0))
+    alloc, pay = gem(v)
+    assert float(alloc.sum(1).max()) <= 1 + 1e-6
+    assert_allclose(float(pay.sum(-1).mean()), 0.8 * 0.2 + 0.125 * 0.8 * 0.2, atol=0.01)
+
+
+def test_certificate_of_empty_menus_is_everything():
+    gem = _constant_menus(AuctionSetting(2, 2), logit=30.0, price=5.0)
+    tr = gem.transform(grid_points=3)
+    assert tr.violations_before == 0 and tr.n_milps == 0 and tr.certified_share == 1.0
+
+
+def test_trained_gemnet_after_transform_is_compatible_sp_and_below_myerson():
+    """A briefly trained 2x1 GemNet: the transform leaves no incompatible grid profile, prices
+    still depend on the other bid only (no regret), and the revenue of the exactly SP, (grid-)
+    feasible mechanism is not above Myerson's optimum 5/12."""
+    s = AuctionSetting(2, 1)
+    gem = GemNet(s, menu_size=8, hidden=16).fit(max_iter=100, batch_size=256, seed=0)
+    tr = gem.transform(grid_points=15, refine=1)
+    assert tr.violations_before > 0 and tr.violations_after == 0 and tr.n_infeasible == 0
+    grid = gem._grid_profiles(15)
+    alloc, _ = gem(grid)
+    assert float(gem.incompatibility(alloc).max()) <= 1e-6
+    assert 0.5 <= tr.certified_share <= 1.0
+    rep = evaluate(gem, 20_000, seed=1, n_regret_samples=200, n_restarts=8, n_steps=10,
+                   grid_points=51)
+    assert rep.regret_max < 1e-5 and rep.ir_violation == 0
+    assert rep.infeasibility <= 1e-3
+    assert rep.revenue <= 5 / 12 + 3 * rep.revenue_se
+    assert rep.revenue >= 0.3
+
+
+def test_transform_bad_input():
+    gem = GemNet(AuctionSetting(2, 1), menu_size=2, hidden=4)
+    with pytest.raises(ValueError, match="grid_points"):
+        gem.transform(grid_points=1)
+    with pytest.raises(ValueError, match="max_change"):
+        gem.transform(max_change=0.0)
+    with pytest.raises(ValueError, match="refine"):
+        gem.transform(refine=-1)
+    with pytest.raises(ValueError, match="margin"):
+        gem.transform(margin=math.nan)
