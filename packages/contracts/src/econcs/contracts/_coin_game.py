@@ -228,6 +228,20 @@ class CoinGameEnv(ParallelEnv):
         return obs, rew, terms, truncs, infos
 
 
+def _grid_tables(size: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cell tables of the exact solvers: ``n`` cells, ``nxt (4, n)`` the cell after each move,
+    ``cells (n,)``, ``free (p1, p2, c)`` whether a coin may spawn at ``c`` (no agent on it) and
+    ``n_free (p1, p2)`` how many cells are free."""
+    n = size * size
+    rows, cols = np.divmod(np.arange(n), size)
+    moves = _MOVES.numpy()
+    nxt = np.stack([((rows + dr) % size) * size + (cols + dc) % size for dr, dc in moves])
+    cells = np.arange(n)
+    free = (cells[None, None, :] != cells[:, None, None]) & (cells[None, None, :]
+                                                             != cells[None, :, None])
+    return n, nxt, cells, free, free.sum(-1)
+
+
 def coin_game_optimal_welfare(size: int = 3, max_steps: int = 20) -> float:
     """Expected welfare per episode of a central planner controlling both agents (exact DP).
 
@@ -242,14 +256,7 @@ def coin_game_optimal_welfare(size: int = 3, max_steps: int = 20) -> float:
     """
     size = check_int(size, "size", low=2)
     max_steps = check_int(max_steps, "max_steps", low=1)
-    n = size * size
-    rows, cols = np.divmod(np.arange(n), size)
-    moves = _MOVES.numpy()
-    nxt = np.stack([((rows + dr) % size) * size + (cols + dc) % size for dr, dc in moves])  # (4, n)
-    cells = np.arange(n)
-    free = (cells[None, None, :] != cells[:, None, None]) & (cells[None, None, :]
-                                                             != cells[None, :, None])  # (p1,p2,c)
-    n_free = free.sum(-1)  # (p1, p2)
+    n, nxt, cells, free, n_free = _grid_tables(size)
 
     def respawn_mean(v):  # (p1, p2, c, col) -> (p1, p2) mean over free cells and colours
         return (v.sum(-1) * free).sum(-1) / (2.0 * n_free)

@@ -18,7 +18,7 @@ import dataclasses
 
 import numpy as np
 
-from econcs.contracts._coin_game import _MOVES, OTHER_REWARD, OWN_REWARD
+from econcs.contracts._coin_game import OTHER_REWARD, OWN_REWARD, _grid_tables
 from econcs.shared.validation import check_float, check_int
 
 __all__ = ["CoinGameSPE", "coin_game_spe"]
@@ -70,14 +70,7 @@ def coin_game_spe(size: int = 3, max_steps: int = 20, alpha: float = 0.1) -> Coi
     size = check_int(size, "size", low=2)
     max_steps = check_int(max_steps, "max_steps", low=1)
     alpha = check_float(alpha, "alpha", low=0.0, low_inclusive=False)
-    n = size * size
-    rows, cols = np.divmod(np.arange(n), size)
-    moves = _MOVES.numpy()
-    nxt = np.stack([((rows + dr) % size) * size + (cols + dc) % size for dr, dc in moves])  # (4, n)
-    cells = np.arange(n)
-    free = (cells[None, None, :] != cells[:, None, None]) & (cells[None, None, :]
-                                                             != cells[None, :, None])  # (p1,p2,c)
-    n_free = free.sum(-1)
+    n, nxt, cells, free, n_free = _grid_tables(size)
 
     def respawn_mean(v):  # (p1, p2, c, col) -> (p1, p2)
         return (v.sum(-1) * free).sum(-1) / (2.0 * n_free)
