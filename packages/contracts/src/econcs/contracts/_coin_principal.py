@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from econcs.contracts._coin_game import coin_game_observe, coin_game_reset, coin_game_step
-from econcs.shared import cpu_threads
+from econcs.contracts._loop import SteppedTrainer
 from econcs.shared.device import resolve_device
 from econcs.shared.validation import check_bool, check_choice, check_float, check_int
 
@@ -109,7 +109,7 @@ class CoinGameResult:
     episode_welfare: tuple[float, ...] = dataclasses.field(default=(), repr=False)
 
 
-class CoinGameTrainer:
+class CoinGameTrainer(SteppedTrainer):
     """Train agents (and the principal) in the Coin Game with DQN.
 
     Parameters
@@ -403,12 +403,8 @@ class CoinGameTrainer:
         return out
 
     def train(self, n_iter: int | None = None, callback=None) -> None:
-        stop = self.n_iter if n_iter is None else check_int(n_iter, "n_iter", low=0)
-        with cpu_threads(self.num_threads, self.device):
-            while self.iteration < stop:
-                out = self.step()
-                if callback is not None:
-                    callback(self.iteration, out)
+        """Run until ``n_iter`` (default: the configured total) iterations are done."""
+        self.run_steps(n_iter, callback)
 
     @torch.no_grad()
     def evaluate(self, episodes: int = 64, generator: torch.Generator | None = None):

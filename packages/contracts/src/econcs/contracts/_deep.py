@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from econcs.contracts._loop import SteppedTrainer
 from econcs.contracts._mdp import PrincipalAgentMDP
 from econcs.contracts._oneshot import minimal_contracts_two_actions
 from econcs.contracts._spe import _principal_values, evaluate_contracts
@@ -112,7 +113,7 @@ class DeepContractResult:
     learned_agent_utility: float = float("nan")
 
 
-class DeepContractTrainer:
+class DeepContractTrainer(SteppedTrainer):
     """Train principal and agent Q-networks on a principal-agent MDP (two actions).
 
     Parameters
@@ -510,12 +511,7 @@ class DeepContractTrainer:
 
     def train(self, n_iter: int | None = None, callback=None) -> DeepContractResult:
         """Run until ``n_iter`` (default: the configured total) iterations are done."""
-        stop = self.n_iter if n_iter is None else check_int(n_iter, "n_iter", low=0)
-        with cpu_threads(self.num_threads, self.device):
-            while self.iteration < stop:
-                out = self.step()
-                if callback is not None:
-                    callback(self.iteration, out)
+        self.run_steps(n_iter, callback)
         return self.result()
 
     def refine(self, n_iter: int, eps: float = 0.2, callback=None) -> DeepContractResult:
