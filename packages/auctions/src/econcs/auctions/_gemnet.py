@@ -273,17 +273,6 @@ class GemNet(Mechanism):
         return self
 
     # -- the post-training transform -------------------------------------------------------------
-    def lipschitz(self) -> torch.Tensor:
-        """``(n,)`` bound on each menu network's output change per unit change (inf-norm) of the
-        normalised others' values: product of the layers' inf-norms (tanh is 1-Lipschitz)."""
-        n = self.setting.n_bidders
-        if n == 1:
-            return torch.zeros(1, dtype=torch.float64)
-        bound = torch.ones(n, dtype=torch.float64, device=self.device_)
-        for w in self.weights:
-            bound = bound * w.detach().abs().sum(1).amax(-1).double()  # max column-sum of W^T
-        return bound.cpu()
-
     def _grid_profiles(self, points: int) -> torch.Tensor:
         n, m = self.setting.shape
         steps = torch.linspace(0, 1, points, device=self.device_, dtype=self.dtype_)
