@@ -15,7 +15,7 @@ from econcs.abcs import (
     make_mdp,
     weighted_rps,
 )
-from econcs.abcs._envs import _cartpole_step
+from econcs.abcs._envs import _cartpole_infosets, _cartpole_step, _cartpole_step_batch
 
 
 def test_value_iteration_known_optima():
@@ -87,6 +87,37 @@ def test_cartpole_dynamics_equal_gymnasium():
     assert cp.infoset(((-3.0, 3.5, -1.0, 2.5), 0)) == 0 + 9 * 10 + 0 + 9 * 1000
     with pytest.raises(ValueError, match="term_prob"):
         CartPoleEnv(term_prob=-0.1)
+
+
+def test_cartpole_batched_evaluation_equals_scalar_rollouts():
+    rng = np.random.default_rng(1)
+    states = rng.uniform([-3, -4, -0.6, -3], [3, 4, 0.6, 3], size=(500, 4))
+    actions = rng.integers(0, 2, 500)
+    nxt, term = _cartpole_step_batch(states, actions)
+    cp = CartPoleEnv()
+    for k in range(0, 500, 7):
+        ref, ref_term = _cartpole_step(tuple(states[k]), int(actions[k]))
+        np.testing.assert_allclose(nxt[k], ref, rtol=1e-12, atol=1e-15)
+        assert bool(term[k]) == ref_term
+        assert _cartpole_infosets(states[k:k + 1])[0] == cp.infoset((tuple(states[k]), 0))
+    # a deterministic policy: the batched evaluation equals scalar rollouts from the same starts
+    table = np.zeros((cp.n_infosets, 2))
+    table[np.arange(cp.n_infosets), ((np.arange(cp.n_infosets) // 1000) % 10 >= 5).astype(int)] = 1
+    starts = np.random.default_rng(7).uniform(-0.05, 0.05, size=(40, 4))
+    lengths = []
+    for s in starts:
+        s, n = tuple(s), 0
+        for _ in range(200):
+            s, t = _cartpole_step(s, int(np.argmax(table[cp.infoset((s, 0))])))
+            n += 1
+            if t:
+                break
+        lengths.append(n)
+    assert cp.evaluate(table, np.random.default_rng(7), episodes=40) == pytest.approx(
+        np.mean(lengths), abs=1e-12)
+    assert 30 < np.mean(lengths) <= 200  # pushing against theta_dot balances for a while
+    with pytest.raises(ValueError, match="policy"):
+        cp.evaluate(np.ones((10, 2)), rng)
 
 
 def test_weighted_rps_equilibrium():

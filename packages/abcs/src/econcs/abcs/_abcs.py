@@ -407,17 +407,11 @@ class ABCs:
         if isinstance(env, TabularMDP):
             return {"return": env.policy_return(self.current_probs())}
         cur = self.current_probs()
-
-        def greedy(i: int) -> int:
-            pr = cur[i]
-            k = int(np.searchsorted(np.cumsum(pr), rng.random() * pr.sum(), side="right"))
-            return min(k, pr.shape[0] - 1)
-
         if isinstance(env, CartPoleEnv):
-            return {"return": env.evaluate(greedy, rng)}
+            return {"return": env.evaluate(cur, rng)}
         if isinstance(env, CartPoleLeducEnv):
             avg = self.average_probs()[env.offset:, :env.leduc_game.n_actions]
-            return {"return": env.cartpole.evaluate(greedy, rng),
+            return {"return": env.cartpole.evaluate(cur[:env.offset, :2], rng),
                     "exploitability": exploitability(env.leduc_game, avg)}
         return {}
 

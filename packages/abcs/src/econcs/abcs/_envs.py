@@ -330,11 +330,39 @@ def _cartpole_step(s: tuple[float, float, float, float], action: int):
     return (x, x_dot, th, th_dot), term
 
 
+def _cartpole_step_batch(s: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_cartpole_step` for a batch: ``s`` (E, 4), ``action`` (E,) in {0, 1} ->
+    next states (E, 4) and terminated (E,) bool."""
+    x, x_dot, th, th_dot = s.T
+    force = np.where(action == 1, 10.0, -10.0)
+    cos, sin = np.cos(th), np.sin(th)
+    temp = (force + 0.05 * th_dot * th_dot * sin) / 1.1
+    th_acc = (9.8 * sin - cos * temp) / (0.5 * (4.0 / 3.0 - 0.1 * cos * cos / 1.1))
+    x_acc = temp - 0.05 * th_acc * cos / 1.1
+    ns = np.stack([x + 0.02 * x_dot, x_dot + 0.02 * x_acc, th + 0.02 * th_dot,
+                   th_dot + 0.02 * th_acc], axis=1)
+    limit = 12 * 2 * math.pi / 360
+    term = (ns[:, 0] < -2.4) | (ns[:, 0] > 2.4) | (ns[:, 2] < -limit) | (ns[:, 2] > limit)
+    return ns, term
+
+
 def _bin(value: float, edges: list[float]) -> int:
     k = 0
     while k < len(edges) and value >= edges[k]:
         k += 1
     return k
+
+
+_EDGES_ARR = np.array(_EDGES)
+_POWERS = _N_BINS ** np.arange(4)
+
+
+def _cartpole_infosets(states: np.ndarray) -> np.ndarray:
+    """(E, 4) CartPole states -> (E,) information sets (bin indices), as
+    :meth:`CartPoleEnv.infoset`."""
+    bins = np.stack([np.searchsorted(_EDGES_ARR[k], states[:, k], side="right")
+                     for k in range(4)], axis=1)
+    return bins @ _POWERS
 
 
 class CartPoleEnv:
@@ -385,20 +413,34 @@ class CartPoleEnv:
     def oracle_stationary(self, infoset: int, action: int) -> bool:
         return True
 
-    def evaluate(self, policy_fn: PolicyFn, rng: np.random.Generator, episodes: int = 100,
+    def evaluate(self, policy: np.ndarray, rng: np.random.Generator, episodes: int = 100,
                  max_steps: int = 200) -> float:
-        """Mean return of ``policy_fn`` over ``episodes`` episodes of at most ``max_steps`` steps,
-        without the random termination (as in the paper's evaluation, which averages 10
-        episodes; the returns are bimodal, ~200 or an early fall, so 10 episodes move the mean by
-        +-15 between evaluations of one policy: 100 is the default here)."""
-        total = 0.0
-        for _ in range(episodes):
-            s = tuple(rng.uniform(-0.05, 0.05, size=4).tolist())
-            for _ in range(max_steps):
-                s, term = _cartpole_step(s, policy_fn(self.infoset((s, 0))))
-                total += 1.0
-                if term:
-                    break
+        """Mean return of ``policy`` over ``episodes`` episodes of at most ``max_steps`` steps,
+        without the random termination, all episodes simulated at once.
+
+        ``policy`` is an (n_infosets, 2) table of action probabilities (rows need not be
+        normalised); actions are drawn from it. The paper averages 10 episodes; the returns are
+        bimodal (~200 or an early fall), so 10 episodes move the mean by +-15 between evaluations
+        of one policy: 100 is the default here.
+        """
+        policy = np.asarray(policy, dtype=np.float64)
+        if policy.shape != (self.n_infosets, self.n_actions) or not np.isfinite(policy).all():
+            raise ValueError(f"policy: expected a finite ({self.n_infosets}, {self.n_actions}) "
+                             f"table, got shape {policy.shape}.")
+        episodes = check_int(episodes, "episodes", low=1)
+        max_steps = check_int(max_steps, "max_steps", low=1)
+        first = policy[:, 0] / policy.sum(axis=1)
+        s = rng.uniform(-0.05, 0.05, size=(episodes, 4))
+        alive = np.ones(episodes, dtype=bool)
+        total = 0
+        for _ in range(max_steps):  # a loop over time steps, each step batched over episodes
+            idx = np.flatnonzero(alive)
+            if idx.size == 0:
+                break
+            total += idx.size
+            act = (rng.random(idx.size) >= first[_cartpole_infosets(s[idx])]).astype(np.int64)
+            s[idx], term = _cartpole_step_batch(s[idx], act)
+            alive[idx[term]] = False
         return total / episodes
 
 
