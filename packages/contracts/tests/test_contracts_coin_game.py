@@ -242,6 +242,14 @@ def test_trainer_bad_input():
         config_from_overrides(CoinGameConfig, ["size=1"])
     with pytest.raises(ConfigError, match="max_iter"):
         config_from_overrides(CoinGameConfig, ["max_iter=-5"])
+    with pytest.raises(ConfigError, match="n_heads"):
+        config_from_overrides(CoinGameConfig, ["n_heads=3", "double=true"])
+    with pytest.raises(ConfigError, match="confidence"):
+        config_from_overrides(CoinGameConfig, ["confidence=-1"])
+    with pytest.raises(ConfigError, match="time_limit"):
+        config_from_overrides(CoinGameConfig, ["time_limit=never"])
+    with pytest.raises(ValueError, match="time_limit"):
+        CoinGameTrainer(time_limit="never")
     assert config_from_overrides(CoinGameConfig, ["size=7"]).max_steps == 50
 
 
@@ -266,5 +274,98 @@ def test_coin_experiment_resume_gives_identical_metrics(tmp_path, monkeypatch):
     monkeypatch.setattr(CoinGameTrainer, "step", original)
     resumed = run_experiment(exp, cfg, seed=1, device="cpu", resume_dir=tmp_path / "b")
     assert full.metrics == resumed.metrics
+    # principal >= selfish, up to two paired standard errors of the evaluation
+    ref = full.references["welfare"]
+    assert ref.relation == "ge" and ref.value == full.metrics["welfare_selfish"]
+    assert ref.atol == pytest.approx(2 * full.metrics["gain_over_selfish_se"])
     assert set(full.metrics) >= {"welfare", "payment_share", "welfare_selfish",
                                  "welfare_cooperative", "welfare_constant"}
+
+
+@pytest.mark.parametrize("size", [3, 7])
+def test_ensemble_heads_share_the_trunk(size):
+    from econcs.contracts._coin_principal import _ConvQEnsemble, _ConvQNet
+
+    ens = _ConvQEnsemble(size, 4, 3, torch.Generator().manual_seed(0))
+    obs = coin_game_observe(coin_game_reset(8, size, 20, torch.Generator().manual_seed(1)))
+    x = obs.flatten(0, 1)
+    with torch.no_grad():
+        out = ens(x)  # (16, heads, 4)
+        assert out.shape == (16, 3, 4)
+        for k in range(3):  # head k = a _ConvQNet with the shared trunk and head k's layers
+            net = _ConvQNet(size, 4, torch.Generator())
+            net.conv.weight.copy_(ens.conv_w)
+            net.conv.bias.copy_(ens.conv_b)
+            net.fc1.weight.copy_(ens.w1[:, 64 * k:64 * (k + 1)].T)
+            net.fc1.bias.copy_(ens.b1[64 * k:64 * (k + 1)])
+            for layer, w, b in ((net.fc2, ens.w2, ens.b2), (net.out, ens.w3, ens.b3)):
+                layer.weight.copy_(w[k].T)
+                layer.bias.copy_(b[k, 0])
+            assert_allclose(net(x).numpy(), out[:, k].numpy(), atol=1e-5)
+        assert not torch.allclose(out[:, 0], out[:, 1])  # heads start apart
+
+
+def test_ensemble_principal_overrides_only_on_a_confident_gain():
+    tr = _trainer("principal", 1, n_heads=4, confidence=0.0)
+    obs = coin_game_observe(coin_game_reset(256, 3, 20, torch.Generator().manual_seed(5)))
+    with torch.no_grad():
+        rec, pay, value, qbar = tr._recommend(obs, tr.agent, tr.principal)
+        g = tr.principal(obs.flatten(0, 1)).view(256, 2, 4, 4)  # (B, agent, head, action)
+    fav = qbar.argmax(-1)
+    # confidence 0: the best mean value net of alpha * payment (the favourite costs nothing)
+    assert torch.equal(rec, (g.mean(2) - tr.alpha * pay).argmax(-1))
+    assert (rec != fav).any() and (rec == fav).any()
+    # the target value of each head: its value of the recommended joint action, net of payments
+    picked = g.gather(-1, rec[:, :, None, None].expand(-1, -1, 4, 1))[..., 0]
+    assert_allclose(value.numpy(),
+                    (picked - tr.alpha * pay.gather(-1, rec[..., None])).sum(1).numpy(),
+                    atol=1e-6)
+    # a higher confidence only removes overrides; an infinite one recommends the favourites
+    tr.confidence = 1.0
+    with torch.no_grad():
+        rec1 = tr._recommend(obs, tr.agent, tr.principal)[0]
+    assert (rec1 != fav).sum() < (rec != fav).sum()
+    assert bool(((rec1 == fav) | (rec1 == rec)).all())
+    tr.confidence = 1e9
+    with torch.no_grad():
+        assert torch.equal(tr._recommend(obs, tr.agent, tr.principal)[0], fav)
+
+
+def test_ensemble_principal_learns():
+    tr = _trainer("principal", 200, lr=3e-3, target_every=50, batch_size=64, n_heads=3,
+                  confidence=1.0, polyak=0.9)
+    before = tr.evaluate(128, generator=torch.Generator().manual_seed(9))
+    tr.train()
+    after = tr.evaluate(128, generator=torch.Generator().manual_seed(9))
+    assert after.welfare > before.welfare + 3.0
+    assert after.follow_rate == 1.0 and tr.principal is not tr.averaged["principal"]
+    with pytest.raises(ValueError, match="n_heads"):
+        CoinGameTrainer(n_heads=0)
+    with pytest.raises(ValueError, match="n_heads"):
+        CoinGameTrainer(n_heads=3, principal_value="joint")
+    with pytest.raises(ValueError, match="n_heads"):
+        CoinGameTrainer(n_heads=3, double=True)
+    with pytest.raises(ValueError, match="confidence"):
+        CoinGameTrainer(confidence=-1.0)
+
+
+@pytest.mark.parametrize("time_limit", ["terminate", "truncate"])
+def test_time_limit_stores_the_last_state(time_limit):
+    tr = CoinGameTrainer("selfish", size=3, max_steps=3, n_iter=10, n_envs=4, batch_size=8,
+                         buffer_size=64, time_limit=time_limit,
+                         generator=torch.Generator().manual_seed(0),
+                         init_generator=torch.Generator().manual_seed(1))
+    for _ in range(3):
+        tr._collect(1.0)
+    done = tr.buf_done[:12].view(3, 4)
+    assert not done[:2].any()
+    assert done[2].tolist() == [1.0 if time_limit == "terminate" else 0.0] * 4
+    assert (tr.state.t == 0).all()  # the games were reset
+    # the stored next observation is where the last move led, not the reset state
+    obs, nxt, act = tr.buf_obs[8:12, 0, 0], tr.buf_next[8:12, 0, 0], tr.buf_act[8:12, 0]
+    moves = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+    for b in range(4):
+        r, c = divmod(int(obs[b].flatten().argmax()), 3)
+        dr, dc = moves[int(act[b])]
+        assert nxt[b, (r + dr) % 3, (c + dc) % 3] == 1
+

@@ -14,10 +14,22 @@ and maximises ``G - alpha * (pay_1 + pay_2)`` jointly: exact for a centralised c
 slower to learn at short budgets. Agents are DQN learners of ``Qbar_i`` (their value excluding
 this step's payment) that best-respond to the principal's policy.
 
+With ``n_heads > 1`` (the experiment's default; the trainer's default ``n_heads=1`` is the
+paper's single network) the principal's values are a bootstrapped ensemble (Osband et al. 2016:
+heads on one trunk, each trained on a random half of every minibatch) and its recommendation to
+agent ``i`` defaults to the agent's favourite action; another action is recommended only where the
+pessimistic gain ``mean - confidence * std`` over heads of ``G_i(a) - G_i(favourite)`` beats the
+cost ``alpha * pay_i(a)``. The principal's targets bootstrap through this recommendation, i.e.
+they evaluate the policy actually executed. A single network that recommends
+``argmax_a G_i(a) - alpha * pay_i(a)`` (``n_heads=1``, the paper's rule) overrode the favourite
+where its noisy estimate of a ~0.01-welfare gain happened to be high, and lost welfare to
+selfish play (see the README).
+
 Options (off by default, measured without gain on 3x3, see the README): Double DQN targets
 (van Hasselt et al. 2016: the online networks choose the next recommendation or the agent's next
 favourite, the target networks value it), a linear learning-rate decay from ``lr`` to
-``lr_final``, and evaluation of Polyak-averaged networks.
+``lr_final``, evaluation of Polyak-averaged networks, and the time limit as a truncation
+(Pardo et al. 2018) rather than the end of the return.
 
 Baselines with the same learners: ``selfish`` (own reward), ``cooperative`` (both agents maximise
 welfare) and ``constant`` (Christoffersen et al. 2023 style constant-proportion transfers: each
@@ -31,6 +43,7 @@ FC(64)`` as in the paper.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
@@ -39,7 +52,7 @@ from torch import nn
 
 from econcs.contracts._coin_game import coin_game_observe, coin_game_reset, coin_game_step
 from econcs.contracts._loop import SteppedTrainer
-from econcs.shared.device import resolve_device
+from econcs.shared.device import cpu_threads, resolve_device
 from econcs.shared.validation import check_bool, check_choice, check_float, check_int
 
 __all__ = ["CoinGameResult", "CoinGameTrainer"]
@@ -68,9 +81,37 @@ class _ConvQNet(nn.Module):
                                  / fan_in**0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: (batch, 4, size, size) -> (batch, 4) action values."""
+        """``x``: (batch, 4, size, size) -> (batch, n_out) action values."""
         h = torch.relu(self.conv(x)).flatten(1)
         return self.out(torch.relu(self.fc2(torch.relu(self.fc1(h)))))
+
+
+class _ConvQEnsemble(nn.Module):
+    """``n_heads`` value heads on one convolutional trunk (bootstrapped DQN, Osband et al. 2016):
+    a shared ``Conv(4 -> 32)``, then per head the paper's ``2 x FC(64)`` and the output layer,
+    evaluated in one pass with batched matrix products: (batch, 4, size, size) ->
+    (batch, n_heads, n_out)."""
+
+    def __init__(self, size: int, n_out: int, n_heads: int, generator: torch.Generator):
+        super().__init__()
+        k = min(4, size)
+        flat = 32 * (size - k + 1) ** 2
+        self.n_heads = n_heads
+
+        def uniform(shape, fan_in):  # PyTorch's default bound 1 / sqrt(fan_in)
+            return nn.Parameter((torch.rand(shape, generator=generator) * 2 - 1) / fan_in**0.5)
+
+        self.conv_w, self.conv_b = uniform((32, 4, k, k), 4 * k * k), uniform((32,), 4 * k * k)
+        self.w1, self.b1 = uniform((flat, n_heads * 64), flat), uniform((n_heads * 64,), flat)
+        self.w2, self.b2 = uniform((n_heads, 64, 64), 64), uniform((n_heads, 1, 64), 64)
+        self.w3, self.b3 = uniform((n_heads, 64, n_out), 64), uniform((n_heads, 1, n_out), 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, h = x.shape[0], self.n_heads
+        z = torch.relu(nn.functional.conv2d(x, self.conv_w, self.conv_b)).flatten(1)
+        z = torch.relu(torch.addmm(self.b1, z, self.w1)).view(b, h, 64).transpose(0, 1)
+        z = torch.relu(torch.baddbmm(self.b2, z, self.w2))  # (heads, batch, 64)
+        return torch.baddbmm(self.b3, z, self.w3).transpose(0, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +182,18 @@ class CoinGameTrainer(SteppedTrainer):
     principal_value
         ``"vdn"`` (paper: sum of per-agent values) or ``"joint"`` (one value per
         joint action).
+    n_heads
+        the principal's VDN values as an ensemble of ``n_heads`` heads on one convolutional
+        trunk, each trained on a random half of every minibatch (bootstrap masks); 1: one
+        network (the paper).
+    confidence
+        with ``n_heads > 1``: agent ``i`` is recommended a non-favourite action ``a`` only where
+        the heads' gain ``G_i(a) - G_i(favourite)``, as mean minus ``confidence`` standard
+        deviations over heads, exceeds ``alpha * pay_i(a)``; the favourite is the default.
+    time_limit
+        ``"terminate"``: the episode's time limit ends the return (targets do not bootstrap
+        past it); ``"truncate"``: it is a truncation (Gymnasium's semantics; the observation has
+        no clock), and targets bootstrap from the true last state.
     num_threads
         CPU threads used while training (None: leave PyTorch's setting); the
         networks are tiny, so one thread is fastest.
@@ -172,6 +225,9 @@ class CoinGameTrainer(SteppedTrainer):
         margin: float = 0.01,
         beta: float = 0.0,
         principal_value: str = "vdn",
+        time_limit: str = "terminate",
+        n_heads: int = 1,
+        confidence: float = 0.0,
         device: str | torch.device = "cpu",
         num_threads: int | None = 1,
         generator: torch.Generator | None = None,
@@ -199,6 +255,12 @@ class CoinGameTrainer(SteppedTrainer):
         self.margin = check_float(margin, "margin", low=0.0)
         self.beta = check_float(beta, "beta", low=0.0)
         self.principal_value = check_choice(principal_value, "principal_value", ("joint", "vdn"))
+        self.time_limit = check_choice(time_limit, "time_limit", ("terminate", "truncate"))
+        self.n_heads = check_int(n_heads, "n_heads", low=1)
+        self.confidence = check_float(confidence, "confidence", low=0.0)
+        if self.n_heads > 1 and (self.principal_value != "vdn" or self.double):
+            raise ValueError(f"n_heads: an ensemble of {self.n_heads} heads needs "
+                             f"principal_value='vdn' and double=False; use n_heads=1.")
         self.device = resolve_device(device)
         self.num_threads = None if num_threads is None else check_int(num_threads, "num_threads",
                                                                       low=1)
@@ -211,19 +273,20 @@ class CoinGameTrainer(SteppedTrainer):
         self.principal = self.principal_target = None
         if self.mode == "principal":
             n_out = 16 if self.principal_value == "joint" else 4
-            self.principal = _ConvQNet(self.size, n_out, init_gen).to(dev)
-            self.principal_target = _ConvQNet(self.size, n_out, init_gen).to(dev)
+            if self.n_heads > 1:
+                self.principal = _ConvQEnsemble(self.size, 4, self.n_heads, init_gen).to(dev)
+                self.principal_target = copy.deepcopy(self.principal)
+            else:
+                self.principal = _ConvQNet(self.size, n_out, init_gen).to(dev)
+                self.principal_target = _ConvQNet(self.size, n_out, init_gen).to(dev)
             params += list(self.principal.parameters())
         self._sync()
         self.optimizer = torch.optim.Adam(params, lr=self.lr, foreach=True)
         self.averaged = None
         if self.polyak > 0:  # averaged copies of the online networks, for evaluation
-            self.averaged = {"agent": _ConvQNet(self.size, 4, torch.Generator())}
-            self.averaged["agent"].load_state_dict(self.agent.state_dict())
+            self.averaged = {"agent": copy.deepcopy(self.agent)}
             if self.principal is not None:
-                self.averaged["principal"] = _ConvQNet(self.size, self.principal.out.out_features,
-                                                       torch.Generator())
-                self.averaged["principal"].load_state_dict(self.principal.state_dict())
+                self.averaged["principal"] = copy.deepcopy(self.principal)
             for net in self.averaged.values():
                 net.to(dev).requires_grad_(False)
         grid = (self.buffer_size, 2, 4, self.size, self.size)
@@ -273,6 +336,10 @@ class CoinGameTrainer(SteppedTrainer):
         if self.principal_value == "joint":
             g = self._joint_values(obs, principal_net).flatten(1)
             return g.gather(1, (act[:, 0] * 4 + act[:, 1])[:, None])[:, 0]
+        if self.n_heads > 1:  # (B, heads)
+            g = principal_net(obs.flatten(0, 1)).view(-1, 2, self.n_heads, 4)
+            idx = act[:, :, None, None].expand(-1, -1, self.n_heads, 1)
+            return g.gather(-1, idx)[..., 0].sum(1)
         g = principal_net(obs.flatten(0, 1)).view(-1, 2, 4)
         return g.gather(-1, act[..., None]).squeeze(-1).sum(-1)  # VDN: G = sum_i G_i
 
@@ -287,6 +354,21 @@ class CoinGameTrainer(SteppedTrainer):
                      - self.alpha * (pay[:, 0, :, None] + pay[:, 1, None, :])).flatten(1)
             best, idx = value.max(-1)
             return torch.stack([idx // 4, idx % 4], dim=-1), pay, best, qbar
+        if self.n_heads > 1:
+            # the favourite is the default; another action is recommended only where the
+            # ensemble's pessimistic gain over the favourite, mean - confidence * std over heads,
+            # beats the cost of paying for it
+            g = principal_net(flat).view(-1, 2, self.n_heads, 4)
+            fav = qbar.argmax(-1)[:, :, None, None].expand(-1, -1, self.n_heads, 1)
+            gain = g - g.gather(-1, fav)  # (B, 2, heads, 4), 0 at the favourite
+            score = gain.mean(2) - self.confidence * gain.std(2) - self.alpha * pay
+            rec = score.argmax(-1)  # (B, 2)
+            # each head's value of the recommended joint action (B, heads): the targets
+            # evaluate the policy actually executed
+            idx = rec[:, :, None, None].expand(-1, -1, self.n_heads, 1)
+            value = (g.gather(-1, idx)[..., 0]
+                     - self.alpha * pay.gather(-1, rec[..., None])).sum(1)
+            return rec, pay, value, qbar
         value = principal_net(flat).view(-1, 2, 4) - self.alpha * pay
         best, rec = value.max(-1)
         return rec, pay, best.sum(-1), qbar
@@ -323,15 +405,25 @@ class CoinGameTrainer(SteppedTrainer):
     def _collect(self, eps: float):
         obs = coin_game_observe(self.state)
         act, paid, followed = self._act(obs, eps)
-        rewards, done, own, other = coin_game_step(self.state, act, self.gen)
-        nxt = coin_game_observe(self.state)
-        # the episode's last observation is replaced by the reset one; done masks bootstrapping
+        rewards, done, own, other = coin_game_step(self.state, act, self.gen, auto_reset=False)
+        nxt = coin_game_observe(self.state)  # the true next state, also at the time limit
+        if bool(done.any()):  # reset finished games (the same draws as coin_game_step's reset)
+            st, fresh = self.state, coin_game_reset(int(done.shape[0]), self.size,
+                                                    self.max_steps, self.gen, self.device)
+            st.pos = torch.where(done[:, None, None], fresh.pos, st.pos)
+            st.coin = torch.where(done[:, None], fresh.coin, st.coin)
+            st.color = torch.where(done, fresh.color, st.color)
+            st.t = torch.where(done, fresh.t, st.t)
+        # "terminate": the time limit ends the return (done masks bootstrapping); "truncate":
+        # the observation has no clock, so the limit is a truncation and targets bootstrap
+        # from the last state (Pardo et al. 2018)
+        ends = done if self.time_limit == "terminate" else torch.zeros_like(done)
         idx = (self.buf_ptr + torch.arange(len(act), device=self.device)) % self.buffer_size
         self.buf_obs[idx] = obs.to(torch.uint8)
         self.buf_next[idx] = nxt.to(torch.uint8)
         self.buf_act[idx] = act
         self.buf_rew[idx] = rewards
-        self.buf_done[idx] = done.float()
+        self.buf_done[idx] = ends.float()
         self.buf_ptr = int((self.buf_ptr + len(act)) % self.buffer_size)
         self.buf_len = min(self.buffer_size, self.buf_len + len(act))
         return rewards, paid, followed, own, other, done
@@ -363,7 +455,10 @@ class CoinGameTrainer(SteppedTrainer):
                 # the agent follows: Qbar(rec) + pay(rec) = max Qbar (+ margin)
                 v_agent = (qbar_n + pay_n).gather(-1, rec_n[..., None]).squeeze(-1)
                 y_agent = rew + g * v_agent  # (B, 2)
-                y_principal = rew.sum(-1) + g[:, 0] * value_n
+                if self.n_heads > 1:  # (B, heads)
+                    y_principal = rew.sum(-1, keepdim=True) + g * value_n
+                else:
+                    y_principal = rew.sum(-1) + g[:, 0] * value_n
             else:
                 q_n = self.agent_target(nxt.flatten(0, 1)).view(-1, 2, 4)
                 if self.double:
@@ -376,7 +471,13 @@ class CoinGameTrainer(SteppedTrainer):
         loss = nn.functional.smooth_l1_loss(q, y_agent)
         if self.mode == "principal":
             gp = self._gross(obs, act, self.principal)
-            loss = loss + nn.functional.smooth_l1_loss(gp, y_principal)
+            if self.n_heads > 1:
+                # each head learns from its own half of the batch (bootstrap masks)
+                mask = torch.rand(gp.shape, generator=self.gen, device=self.device) < 0.5
+                err = nn.functional.smooth_l1_loss(gp, y_principal, reduction="none")
+                loss = loss + ((err * mask).sum(0) / mask.sum(0).clamp(min=1)).sum()
+            else:
+                loss = loss + nn.functional.smooth_l1_loss(gp, y_principal)
         frac = min(1.0, self.iteration / self.n_iter)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr + frac * (self.lr_final - self.lr)
@@ -428,20 +529,22 @@ class CoinGameTrainer(SteppedTrainer):
         if self.averaged is not None:
             self.agent = self.averaged["agent"]
             self.principal = self.averaged.get("principal")
-        try:
-            for _ in range(self.max_steps):
-                act, paid, followed = self._act(coin_game_observe(state), 0.0)
-                rewards, _, own, other = coin_game_step(
-                    state, act, gen, auto_reset=False, spawn_noise=noise[rows, n_coins])
-                n_coins = torch.clamp(n_coins + (own | other).any(-1), max=self.max_steps - 1)
-                welfare += rewards.sum(-1)
-                payments += paid.sum(-1)
-                own_n += float(own.sum())
-                other_n += float(other.sum())
-                follow_n += float(followed.float().mean())
-        finally:
-            self.gen = saved
-            self.agent, self.principal = online
+        # tiny networks: one thread, as in training (oversubscription is several-fold slower)
+        with cpu_threads(self.num_threads, self.device):
+            try:
+                for _ in range(self.max_steps):
+                    act, paid, followed = self._act(coin_game_observe(state), 0.0)
+                    rewards, _, own, other = coin_game_step(
+                        state, act, gen, auto_reset=False, spawn_noise=noise[rows, n_coins])
+                    n_coins = torch.clamp(n_coins + (own | other).any(-1), max=self.max_steps - 1)
+                    welfare += rewards.sum(-1)
+                    payments += paid.sum(-1)
+                    own_n += float(own.sum())
+                    other_n += float(other.sum())
+                    follow_n += float(followed.float().mean())
+            finally:
+                self.gen = saved
+                self.agent, self.principal = online
         w = float(welfare.mean())
         se = float(welfare.std()) / math.sqrt(episodes) if episodes > 1 else 0.0
         if self.mode == "constant":
