@@ -22,6 +22,14 @@ def test_suite_rows_parse():
         config_from_overrides(EXP[rep.experiment].config, rep.overrides)
 
 
+def test_full_rows_evaluate_at_least_at_the_issue_minimum():
+    """Reported (``--full``) numbers: >= 10,000 held-out profiles for revenue and >= 100
+    misreport restarts per profile and bidder."""
+    for rep in EXPERIMENTS.full:
+        cfg = config_from_overrides(EXP[rep.experiment].config, rep.overrides)
+        assert cfg.n_eval >= 10_000 and cfg.n_restarts >= 100, rep.label
+
+
 @pytest.mark.parametrize(
     ("exp", "override", "key"),
     [
@@ -31,6 +39,7 @@ def test_suite_rows_parse():
         ("auctions.regretnet", "values=uniform(3,1)", "values"),
         ("auctions.baseline", "mechanism=posted", "mechanism"),
         ("auctions.gemnet", "menu_size=0", "menu_size"),
+        ("auctions.gemnet", "temperature_final=0", "temperature_final"),
     ],
 )
 def test_bad_configs(exp, override, key):
