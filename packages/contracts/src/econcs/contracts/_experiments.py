@@ -413,7 +413,7 @@ EXPERIMENTS = ExperimentSuite(
         Reproduction("contracts.coin-game", {"size": 3, "max_iter": 600, "lr": 1e-3,
                                              "target_every": 100, "baselines": False,
                                              "min_welfare_ratio": 0.7,
-                                             "payment_share_atol": 0.1},
+                                             "payment_share_atol": 0.02},
                      "Coin Game 3x3 (reduced, principal only; looser tolerances)"),
     ],
     full=[
