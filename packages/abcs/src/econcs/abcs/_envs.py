@@ -316,33 +316,33 @@ _N_BINS = 10
 _EDGES = [np.linspace(-r, r, _N_BINS + 1)[1:-1].tolist() for r in _RANGES]
 
 
-def _cartpole_step(s: tuple[float, float, float, float], action: int):
-    """Gymnasium's CartPole dynamics (Euler, tau 0.02); returns (state, terminated)."""
-    x, x_dot, th, th_dot = s
-    force = 10.0 if action == 1 else -10.0
-    cos, sin = math.cos(th), math.sin(th)
+_THETA_LIMIT = 12 * 2 * math.pi / 360
+
+
+def _cartpole_physics(x, x_dot, th, th_dot, force, cos, sin):
+    """Gymnasium's CartPole Euler step (tau 0.02) on floats or arrays alike; ``cos``/``sin``
+    of ``th`` are given by the caller (``math`` for one state, ``numpy`` for a batch)."""
     temp = (force + 0.05 * th_dot * th_dot * sin) / 1.1
     th_acc = (9.8 * sin - cos * temp) / (0.5 * (4.0 / 3.0 - 0.1 * cos * cos / 1.1))
     x_acc = temp - 0.05 * th_acc * cos / 1.1
-    x, x_dot = x + 0.02 * x_dot, x_dot + 0.02 * x_acc
-    th, th_dot = th + 0.02 * th_dot, th_dot + 0.02 * th_acc
-    term = x < -2.4 or x > 2.4 or th < -12 * 2 * math.pi / 360 or th > 12 * 2 * math.pi / 360
-    return (x, x_dot, th, th_dot), term
+    return x + 0.02 * x_dot, x_dot + 0.02 * x_acc, th + 0.02 * th_dot, th_dot + 0.02 * th_acc
+
+
+def _cartpole_step(s: tuple[float, float, float, float], action: int):
+    """Gymnasium's CartPole dynamics for one state; returns (state, terminated)."""
+    th = s[2]
+    ns = _cartpole_physics(*s, 10.0 if action == 1 else -10.0, math.cos(th), math.sin(th))
+    term = not (-2.4 <= ns[0] <= 2.4 and -_THETA_LIMIT <= ns[2] <= _THETA_LIMIT)
+    return ns, term
 
 
 def _cartpole_step_batch(s: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_cartpole_step` for a batch: ``s`` (E, 4), ``action`` (E,) in {0, 1} ->
     next states (E, 4) and terminated (E,) bool."""
-    x, x_dot, th, th_dot = s.T
-    force = np.where(action == 1, 10.0, -10.0)
-    cos, sin = np.cos(th), np.sin(th)
-    temp = (force + 0.05 * th_dot * th_dot * sin) / 1.1
-    th_acc = (9.8 * sin - cos * temp) / (0.5 * (4.0 / 3.0 - 0.1 * cos * cos / 1.1))
-    x_acc = temp - 0.05 * th_acc * cos / 1.1
-    ns = np.stack([x + 0.02 * x_dot, x_dot + 0.02 * x_acc, th + 0.02 * th_dot,
-                   th_dot + 0.02 * th_acc], axis=1)
-    limit = 12 * 2 * math.pi / 360
-    term = (ns[:, 0] < -2.4) | (ns[:, 0] > 2.4) | (ns[:, 2] < -limit) | (ns[:, 2] > limit)
+    th = s[:, 2]
+    ns = np.stack(_cartpole_physics(*s.T, np.where(action == 1, 10.0, -10.0), np.cos(th),
+                                    np.sin(th)), axis=1)
+    term = (np.abs(ns[:, 0]) > 2.4) | (np.abs(ns[:, 2]) > _THETA_LIMIT)
     return ns, term
 
 

@@ -138,14 +138,22 @@ def coin_game_step(state: CoinGameState, actions: torch.Tensor, generator: torch
         state.color = torch.where(taken, color, state.color)
     state.t = state.t + 1
     done = state.t >= state.max_steps
-    if auto_reset and bool(done.any()):
-        fresh = coin_game_reset(int(done.shape[0]), size, state.max_steps, generator,
-                                state.pos.device)
-        state.pos = torch.where(done[:, None, None], fresh.pos, state.pos)
-        state.coin = torch.where(done[:, None], fresh.coin, state.coin)
-        state.color = torch.where(done, fresh.color, state.color)
-        state.t = torch.where(done, fresh.t, state.t)
+    if auto_reset:
+        reset_finished(state, done, generator)
     return rewards, done, own, other
+
+
+def reset_finished(state: CoinGameState, done: torch.Tensor, generator: torch.Generator) -> None:
+    """Reset the games flagged in ``done`` (batch,) bool in place (draws a whole fresh batch
+    from ``generator`` when any game is done, as ``coin_game_step(auto_reset=True)`` does)."""
+    if not bool(done.any()):
+        return
+    fresh = coin_game_reset(int(done.shape[0]), state.size, state.max_steps, generator,
+                            state.pos.device)
+    state.pos = torch.where(done[:, None, None], fresh.pos, state.pos)
+    state.coin = torch.where(done[:, None], fresh.coin, state.coin)
+    state.color = torch.where(done, fresh.color, state.color)
+    state.t = torch.where(done, fresh.t, state.t)
 
 
 def coin_game_observe(state: CoinGameState, dtype=torch.float32) -> torch.Tensor:

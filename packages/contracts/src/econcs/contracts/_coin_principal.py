@@ -50,7 +50,12 @@ import math
 import torch
 from torch import nn
 
-from econcs.contracts._coin_game import coin_game_observe, coin_game_reset, coin_game_step
+from econcs.contracts._coin_game import (
+    coin_game_observe,
+    coin_game_reset,
+    coin_game_step,
+    reset_finished,
+)
 from econcs.contracts._loop import SteppedTrainer
 from econcs.shared.device import cpu_threads, resolve_device
 from econcs.shared.validation import check_bool, check_choice, check_float, check_int
@@ -407,13 +412,7 @@ class CoinGameTrainer(SteppedTrainer):
         act, paid, followed = self._act(obs, eps)
         rewards, done, own, other = coin_game_step(self.state, act, self.gen, auto_reset=False)
         nxt = coin_game_observe(self.state)  # the true next state, also at the time limit
-        if bool(done.any()):  # reset finished games (the same draws as coin_game_step's reset)
-            st, fresh = self.state, coin_game_reset(int(done.shape[0]), self.size,
-                                                    self.max_steps, self.gen, self.device)
-            st.pos = torch.where(done[:, None, None], fresh.pos, st.pos)
-            st.coin = torch.where(done[:, None], fresh.coin, st.coin)
-            st.color = torch.where(done, fresh.color, st.color)
-            st.t = torch.where(done, fresh.t, st.t)
+        reset_finished(self.state, done, self.gen)  # after observing the true last state
         # "terminate": the time limit ends the return (done masks bootstrapping); "truncate":
         # the observation has no clock, so the limit is a truncation and targets bootstrap
         # from the last state (Pardo et al. 2018)
