@@ -81,6 +81,29 @@ def test_observations_are_egocentric():
     assert obs.sum().item() == 6
 
 
+def test_centered_observations_roll_the_torus():
+    # 5x5: red at (0, 4), blue at (1, 0), blue coin at (4, 4). Red's centred view puts red at
+    # the centre (2, 2), blue one row down and one column right (across the wrap), the coin one
+    # row up; blue's view puts blue at the centre, red one row up and one column left.
+    st = _state([[[0, 4], [1, 0]]], [[4, 4]], [1], size=5, max_steps=10)
+    red, blue = coin_game_observe(st, centered=True)[0]
+    assert red[0, 2, 2] == 1 and red[1, 3, 3] == 1 and red[3, 1, 2] == 1
+    assert blue[0, 2, 2] == 1 and blue[1, 1, 1] == 1 and blue[2, 0, 1] == 1
+    assert red.sum() == blue.sum() == 3
+    # a translation of the whole board on the torus leaves the centred views unchanged
+    gen = torch.Generator().manual_seed(0)
+    base = coin_game_reset(64, 7, 50, gen)
+    move = torch.randint(0, 7, (64, 1, 2), generator=gen)
+    moved = CoinGameState((base.pos + move) % 7, (base.coin + move[:, 0]) % 7, base.color,
+                          base.t, 7, 50)
+    assert torch.equal(coin_game_observe(base, centered=True),
+                       coin_game_observe(moved, centered=True))
+    assert not torch.equal(coin_game_observe(base), coin_game_observe(moved))
+    env = CoinGameEnv(size=5, max_steps=10, centered=True)
+    obs, _ = env.reset(seed=1)
+    assert obs["red"][0, 2, 2] == 1 and obs["blue"][0, 2, 2] == 1
+
+
 def test_planner_optimum_one_step_by_enumeration():
     # exact: every start state (weighted as coin_game_reset draws them), best of 16 joint actions
     size, cells = 3, range(9)

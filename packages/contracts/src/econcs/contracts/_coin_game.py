@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from pettingzoo import ParallelEnv
 
-from econcs.shared.validation import check_int
+from econcs.shared.validation import check_bool, check_int
 
 __all__ = [
     "CoinGameEnv",
@@ -156,8 +156,16 @@ def reset_finished(state: CoinGameState, done: torch.Tensor, generator: torch.Ge
     state.t = torch.where(done, fresh.t, state.t)
 
 
-def coin_game_observe(state: CoinGameState, dtype=torch.float32) -> torch.Tensor:
-    """Egocentric observations of both agents: (batch, 2, 4, size, size)."""
+def coin_game_observe(state: CoinGameState, dtype=torch.float32,
+                      centered: bool = False) -> torch.Tensor:
+    """Egocentric observations of both agents: (batch, 2, 4, size, size).
+
+    Channels, for each agent: own position, the other's position, coins of its own colour, coins
+    of the other's colour. With ``centered=True`` each agent's grid is also rolled on the torus so
+    that the agent sits at the centre cell ``(size // 2, size // 2)``: the view then shows the
+    coin and the other agent at their offsets from it, so one move toward a coin is one pattern
+    wherever the agent stands.
+    """
     b, size = state.pos.shape[0], state.size
     dev = state.pos.device
     grid = torch.zeros(b, 4, size * size, dtype=dtype, device=dev)
@@ -169,7 +177,16 @@ def coin_game_observe(state: CoinGameState, dtype=torch.float32) -> torch.Tensor
     grid[ar, 2 + state.color, coin_flat] = 1.0  # channel 2: red coin, 3: blue coin
     red = grid.view(b, 4, size, size)
     blue = red[:, [1, 0, 3, 2]]
-    return torch.stack([red, blue], dim=1)
+    obs = torch.stack([red, blue], dim=1)
+    if centered:
+        # cell (i, j) of agent k's view is cell (pos_k + (i, j) - centre) mod size of the grid
+        shift = torch.arange(size, device=dev) - size // 2
+        rows = (state.pos[..., 0, None] + shift) % size  # (B, 2, size)
+        cols = (state.pos[..., 1, None] + shift) % size
+        obs = obs[ar[:, None, None, None, None], torch.arange(2, device=dev)[:, None, None, None],
+                  torch.arange(4, device=dev)[:, None, None], rows[:, :, None, :, None],
+                  cols[:, :, None, None, :]]
+    return obs
 
 
 class CoinGameEnv(ParallelEnv):
@@ -181,13 +198,16 @@ class CoinGameEnv(ParallelEnv):
         grid side (3 or 7 in the paper).
     max_steps
         episode length (20 or 50 in the paper).
+    centered
+        observations centred on each agent (see :func:`coin_game_observe`).
     """
 
     metadata = {"name": "coin_game_v0", "render_modes": []}  # noqa: RUF012
 
-    def __init__(self, size: int = 3, max_steps: int = 20) -> None:
+    def __init__(self, size: int = 3, max_steps: int = 20, centered: bool = False) -> None:
         self.size = check_int(size, "size", low=2)
         self.max_steps = check_int(max_steps, "max_steps", low=1)
+        self.centered = check_bool(centered, "centered")
         self.possible_agents = ["red", "blue"]
         self.agents: list[str] = []
         self._gen = torch.Generator()
@@ -203,7 +223,7 @@ class CoinGameEnv(ParallelEnv):
         return gym.spaces.Discrete(4)
 
     def _obs(self) -> dict[str, np.ndarray]:
-        obs = coin_game_observe(self._state)[0].numpy()
+        obs = coin_game_observe(self._state, centered=self.centered)[0].numpy()
         return {a: obs[i] for i, a in enumerate(self.possible_agents)}
 
     def reset(self, seed: int | None = None, options: dict | None = None):

@@ -38,7 +38,11 @@ principal's).
 
 Both agents share one Q-network (egocentric observations make the game symmetric), and the
 principal's ``G_i`` share one network; networks are ``Conv(4 -> 32, kernel min(4, size)) + 2 x
-FC(64)`` as in the paper.
+FC(64)`` as in the paper. With ``centered=True`` (the experiment's default) every network sees
+the grid rolled on the torus so that the observing agent sits at the centre: the game is
+translation invariant, and the conv net then learns one pattern per offset of coin and other
+agent instead of one per absolute position (on 7x7 selfish agents reach 94% of the planner's
+optimum in 6000 iterations instead of 85%, see the README).
 """
 
 from __future__ import annotations
@@ -199,6 +203,9 @@ class CoinGameTrainer(SteppedTrainer):
         ``"terminate"``: the episode's time limit ends the return (targets do not bootstrap
         past it); ``"truncate"``: it is a truncation (Gymnasium's semantics; the observation has
         no clock), and targets bootstrap from the true last state.
+    centered
+        observe the grid centred on each agent (rolled on the torus, see
+        :func:`~econcs.contracts.coin_game_observe`) instead of in absolute positions.
     num_threads
         CPU threads used while training (None: leave PyTorch's setting); the
         networks are tiny, so one thread is fastest.
@@ -231,6 +238,7 @@ class CoinGameTrainer(SteppedTrainer):
         beta: float = 0.0,
         principal_value: str = "vdn",
         time_limit: str = "terminate",
+        centered: bool = False,
         n_heads: int = 1,
         confidence: float = 0.0,
         device: str | torch.device = "cpu",
@@ -261,6 +269,7 @@ class CoinGameTrainer(SteppedTrainer):
         self.beta = check_float(beta, "beta", low=0.0)
         self.principal_value = check_choice(principal_value, "principal_value", ("joint", "vdn"))
         self.time_limit = check_choice(time_limit, "time_limit", ("terminate", "truncate"))
+        self.centered = check_bool(centered, "centered")
         self.n_heads = check_int(n_heads, "n_heads", low=1)
         self.confidence = check_float(confidence, "confidence", low=0.0)
         if self.n_heads > 1 and (self.principal_value != "vdn" or self.double):
@@ -310,6 +319,9 @@ class CoinGameTrainer(SteppedTrainer):
         self.agent_target.load_state_dict(self.agent.state_dict())
         if self.principal is not None:
             self.principal_target.load_state_dict(self.principal.state_dict())
+
+    def _observe(self, state) -> torch.Tensor:
+        return coin_game_observe(state, centered=self.centered)
 
     def epsilon(self) -> float:
         frac = min(1.0, self.iteration / max(1.0, self.eps_decay * self.n_iter))
@@ -408,10 +420,10 @@ class CoinGameTrainer(SteppedTrainer):
         return act, paid, followed
 
     def _collect(self, eps: float):
-        obs = coin_game_observe(self.state)
+        obs = self._observe(self.state)
         act, paid, followed = self._act(obs, eps)
         rewards, done, own, other = coin_game_step(self.state, act, self.gen, auto_reset=False)
-        nxt = coin_game_observe(self.state)  # the true next state, also at the time limit
+        nxt = self._observe(self.state)  # the true next state, also at the time limit
         reset_finished(self.state, done, self.gen)  # after observing the true last state
         # "terminate": the time limit ends the return (done masks bootstrapping); "truncate":
         # the observation has no clock, so the limit is a truncation and targets bootstrap
@@ -532,7 +544,7 @@ class CoinGameTrainer(SteppedTrainer):
         with cpu_threads(self.num_threads, self.device):
             try:
                 for _ in range(self.max_steps):
-                    act, paid, followed = self._act(coin_game_observe(state), 0.0)
+                    act, paid, followed = self._act(self._observe(state), 0.0)
                     rewards, _, own, other = coin_game_step(
                         state, act, gen, auto_reset=False, spawn_noise=noise[rows, n_coins])
                     n_coins = torch.clamp(n_coins + (own | other).any(-1), max=self.max_steps - 1)

@@ -257,6 +257,9 @@ class CoinGameConfig:
     time_limit: Literal["terminate", "truncate"] = field(default="terminate", metadata={
         "help": "the episode's time limit ends the return, or is a truncation that targets "
                 "bootstrap through (measured: no gain at 3x3)"})
+    centered: bool = field(default=True, metadata={
+        "help": "agents and principal see the grid centred on themselves (torus roll); false: "
+                "absolute positions (measured far worse on 7x7)"})
     baselines: bool = field(default=True, metadata={"help": "also train the three baselines"})
     optimum: bool = field(default=True, metadata={"help": "compute the planner's optimum (DP)"})
     min_welfare_ratio: float = field(default=0.85, metadata={
@@ -279,6 +282,7 @@ class CoinGameConfig:
         self.lr = check_float(self.lr, "lr", low=0.0, low_inclusive=False)
         self.lr_final = check_float(self.lr_final, "lr_final", low=0.0)
         self.double = check_bool(self.double, "double")
+        self.centered = check_bool(self.centered, "centered")
         self.polyak = check_float(self.polyak, "polyak", low=0.0, high=1.0, high_inclusive=False)
         self.alpha = check_float(self.alpha, "alpha", low=0.0, low_inclusive=False)
         self.margin = check_float(self.margin, "margin", low=0.0)
@@ -323,7 +327,7 @@ def run_coin_game(config: CoinGameConfig, ctx: RunContext) -> ExperimentResult:
             target_every=config.target_every, alpha=config.alpha, margin=config.margin,
             beta=beta, buffer_size=config.buffer_size, device=ctx.device,
             principal_value=config.principal_value, n_heads=config.n_heads,
-            confidence=config.confidence, time_limit=config.time_limit,
+            confidence=config.confidence, time_limit=config.time_limit, centered=config.centered,
             generator=ctx.generator(f"coin/{mode}"),
             init_generator=ctx.generator(f"coin-init/{mode}", device="cpu"))
         if trainer_state is not None:
