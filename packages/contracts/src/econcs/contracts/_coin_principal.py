@@ -38,7 +38,7 @@ principal's).
 
 Both agents share one Q-network (egocentric observations make the game symmetric), and the
 principal's ``G_i`` share one network; networks are ``Conv(4 -> 32, kernel min(4, size)) + 2 x
-FC(64)`` as in the paper. With ``centered=True`` (the experiment's default) every network sees
+FC(64)`` as in the paper. With ``centered=True`` (the default) every network sees
 the grid rolled on the torus so that the observing agent sits at the centre: the game is
 translation invariant, and the conv net then learns one pattern per offset of coin and other
 agent instead of one per absolute position (on 7x7 selfish agents reach 94% of the planner's
@@ -205,7 +205,7 @@ class CoinGameTrainer(SteppedTrainer):
         no clock), and targets bootstrap from the true last state.
     centered
         observe the grid centred on each agent (rolled on the torus, see
-        :func:`~econcs.contracts.coin_game_observe`) instead of in absolute positions.
+        :func:`~econcs.contracts.coin_game_observe`); False: absolute positions.
     num_threads
         CPU threads used while training (None: leave PyTorch's setting); the
         networks are tiny, so one thread is fastest.
@@ -238,7 +238,7 @@ class CoinGameTrainer(SteppedTrainer):
         beta: float = 0.0,
         principal_value: str = "vdn",
         time_limit: str = "terminate",
-        centered: bool = False,
+        centered: bool = True,
         n_heads: int = 1,
         confidence: float = 0.0,
         device: str | torch.device = "cpu",
