@@ -184,3 +184,32 @@ def test_cli_reproduce_only_shared(tmp_path, capsys):
     assert report["mode"] == "quick" and all(r["ok"] for r in report["rows"])
     assert len(report["rows"]) >= 5
     assert "| experiment | metric | ours |" in (tmp_path / "report.md").read_text()
+
+
+def test_cli_reproduce_holds_references_to_the_mean_over_seeds(tmp_path, monkeypatch):
+    from econcs.shared import cli
+
+    rep = Reproduction("shared.augmented-lagrangian", {"max_iter": 300}, "AL", n_seeds=3)
+    suite = dataclasses.replace(SHARED, quick=(rep,), full=(), smoke=())
+    monkeypatch.setattr(cli, "load_suites", lambda: {"shared": suite})
+    main(["reproduce", "--quick", "--out", str(tmp_path / "rep"), "--quiet", "--seed", "4"])
+    rows = json.loads((tmp_path / "rep" / "report.json").read_text())["rows"]
+    singles = []  # standalone runs at the same seeds
+    for seed in (4, 5, 6):
+        out = tmp_path / f"single-{seed}.json"
+        argv = ["run", "shared.augmented-lagrangian", "max_iter=300", "--seed", str(seed)]
+        assert main([*argv, "--quiet", "--out", str(tmp_path / f"s{seed}"), "--json", str(out)]) == 0
+        singles.append(json.loads(out.read_text())["metrics"])
+    assert len(rows) >= 2 and all("(mean of seeds 4-6)" in r["label"] for r in rows)
+    for row in rows:
+        values = [m[row["metric"]] for m in singles]
+        assert len(set(values)) == 3  # the seeds really differ
+        assert row["per_seed"] == pytest.approx(values, rel=1e-12)
+        assert row["ours"] == pytest.approx(sum(values) / 3, rel=1e-12)
+    run_dir = tmp_path / "rep" / "shared" / "00-shared.augmented-lagrangian"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["seed-4", "seed-5", "seed-6"]
+
+
+def test_reproduction_rejects_bad_n_seeds():
+    with pytest.raises(ValueError, match="n_seeds"):
+        Reproduction("shared.extragradient", n_seeds=0)

@@ -172,14 +172,25 @@ def _reproduce_suite(suite: ExperimentSuite, mode: str, out: Path, args, rows: l
     failures = 0
     for i, rep in enumerate(suite.full if mode == "full" else suite.quick):
         exp = experiments[rep.experiment]
-        label = rep.label or rep.experiment
         config = config_from_overrides(exp.config, dict(rep.overrides))
         run_dir = out / suite.package / f"{i:02d}-{rep.experiment}"
+        seeds = range(args.seed, args.seed + rep.n_seeds)
+        label = rep.label or rep.experiment
+        if rep.n_seeds > 1:
+            label += f" (mean of seeds {seeds[0]}-{seeds[-1]})"
         start = time.perf_counter()
         try:
-            record = run_experiment(
-                exp, config, seed=args.seed, device=args.device, out_dir=run_dir, quiet=args.quiet
-            )
+            records = [
+                run_experiment(
+                    exp,
+                    config,
+                    seed=s,
+                    device=args.device,
+                    quiet=args.quiet,
+                    out_dir=run_dir if rep.n_seeds == 1 else run_dir / f"seed-{s}",
+                )
+                for s in seeds
+            ]
         except DivergenceError as err:
             rows.append(
                 {
@@ -196,7 +207,8 @@ def _reproduce_suite(suite: ExperimentSuite, mode: str, out: Path, args, rows: l
             )
             failures += 1
             continue
-        if not record.references:
+        seconds = sum(r.seconds for r in records)
+        if not records[0].references:
             rows.append(
                 {
                     "label": label,
@@ -206,29 +218,38 @@ def _reproduce_suite(suite: ExperimentSuite, mode: str, out: Path, args, rows: l
                     "source": "",
                     "gap": 0.0,
                     "ok": True,
-                    "seconds": record.seconds,
+                    "seconds": seconds,
                     "run": str(run_dir),
                 }
             )
-        for key, ref in record.references.items():
-            ours = record.metrics[key]
+        for key, ref in records[0].references.items():
+            values = [r.metrics[key] for r in records]
+            ours = sum(values) / len(values)
             ok = ref.holds(ours)
             failures += not ok
+            source = ref.source
+            if rep.n_seeds > 1:
+                source += "; per seed: " + " / ".join(_fmt(v) for v in values)
             rows.append(
                 {
                     "label": label,
                     "metric": key,
                     "ours": ours,
                     "reference": ref.describe(),
-                    "source": ref.source,
+                    "source": source,
                     "gap": ref.gap(ours),
                     "ok": ok,
-                    "seconds": record.seconds,
+                    "seconds": seconds,
                     "run": str(run_dir),
-                    "plots": sorted(record.artifacts.values()),
+                    "per_seed": values,
+                    "plots": sorted(
+                        a if rep.n_seeds == 1 else f"seed-{s}/{a}"
+                        for s, r in zip(seeds, records)
+                        for a in r.artifacts.values()
+                    ),
                 }
             )
-        print(f"[{suite.package}] {label}: {record.seconds:.1f} s", file=sys.stderr)
+        print(f"[{suite.package}] {label}: {seconds:.1f} s", file=sys.stderr)
     return failures
 
 

@@ -39,6 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from econcs.shared.device import resolve_device
+from econcs.shared.validation import check_int
 
 __all__ = [
     "ConfigError",
@@ -143,11 +144,20 @@ class Experiment:
 
 @dataclasses.dataclass(frozen=True)
 class Reproduction:
-    """One row group of ``econcs reproduce``: an experiment with config overrides."""
+    """One row group of ``econcs reproduce``: an experiment with config overrides.
+
+    ``n_seeds > 1`` runs the experiment at ``n_seeds`` consecutive seeds from ``--seed`` and holds
+    the references to the *mean* of each metric over them (for methods whose per-seed spread, as in
+    the paper, is wider than the reference's margin); the report lists every seed's value.
+    """
 
     experiment: str
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     label: str = ""
+    n_seeds: int = 1
+
+    def __post_init__(self) -> None:
+        check_int(self.n_seeds, "n_seeds", low=1)
 
 
 @dataclasses.dataclass(frozen=True)
