@@ -293,7 +293,7 @@ def _learner_result(name: str, env_name: str, env: Any, learner: ABCs, cfg: Any,
             refs["exploitability"] = Reference(
                 0.4, "issue 4 / paper: ABCs 0.15-0.38 on Leduc at 5e6 nodes", relation="le")
         if isinstance(env, CartPoleEnv) and cfg.budget_nodes >= 500_000:
-            refs["return"] = Reference(190.0, "issue 4 / paper: ABCs CartPole 142.9-200",
+            refs["return"] = Reference(190.0, "issue 4; paper seeds 0/1/2: 197.7 / 200 / 142.9",
                                        relation="ge")
         if isinstance(env, CartPoleLeducEnv) and cfg.budget_nodes >= 5_000_000:
             refs["exploitability"] = Reference(
@@ -359,11 +359,13 @@ EXPERIMENTS = ExperimentSuite(
                      "CFR+ on Leduc"),
         Reproduction("abcs.cfr", {"game": "leduc_poker", "variant": "linear", "max_iter": 100},
                      "linear CFR on Leduc = OpenSpiel LCFRSolver"),
+        # Kuhn and CartPole (~8 s a run) are held on the mean of 10 seeds: their per-seed spread
+        # is wider than the reference's margin, in the paper too (CartPole 197.7 / 200 / 142.9)
         *[Reproduction("abcs.abcs", {"env": env, "budget_nodes": b,
-                                     "eval_every_nodes": b // 50}, f"ABCs on {env}")
-          for env, b in (("kuhn_poker", 500_000), ("leduc_poker", 5_000_000),
-                         ("weighted_rps", 1_000_000), ("CartPole", 500_000),
-                         ("CartPoleLeduc", 5_000_000))],
+                                     "eval_every_nodes": b // 50}, f"ABCs on {env}", n_seeds=k)
+          for env, b, k in (("kuhn_poker", 500_000, 10), ("leduc_poker", 5_000_000, 1),
+                            ("weighted_rps", 1_000_000, 1), ("CartPole", 500_000, 10),
+                            ("CartPoleLeduc", 5_000_000, 1))],
         *[Reproduction("abcs.bql", {"env": env, "budget_nodes": b,
                                     "eval_every_nodes": b // 50}, f"BQL on {env}")
           for env, b in (("kuhn_poker", 500_000), ("leduc_poker", 5_000_000),
