@@ -199,13 +199,18 @@ def test_cli_reproduce_holds_references_to_the_mean_over_seeds(tmp_path, monkeyp
         out = tmp_path / f"single-{seed}.json"
         argv = ["run", "shared.augmented-lagrangian", "max_iter=300", "--seed", str(seed)]
         assert main([*argv, "--quiet", "--out", str(tmp_path / f"s{seed}"), "--json", str(out)]) == 0
-        singles.append(json.loads(out.read_text())["metrics"])
+        singles.append(json.loads(out.read_text()))
     assert len(rows) >= 2 and all("(mean of seeds 4-6)" in r["label"] for r in rows)
     for row in rows:
-        values = [m[row["metric"]] for m in singles]
+        values = [d["metrics"][row["metric"]] for d in singles]
         assert len(set(values)) == 3  # the seeds really differ
         assert row["per_seed"] == pytest.approx(values, rel=1e-12)
         assert row["ours"] == pytest.approx(sum(values) / 3, rel=1e-12)
+        # this experiment's references come from each seed's own problem: they are averaged too
+        refs = [Reference(**d["references"][row["metric"]]) for d in singles]
+        mean_ref = dataclasses.replace(refs[0], value=sum(r.value for r in refs) / 3)
+        assert row["reference"] == mean_ref.describe()
+        assert row["ok"] == mean_ref.holds(row["ours"])
     run_dir = tmp_path / "rep" / "shared" / "00-shared.augmented-lagrangian"
     assert sorted(p.name for p in run_dir.iterdir()) == ["seed-4", "seed-5", "seed-6"]
 

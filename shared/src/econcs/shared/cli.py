@@ -12,6 +12,7 @@ message listing the valid choices, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -222,9 +223,14 @@ def _reproduce_suite(suite: ExperimentSuite, mode: str, out: Path, args, rows: l
                     "run": str(run_dir),
                 }
             )
-        for key, ref in records[0].references.items():
+        for key in records[0].references:
             values = [r.metrics[key] for r in records]
             ours = sum(values) / len(values)
+            # a reference taken from the seed's own problem instance is averaged the same way
+            ref_values = [r.references[key].value for r in records]
+            ref = dataclasses.replace(
+                records[0].references[key], value=sum(ref_values) / len(ref_values)
+            )
             ok = ref.holds(ours)
             failures += not ok
             source = ref.source

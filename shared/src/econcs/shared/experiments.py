@@ -147,8 +147,9 @@ class Reproduction:
     """One row group of ``econcs reproduce``: an experiment with config overrides.
 
     ``n_seeds > 1`` runs the experiment at ``n_seeds`` consecutive seeds from ``--seed`` and holds
-    the references to the *mean* of each metric over them (for methods whose per-seed spread, as in
-    the paper, is wider than the reference's margin); the report lists every seed's value.
+    the *mean* of each metric over them to the mean of its reference values (one value unless the
+    reference comes from the seed's own problem instance): for methods whose per-seed spread, as in
+    the paper, is wider than the reference's margin. The report lists every seed's value.
     """
 
     experiment: str
