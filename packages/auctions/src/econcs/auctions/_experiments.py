@@ -154,7 +154,10 @@ class RegretNetConfig(_Common):
     n_train: int = _f(65_536, "fixed training profiles (each with a cached misreport)")
     misreport_steps: int = _f(10, "misreport ascent steps per update")
     rho: float = _f(10.0, "initial augmented-Lagrangian penalty")
-    rho_increment: float = _f(50.0, "penalty increment, ten times over the run")
+    rho_increment: float = _f(50.0, "penalty increment, every rho_every steps")
+    rho_every: int | None = _f(None, "steps between penalty increments (default: max_iter // 10; "
+                               "paper: 10000)")
+    lambda_every: int = _f(50, "steps between multiplier updates (paper: 100)")
     checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
 
     def __post_init__(self) -> None:
@@ -165,6 +168,9 @@ class RegretNetConfig(_Common):
         check_float(self.lr, "lr", low=0.0, low_inclusive=False)
         check_float(self.rho, "rho", low=0.0, low_inclusive=False)
         check_float(self.rho_increment, "rho_increment", low=0.0)
+        if self.rho_every is not None:
+            check_int(self.rho_every, "rho_every", low=1)
+        check_int(self.lambda_every, "lambda_every", low=1)
         check_int(self.checkpoint_every, "checkpoint_every", low=0)
 
 
@@ -172,6 +178,7 @@ def run_regretnet(cfg: RegretNetConfig, ctx: RunContext) -> ExperimentResult:
     mech = RegretNet(cfg.setting, cfg.hidden, cfg.layers, device=ctx.device)
     mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr, n_train=cfg.n_train,
              misreport_steps=cfg.misreport_steps, rho=cfg.rho, rho_increment=cfg.rho_increment,
+             rho_every=cfg.rho_every, lambda_every=cfg.lambda_every,
              generator=ctx.generator("init", "cpu"), callback=_callback(ctx),
              resume=ctx.load_checkpoint())
     return _finish(mech, cfg, ctx)
