@@ -344,13 +344,15 @@ FULL = [
     _row("auctions.regretnet", "RegretNet 2x2 (paper ~0.878 at regret <= 1e-3; >= 0.86)",
          max_iter=50_000, rho_increment=20.0, ref_revenue=0.86, ref_rtol=0.0,
          ref_relation="ge", ref_regret=1e-3, **{**_EVAL_FULL, "n_eval": 100_000}),
+    # 3x10 / 5x10: the paper's penalty schedules (rho +1 every 10k; 0.25 +0.25 every 100k)
     _row("auctions.regretnet", "RegretNet 3x10 (above item-wise Myerson 5.3125)", n_bidders=3,
-         n_items=10, layers=5, max_iter=200_000, rho=1.0, rho_increment=1.0, ref_revenue=5.3125,
-         ref_rtol=0.0, ref_relation="ge", ref_regret=1e-3, n_regret_samples=1000,
+         n_items=10, layers=5, max_iter=200_000, rho=1.0, rho_increment=1.0, rho_every=10_000,
+         lambda_every=100, ref_revenue=5.3125, ref_rtol=0.0, ref_relation="ge", ref_regret=1e-3,
+         n_regret_samples=1000,
          n_restarts=100, n_steps=200),
     _row("auctions.regretnet", "RegretNet 5x10 (above item-wise Myerson 6.71875)", n_bidders=5,
-         n_items=10, layers=5, max_iter=200_000, rho=0.25, rho_increment=0.25,
-         ref_revenue=6.71875, ref_rtol=0.0, ref_relation="ge", n_regret_samples=1000,
+         n_items=10, layers=5, max_iter=200_000, rho=0.25, rho_increment=0.25, rho_every=100_000,
+         lambda_every=100, ref_revenue=6.71875, ref_rtol=0.0, ref_relation="ge", n_regret_samples=1000,
          n_restarts=100, n_steps=200),
     # final temperature 5e-4, not temperature / 10 = 5e-3: under the softmax relaxation N
     # near-identical options priced p sell like one option priced p - tau log N, so the
