@@ -85,9 +85,21 @@ def test_seeded_runs_are_reproducible(kuhn):
     np.testing.assert_array_equal(a.policy.probs, b.policy.probs)
 
 
-def test_cartpole_runs():
-    result = BoltzmannQLearning(CartPoleEnv(), seed=0).run(budget_nodes=3_000)
-    assert 5.0 <= result.metrics["return"] <= 200.0
+def test_cartpole_learns_to_balance():
+    # a uniform policy balances ~22 steps; ABCs at 1e5 nodes (seeds 0-9 measured: 105-199, mean
+    # 157) must do several times better. The continuous next states never repeat, so every
+    # action tests stationary and ABCs is Boltzmann Q-learning here (README).
+    env = CartPoleEnv()
+    uniform = env.evaluate(np.ones((env.n_infosets, 2)), np.random.default_rng(0))
+    returns = []
+    for seed in range(3):
+        learner = ABCs(env, seed=seed)
+        result = learner.run(budget_nodes=100_000)
+        assert learner.n_nonstationary_checks == 0
+        assert learner.n_stationary_checks > 0
+        returns.append(result.metrics["return"])
+    assert uniform < 30.0
+    assert np.mean(returns) > max(4 * uniform, 100.0)
 
 
 def test_bad_input(kuhn):
