@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from econcs.abcs import MCCFR, exploitability, load_game
+from econcs.abcs import (
+    CFR,
+    MCCFR,
+    CartPoleEnv,
+    CartPoleLeducEnv,
+    TreeEnv,
+    exploitability,
+    load_game,
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +54,48 @@ def test_bad_input(kuhn):
         MCCFR(kuhn).run()
     with pytest.raises(TypeError, match="game"):
         MCCFR(None)
+    with pytest.raises(TypeError, match="game"):
+        MCCFR("kuhn_poker", "outcome")
+    with pytest.raises(ValueError, match="sampling"):
+        MCCFR(CartPoleEnv(), "external")
+    with pytest.raises(ValueError, match="two players"):
+        MCCFR(TreeEnv(load_game("kuhn_poker", players=3)), "outcome")
+
+
+def test_outcome_sampling_on_an_environment_is_unbiased(kuhn):
+    # with the regrets held at zero (both players uniform), the mean of the traverser's sampled
+    # regret increments is the exact counterfactual regret (CFR's first update of player 0) and
+    # the mean average-policy increment at player 1's nodes is sum_h chance(h) * own reach(h) *
+    # sigma over the information set's histories h: CFR's increment (the same sum without
+    # chance(h)) times 1/6, every Kuhn deal having probability 1/6
+    exact = CFR(kuhn, "vanilla")
+    exact.iterate()
+    p0 = kuhn.infoset_player == 0
+    solver = MCCFR(TreeEnv(kuhn), "outcome", seed=0)
+    n = 20_000
+    regrets, cumulative = [], []
+    for _ in range(n):
+        solver.regrets[:] = 0.0
+        solver.cumulative_policy[:] = 0.0
+        solver._reach = 1.0
+        state, _, _ = solver.env.reset(0, solver._env_policy_fn, solver.rng)
+        solver._outcome_env(state, 0, 1.0)
+        regrets.append(solver.regrets[p0].ravel())
+        cumulative.append(solver.cumulative_policy[~p0].ravel())
+    for samples, target in ((np.array(regrets), exact.regrets[p0].ravel()),
+                            (np.array(cumulative), exact.cumulative_policy[~p0].ravel() / 6)):
+        se = samples.std(axis=0) / np.sqrt(n)
+        np.testing.assert_array_less(np.abs(samples.mean(axis=0) - target), 5 * se + 1e-9)
+    assert np.abs(exact.regrets[p0]).max() > 0.1  # the check has something to find
+
+
+def test_outcome_sampling_on_environments():
+    kuhn = load_game("kuhn_poker")
+    result = MCCFR(TreeEnv(kuhn), "outcome", seed=0).run(budget_nodes=100_000)
+    assert result.metric < 0.03 and result.policy is not None
+    combined = MCCFR(CartPoleLeducEnv(), "outcome", seed=0).run(budget_nodes=20_000,
+                                                                eval_every_nodes=10_000)
+    assert set(combined.metrics) == {"exploitability", "return"}
+    assert combined.policy is None and 0.0 < combined.metric < 4.74722  # uniform Leduc: 4.747
+    assert combined.metrics["return"] >= 8.0  # CartPole's uniform policy balances ~22 steps
+    assert len(combined.history) == 3

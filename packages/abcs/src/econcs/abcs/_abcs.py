@@ -38,8 +38,14 @@ from typing import Any
 import numpy as np
 from scipy.special import chdtrc
 
-from econcs.abcs._envs import CartPoleEnv, CartPoleLeducEnv, TabularMDP, TreeEnv
-from econcs.abcs._exploitability import exploitability
+from econcs.abcs._envs import (
+    CartPoleEnv,
+    CartPoleLeducEnv,
+    TabularMDP,
+    TreeEnv,
+    env_metrics,
+    legal_mask,
+)
 from econcs.abcs._game import CompiledGame
 from econcs.abcs._mccfr import SamplingResult
 from econcs.abcs._policy import Policy
@@ -180,10 +186,7 @@ class ABCs:
         return legal
 
     def _legal_mask(self) -> np.ndarray:
-        mask = np.zeros((self.env.n_infosets, self.env.n_actions), dtype=bool)
-        for i in range(self.env.n_infosets):
-            mask[i, self.env.legal(i)] = True
-        return mask
+        return legal_mask(self.env)
 
     # stationarity -------------------------------------------------------------------------------
     def is_stationary(self, infoset: int, action: int) -> bool:
@@ -400,20 +403,8 @@ class ABCs:
         over 100 episodes (CartPole); both for CartPole + Leduc (exploitability of the Leduc
         part). ``rng`` draws the evaluation episodes (default: the learner's own generator, so
         pass a separate one to keep evaluations from changing the training run)."""
-        env = self.env
         rng = self.rng if rng is None else rng
-        if isinstance(env, TreeEnv):
-            return {"exploitability": exploitability(env.game, self.average_probs())}
-        if isinstance(env, TabularMDP):
-            return {"return": env.policy_return(self.current_probs())}
-        cur = self.current_probs()
-        if isinstance(env, CartPoleEnv):
-            return {"return": env.evaluate(cur, rng)}
-        if isinstance(env, CartPoleLeducEnv):
-            avg = self.average_probs()[env.offset:, :env.leduc_game.n_actions]
-            return {"return": env.cartpole.evaluate(cur[:env.offset, :2], rng),
-                    "exploitability": exploitability(env.leduc_game, avg)}
-        return {}
+        return env_metrics(self.env, self.current_probs(), self.average_probs(), rng)
 
     def policy(self) -> Policy | None:
         """The average policy as a :class:`~econcs.abcs.Policy` (games only)."""

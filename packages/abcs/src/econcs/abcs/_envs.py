@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 import pyspiel
 
+from econcs.abcs._exploitability import exploitability
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame, load_game
 from econcs.shared import check_choice, check_float, check_int
 
-__all__ = ["CartPoleEnv", "CartPoleLeducEnv", "TabularMDP", "TreeEnv", "make_env", "make_mdp",
-           "weighted_rps"]
+__all__ = ["CartPoleEnv", "CartPoleLeducEnv", "TabularMDP", "TreeEnv", "env_metrics", "make_env",
+           "make_mdp", "weighted_rps"]
 
 PolicyFn = Callable[[int], int]
 
@@ -513,6 +514,34 @@ class CartPoleLeducEnv:
         if infoset < self.offset:
             return True
         return self.leduc.oracle_stationary(infoset - self.offset, action)
+
+
+def legal_mask(env: Any) -> np.ndarray:
+    """``(n_infosets, n_actions)`` bool: the legal actions of every information set of ``env``."""
+    mask = np.zeros((env.n_infosets, env.n_actions), dtype=bool)
+    for i in range(env.n_infosets):
+        mask[i, env.legal(i)] = True
+    return mask
+
+
+def env_metrics(env: Any, current: np.ndarray, average: np.ndarray,
+                rng: np.random.Generator) -> dict[str, float]:
+    """A sampling learner's metrics on ``env`` from its ``(n_infosets, n_actions)`` current and
+    average policies: ``exploitability`` of the average policy (:class:`TreeEnv`), exact
+    ``return`` of the current policy (:class:`TabularMDP`), mean ``return`` of the current policy
+    over 100 episodes drawn from ``rng`` (:class:`CartPoleEnv`); both for
+    :class:`CartPoleLeducEnv` (the exploitability of its Leduc part)."""
+    if isinstance(env, TreeEnv):
+        return {"exploitability": exploitability(env.game, average)}
+    if isinstance(env, TabularMDP):
+        return {"return": env.policy_return(current)}
+    if isinstance(env, CartPoleEnv):
+        return {"return": env.evaluate(current, rng)}
+    if isinstance(env, CartPoleLeducEnv):
+        avg = average[env.offset:, :env.leduc_game.n_actions]
+        return {"return": env.cartpole.evaluate(current[:env.offset, :2], rng),
+                "exploitability": exploitability(env.leduc_game, avg)}
+    return {}
 
 
 _MDP_NAMES = ("FrozenLake", "CliffWalking", "Taxi")

@@ -7,6 +7,16 @@ epsilon-greedy behaviour policy at the traverser's nodes and importance-weights 
 The conventions are those of OpenSpiel's ``external_sampling_mccfr`` (simple averaging at the next
 player's nodes) and ``outcome_sampling_mccfr`` (no baseline, epsilon = 0.6). Traversals walk the
 compiled arrays (node indices), never ``pyspiel`` states; the budget is counted in nodes touched.
+
+Outcome sampling also runs on an environment seen by one traverser at a time (:mod:`econcs.abcs._envs`:
+the paper's CartPole + Leduc tree, CartPole, a :class:`~econcs.abcs.TreeEnv`), where the other
+player and chance move inside ``env.step``. The other player is drawn on-policy, so its and chance's
+probabilities cancel from the importance weights, which reduce to the traverser's own sampling
+reach ``q``: regrets at the traverser's node ``h`` gain ``(v(h, a) - v(h)) / q(h)`` with sampled
+reward-to-go values (intermediate rewards, as in CartPole, count from the node on), and the other
+player's average policy gains ``sigma(I) / q(h)`` at its nodes (OpenSpiel's stochastically
+weighted averaging, unbiased up to a constant per information set for two players). One node is
+touched per step of the environment, as for ABCs.
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from econcs.abcs._exploitability import _check_game, exploitability
+from econcs.abcs._envs import TreeEnv, env_metrics, legal_mask
+from econcs.abcs._exploitability import exploitability
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame
 from econcs.abcs._policy import Policy
 from econcs.shared import check_choice, check_float, check_int, make_rng
@@ -80,24 +91,42 @@ class MCCFR:
     True
     """
 
-    def __init__(self, game: CompiledGame, sampling: str = "external", epsilon: float = 0.6,
+    def __init__(self, game: Any, sampling: str = "external", epsilon: float = 0.6,
                  seed: Any = 0) -> None:
-        self.game = _check_game(game)
         self.sampling = check_choice(sampling, "sampling", ("external", "outcome"))
         self.epsilon = check_float(epsilon, "epsilon", low=0.0, high=1.0)
         self.rng = make_rng(seed)
-        shape = (game.n_infosets, game.n_actions)
-        self.regrets = np.zeros(shape)
-        self.cumulative_policy = np.zeros(shape)
         self.iteration = 0
         self.nodes_touched = 0
-        g = game
-        self._player = g.player.tolist()
-        self._infoset = g.infoset.tolist()
-        self._children = g.children
-        self._chance_cdf = np.cumsum(g.chance_probs, axis=1)
-        self._returns = g.returns
-        self._legal = [np.flatnonzero(m) for m in g.legal_mask]
+        if isinstance(game, CompiledGame):
+            self.game, self.env = game, None
+            self._player = game.player.tolist()
+            self._infoset = game.infoset.tolist()
+            self._children = game.children
+            self._chance_cdf = np.cumsum(game.chance_probs, axis=1)
+            self._returns = game.returns
+            self._legal = [np.flatnonzero(m) for m in game.legal_mask]
+            shape = (game.n_infosets, game.n_actions)
+        else:
+            if not all(hasattr(game, a) for a in ("reset", "step", "infoset", "legal",
+                                                  "n_players", "n_infosets", "n_actions")):
+                raise TypeError("game: expected a CompiledGame or an environment with reset, "
+                                f"step, infoset and legal; got {type(game).__name__}.")
+            if self.sampling == "external":
+                raise ValueError("sampling: external sampling explores every action of the "
+                                 "traverser at every node, which an environment's long episodes "
+                                 "do not allow; use sampling='outcome' (or pass a CompiledGame).")
+            if game.n_players > 2:
+                raise ValueError(f"game: outcome sampling on an environment supports one or two "
+                                 f"players, got {game.n_players} (pass a CompiledGame).")
+            self.game = game.game if isinstance(game, TreeEnv) else None
+            self.env = game
+            self._mask = legal_mask(game)
+            self._legal = [np.flatnonzero(m) for m in self._mask]
+            self._reach = 1.0
+            shape = (game.n_infosets, game.n_actions)
+        self.regrets = np.zeros(shape)
+        self.cumulative_policy = np.zeros(shape)
 
     # helpers -----------------------------------------------------------------------------------
     def _rm(self, info: int) -> np.ndarray:
@@ -174,6 +203,63 @@ class MCCFR:
             self.cumulative_policy[info, legal] += my_reach * policy / sample_reach
         return value
 
+    # outcome sampling on an environment ----------------------------------------------------------
+    def _env_policy_fn(self, info: int) -> int:
+        """The other player's move inside ``env.step``: on-policy, with the average-policy update
+        weighted by the traverser's current sampling reach."""
+        policy = self._rm(info)
+        legal = self._legal[info]
+        self.cumulative_policy[info, legal] += policy / self._reach
+        return int(legal[self._sample(policy)])
+
+    def _outcome_env(self, state: Any, p: int, reach: float) -> float:
+        env = self.env
+        info = env.infoset(state)
+        legal = self._legal[info]
+        policy = self._rm(info)
+        sample_policy = self.epsilon / legal.shape[0] + (1.0 - self.epsilon) * policy
+        k = self._sample(sample_policy)
+        self.nodes_touched += 1
+        self._reach = reach * sample_policy[k]
+        nxt, reward, term, trunc = env.step(state, int(legal[k]), p, self._env_policy_fn, self.rng)
+        child_value = float(reward)
+        if not (term or trunc):
+            child_value += self._outcome_env(nxt, p, reach * sample_policy[k])
+        values = np.zeros(legal.shape[0])
+        values[k] = child_value / sample_policy[k]
+        value = float(policy @ values)
+        self.regrets[info, legal] += (values - value) / reach
+        return value
+
+    def current_probs(self) -> np.ndarray:
+        """``(n_infosets, n_actions)`` regret-matching policy (uniform where no regret is
+        positive)."""
+        mask = self._mask if self.env is not None else self.game.legal_mask
+        pos = np.where(mask, np.maximum(self.regrets, 0.0), 0.0)
+        total = pos.sum(axis=1, keepdims=True)
+        uniform = mask / mask.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, pos / np.where(total > 0, total, 1.0), uniform)
+
+    def average_probs(self) -> np.ndarray:
+        """``(n_infosets, n_actions)`` normalised cumulative policy (uniform where nothing was
+        accumulated)."""
+        mask = self._mask if self.env is not None else self.game.legal_mask
+        cum = self.cumulative_policy
+        total = cum.sum(axis=1, keepdims=True)
+        uniform = mask / mask.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, cum / np.where(total > 0, total, 1.0), uniform)
+
+    def evaluate(self, rng: np.random.Generator | None = None) -> dict[str, float]:
+        """``exploitability`` of the average policy on a game; on an environment the metrics of
+        :func:`~econcs.abcs._envs.env_metrics` (the current policy plays MDP parts). ``rng`` draws
+        evaluation episodes (default: the learner's own generator)."""
+        if self.env is None:
+            return {"exploitability": exploitability(self.game, self.average_policy())}
+        rng = self.rng if rng is None else rng
+        return env_metrics(self.env, self.current_probs(), self.average_probs(), rng)
+
     # public --------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The learner's state (numpy arrays and numbers; the generator is not included)."""
@@ -189,6 +275,14 @@ class MCCFR:
 
     def iterate(self) -> None:
         """One round: a traversal for each player in turn."""
+        if self.env is not None:
+            for p in range(self.env.n_players):
+                self._reach = 1.0
+                state, _, term = self.env.reset(p, self._env_policy_fn, self.rng)
+                if not term:
+                    self._outcome_env(state, p, 1.0)
+            self.iteration += 1
+            return
         for p in range(self.game.n_players):
             if self.sampling == "external":
                 self._external(0, p)
@@ -196,14 +290,12 @@ class MCCFR:
                 self._outcome(0, p, 1.0, 1.0, 1.0)
         self.iteration += 1
 
-    def average_policy(self) -> Policy:
-        """Normalised cumulative policy (uniform where nothing was accumulated)."""
-        cum = self.cumulative_policy
-        total = cum.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            probs = np.where(total > 0, cum / np.where(total > 0, total, 1.0),
-                             self.game.uniform_policy())
-        return Policy(probs, self.game.infoset_keys)
+    def average_policy(self) -> Policy | None:
+        """The average policy as a :class:`~econcs.abcs.Policy` (games; ``None`` on other
+        environments, see :meth:`average_probs`)."""
+        if self.game is None:
+            return None
+        return Policy(self.average_probs(), self.game.infoset_keys)
 
     def run(self, max_iter: int | None = None, budget_nodes: int | None = None,
             eval_every_nodes: int = 0) -> SamplingResult:
@@ -228,24 +320,27 @@ class MCCFR:
         eval_every_nodes = check_int(eval_every_nodes, "eval_every_nodes", low=0)
         start = time.perf_counter()
         old = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(old, 4 * int(self.game.depth.max()) + 1000))
+        if self.env is None:
+            depth = int(self.game.depth.max())
+        else:  # one frame per step: CartPole's episode (and Leduc's) at most
+            cart = getattr(self.env, "cartpole", self.env)
+            depth = getattr(cart, "max_steps", 0) + 100
+        sys.setrecursionlimit(max(old, 4 * depth + 1000))
         history = []
         next_eval = self.nodes_touched + eval_every_nodes if eval_every_nodes else None
         done = 0
+        key = "return" if self.env is not None and self.env.n_players == 1 else "exploitability"
         try:
             while (max_iter is None or done < max_iter) and (
                     budget_nodes is None or self.nodes_touched < budget_nodes):
                 self.iterate()
                 done += 1
                 if next_eval is not None and self.nodes_touched >= next_eval:
-                    history.append((self.nodes_touched,
-                                    exploitability(self.game, self.average_policy())))
+                    history.append((self.nodes_touched, self.evaluate()[key]))
                     next_eval += eval_every_nodes
         finally:
             sys.setrecursionlimit(old)
-        policy = self.average_policy()
-        metric = exploitability(self.game, policy)
-        history.append((self.nodes_touched, metric))
-        return SamplingResult(policy, self.iteration, self.nodes_touched, metric,
-                              time.perf_counter() - start, tuple(history),
-                              {"exploitability": metric})
+        metrics = self.evaluate()
+        history.append((self.nodes_touched, metrics[key]))
+        return SamplingResult(self.average_policy(), self.iteration, self.nodes_touched,
+                              metrics[key], time.perf_counter() - start, tuple(history), metrics)
