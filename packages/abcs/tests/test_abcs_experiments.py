@@ -42,6 +42,8 @@ def test_cfr_experiment_resumes(tmp_path):
 
 @pytest.mark.parametrize("name,overrides,metric", [
     ("abcs.mccfr", {"budget_nodes": 20_000, "sampling": "outcome"}, "exploitability"),
+    ("abcs.mccfr", {"game": "CartPoleLeduc", "sampling": "outcome", "budget_nodes": 10_000},
+     "return"),
     ("abcs.abcs", {"env": "kuhn_poker", "budget_nodes": 20_000}, "exploitability"),
     ("abcs.bql", {"env": "CliffWalking", "budget_nodes": 40_000, "lr_power": 0.6}, "return"),
 ])
@@ -66,6 +68,15 @@ def test_bad_configs(name, overrides):
         config_from_overrides(EXP[name].config, overrides)
 
 
+def test_mccfr_experiment_rejects_what_it_cannot_run(tmp_path):
+    exp = EXP["abcs.mccfr"]
+    for overrides, match in (({"game": "CartPoleLeduc", "sampling": "external"}, "sampling"),
+                             ({"game": "FrozenLake", "sampling": "outcome"}, "game")):
+        cfg = config_from_overrides(exp.config, {**overrides, "budget_nodes": 1_000})
+        with pytest.raises(ValueError, match=match):
+            run_experiment(exp, cfg, seed=0, device="cpu", out_dir=tmp_path)
+
+
 class _Killed(Exception):
     pass
 
@@ -73,6 +84,8 @@ class _Killed(Exception):
 @pytest.mark.parametrize("name,overrides", [
     ("abcs.abcs", {"env": "kuhn_poker", "budget_nodes": 12_000, "eval_every_nodes": 3_000}),
     ("abcs.mccfr", {"budget_nodes": 12_000, "eval_every_nodes": 3_000}),
+    ("abcs.mccfr", {"game": "CartPoleLeduc", "sampling": "outcome", "budget_nodes": 8_000,
+                    "eval_every_nodes": 2_000}),
     ("abcs.bql", {"env": "CartPole", "budget_nodes": 6_000}),
 ])
 def test_sampling_experiments_resume_exactly(tmp_path, monkeypatch, name, overrides):
