@@ -48,7 +48,7 @@ from econcs.abcs._envs import (
 )
 from econcs.abcs._game import CompiledGame
 from econcs.abcs._mccfr import SamplingResult
-from econcs.abcs._policy import Policy
+from econcs.abcs._policy import Policy, normalise_rows
 from econcs.shared import check_bool, check_choice, check_float, check_int, make_rng
 
 __all__ = ["ABCs", "chi2_pvalue"]
@@ -272,12 +272,7 @@ class ABCs:
 
     def average_probs(self) -> np.ndarray:
         """(n_infosets, n_actions) normalised cumulative exploration policy (uniform if none)."""
-        mask = self._legal_mask()
-        cum = self.cumulative_policy
-        total = cum.sum(axis=1, keepdims=True)
-        uniform = mask / mask.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, cum / np.where(total > 0, total, 1.0), uniform)
+        return normalise_rows(self.cumulative_policy, self._legal_mask())
 
     # traversal ----------------------------------------------------------------------------------
     def _record(self, infoset: int, action: int, key: Any) -> None:

@@ -28,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from econcs.abcs._cfr import regret_matching
 from econcs.abcs._envs import TreeEnv, env_metrics, legal_mask
 from econcs.abcs._exploitability import exploitability
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame
-from econcs.abcs._policy import Policy
+from econcs.abcs._policy import Policy, normalise_rows
 from econcs.shared import check_choice, check_float, check_int, make_rng
 
 __all__ = ["MCCFR", "SamplingResult"]
@@ -100,6 +101,7 @@ class MCCFR:
         self.nodes_touched = 0
         if isinstance(game, CompiledGame):
             self.game, self.env = game, None
+            self._mask = game.legal_mask
             self._player = game.player.tolist()
             self._infoset = game.infoset.tolist()
             self._children = game.children
@@ -234,22 +236,12 @@ class MCCFR:
     def current_probs(self) -> np.ndarray:
         """``(n_infosets, n_actions)`` regret-matching policy (uniform where no regret is
         positive)."""
-        mask = self._mask if self.env is not None else self.game.legal_mask
-        pos = np.where(mask, np.maximum(self.regrets, 0.0), 0.0)
-        total = pos.sum(axis=1, keepdims=True)
-        uniform = mask / mask.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, pos / np.where(total > 0, total, 1.0), uniform)
+        return regret_matching(self.regrets, self._mask)
 
     def average_probs(self) -> np.ndarray:
         """``(n_infosets, n_actions)`` normalised cumulative policy (uniform where nothing was
         accumulated)."""
-        mask = self._mask if self.env is not None else self.game.legal_mask
-        cum = self.cumulative_policy
-        total = cum.sum(axis=1, keepdims=True)
-        uniform = mask / mask.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, cum / np.where(total > 0, total, 1.0), uniform)
+        return normalise_rows(self.cumulative_policy, self._mask)
 
     def evaluate(self, rng: np.random.Generator | None = None) -> dict[str, float]:
         """``exploitability`` of the average policy on a game; on an environment the metrics of

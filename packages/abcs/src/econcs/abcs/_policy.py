@@ -98,6 +98,15 @@ class Policy:
         return cls(arr[rows].copy(), game.infoset_keys)
 
 
+def normalise_rows(weights: np.ndarray, legal_mask: np.ndarray) -> np.ndarray:
+    """``(n_infosets, n_actions)`` rows of non-negative ``weights`` normalised to policies;
+    uniform over the legal actions where a row sums to zero."""
+    total = weights.sum(axis=1, keepdims=True)
+    uniform = legal_mask / legal_mask.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, weights / np.where(total > 0, total, 1.0), uniform)
+
+
 def as_policy_array(game: CompiledGame, policy: Any, name: str = "policy") -> np.ndarray:
     """A ``(n_infosets, n_actions)`` array from a :class:`Policy`, an OpenSpiel ``TabularPolicy``
     or an array, checked: finite, non-negative, zero on illegal actions, rows summing to 1."""
