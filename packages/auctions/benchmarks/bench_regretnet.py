@@ -22,11 +22,13 @@ parser.add_argument("--setting", default="2x2", help="preset name, e.g. 2x2, 3x1
 parser.add_argument("--device", default="cpu")
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--max-iter", type=int, default=15000)
-parser.add_argument("--batch-size", type=int, default=256)
 parser.add_argument("--layers", type=int, default=2)
 parser.add_argument("--hidden", type=int, default=100)
-parser.add_argument("--rho", type=float, default=10.0)
-parser.add_argument("--rho-increment", type=float, default=50.0)
+# training options left out take RegretNet.fit's defaults (the authors' recipe)
+for name, typ in (("batch-size", int), ("lr", float), ("n-train", int), ("misreport-steps", int),
+                  ("rho", float), ("rho-increment", float), ("rho-every", int),
+                  ("lambda-every", int)):
+    parser.add_argument(f"--{name}", type=typ, default=None)
 parser.add_argument("--regret-samples", type=int, default=1000)
 parser.add_argument("--regret-steps", type=int, default=100)
 args = parser.parse_args()
@@ -34,9 +36,11 @@ torch.set_num_threads(args.threads)
 
 setting = AuctionSetting.preset(args.setting)
 t0 = time.perf_counter()
+fit_kw = {k: v for k, v in vars(args).items() if v is not None and k in (
+    "batch_size", "lr", "n_train", "misreport_steps", "rho", "rho_increment", "rho_every",
+    "lambda_every")}
 mech = RegretNet(setting, hidden=args.hidden, layers=args.layers, device=args.device).fit(
-    args.max_iter, batch_size=args.batch_size, rho=args.rho, rho_increment=args.rho_increment,
-    seed=0)
+    args.max_iter, seed=0, **fit_kw)
 if args.device.startswith("cuda"):
     torch.cuda.synchronize()
 train = time.perf_counter() - t0

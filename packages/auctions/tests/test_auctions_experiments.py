@@ -109,11 +109,11 @@ def test_allocation_plot():
 
 def test_regretnet_penalty_schedule_keys(tmp_path):
     """``rho_every`` / ``lambda_every`` reach the augmented Lagrangian: rho grows by the increment
-    every ``rho_every`` steps (default: ten times over the run)."""
+    every ``rho_every`` steps (default: forty times over the run)."""
     base = dict(n_items=1, max_iter=200, batch_size=16, n_train=64, hidden=8, misreport_steps=2,
                 rho=1.0, rho_increment=2.0, **TINY)
     exp = EXP["auctions.regretnet"]
-    for extra, rho_end in (({"rho_every": 50, "lambda_every": 100}, 9.0), ({}, 21.0)):
+    for extra, rho_end in (({"rho_every": 50, "lambda_every": 100}, 9.0), ({}, 81.0)):
         run_experiment(exp, exp.config(**base, **extra), seed=0, device="cpu",
                        out_dir=tmp_path / str(rho_end), quiet=True)
         ctx = RunContext(tmp_path / str(rho_end))

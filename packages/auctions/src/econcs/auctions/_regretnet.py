@@ -122,22 +122,27 @@ class RegretNet(Mechanism):
         self,
         max_iter: int = 6000,
         *,
-        batch_size: int = 256,
-        lr: float = 2e-3,
-        n_train: int = 65_536,
-        misreport_steps: int = 10,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        n_train: int = 640_000,
+        misreport_steps: int = 25,
         misreport_lr: float = 0.1,
-        rho: float = 10.0,
-        rho_increment: float = 50.0,
+        rho: float = 1.0,
+        rho_increment: float = 5.0,
         rho_every: int | None = None,
         lambda_init: float = 5.0,
-        lambda_every: int = 50,
+        lambda_every: int = 100,
         seed: int = 0,
         generator: torch.Generator | None = None,
         callback: Callback | None = None,
         resume: tuple[int, dict[str, Any]] | None = None,
     ) -> RegretNet:
         """Augmented-Lagrangian training on a fixed training set of ``n_train`` profiles.
+
+        The defaults are the authors' recipe (batch 128, Adam 1e-3, 640k profiles, 25 misreport
+        steps, multipliers every 100, rho 1 growing by 5) with the penalty schedule scaled to
+        ``max_iter``; on 2x2 it reaches a ~1% better revenue at the same regret than larger
+        batches and learning rates (see the package README).
 
         Parameters
         ----------
@@ -150,10 +155,11 @@ class RegretNet(Mechanism):
             size of the fixed training set (each profile keeps its cached misreport).
         misreport_steps, misreport_lr
             gradient-ascent steps refreshing the batch's cached
-            misreports before each update (paper: 25 steps of size 0.1, in units of the support).
+            misreports before each update (Adam, step 0.1 in units of the support).
         rho, rho_increment, rho_every
             penalty ``rho`` grows by ``rho_increment`` every
-            ``rho_every`` updates (default: ten times over the run, so ``rho`` ends at 510).
+            ``rho_every`` updates (default: forty times over the run, so ``rho`` ends at 201,
+            the authors' 2x2 schedule of +5 every 10k of 400k updates).
         lambda_init, lambda_every
             initial multipliers and steps between their updates.
         seed, generator
@@ -169,7 +175,7 @@ class RegretNet(Mechanism):
         misreport_lr = check_float(misreport_lr, "misreport_lr", low=0.0, low_inclusive=False)
         rho = check_float(rho, "rho", low=0.0, low_inclusive=False)
         rho_increment = check_float(rho_increment, "rho_increment", low=0.0)
-        rho_every = max(max_iter // 10, 1) if rho_every is None else check_int(
+        rho_every = max(max_iter // 40, 1) if rho_every is None else check_int(
             rho_every, "rho_every", low=1)
         lambda_init = check_float(lambda_init, "lambda_init")
         lambda_every = check_int(lambda_every, "lambda_every", low=1)
