@@ -123,3 +123,18 @@ def test_regretnet_penalty_schedule_keys(tmp_path):
         config_from_overrides(exp.config, ["rho_every=0"])
     with pytest.raises(ConfigError, match="lambda_every"):
         config_from_overrides(exp.config, ["lambda_every=0"])
+
+
+def test_regretnet_config_defaults_are_fits_defaults():
+    """The experiment's training defaults are the ones ``RegretNet.fit`` documents (the authors'
+    recipe), so ``econcs run auctions.regretnet`` and the Python API train alike."""
+    import dataclasses
+    import inspect
+
+    from econcs.auctions import RegretNet
+
+    fit = inspect.signature(RegretNet.fit).parameters
+    cfg = {f.name: f.default for f in dataclasses.fields(EXP["auctions.regretnet"].config)}
+    shared = ("max_iter", "batch_size", "lr", "n_train", "misreport_steps", "rho",
+              "rho_increment", "rho_every", "lambda_every")
+    assert {k: cfg[k] for k in shared} == {k: fit[k].default for k in shared}
