@@ -87,6 +87,9 @@ def _callback(ctx: RunContext):
 
 def _finish(mech: Mechanism, cfg: _Common, ctx: RunContext, source: str = "",
             extra: dict[str, float] | None = None) -> ExperimentResult:
+    if mech.state_dict():  # a learned mechanism: keep it, to re-evaluate or reuse without retraining
+        mech.save(ctx.out_dir / "model.safetensors")
+        ctx.artifacts["model"] = "model.safetensors"
     report = evaluate(mech, cfg.n_eval, seed=ctx.seed + 1, n_regret_samples=cfg.n_regret_samples,
                       n_restarts=cfg.n_restarts, n_steps=cfg.n_steps)
     metrics = {**report.as_metrics(), **(extra or {})}

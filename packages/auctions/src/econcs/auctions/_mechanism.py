@@ -10,6 +10,7 @@ file's metadata; ``load`` rebuilds the mechanism and refuses a different setting
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -92,13 +93,16 @@ class Mechanism(nn.Module):
 
     def save(self, path: str | Path) -> None:
         """Write the parameters to ``path`` (safetensors) with the setting and hyper-parameters as
-        JSON metadata."""
+        JSON metadata, atomically (a temporary file replaced into place)."""
         from safetensors.torch import save_file
 
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
         meta = {"class": type(self).__name__, "setting": self.setting.to_dict(),
                 "hparams": self.hparams(), "dtype": str(self.dtype_).replace("torch.", "")}
-        save_file(tensors, str(path), metadata={_META_KEY: json.dumps(meta)})
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # atomic: never a half-written file
+        save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | Path, *, setting: AuctionSetting | None = None,
