@@ -341,9 +341,9 @@ FULL = [
          max_iter=20_000, rho=100.0, rho_increment=100.0,
          ref_revenue=MYERSON_2X1, ref_regret=1e-3, **{**_EVAL_FULL, "n_eval": 100_000}),
     # the default (authors') recipe at their scale: 400_000 steps, rho +5 every 10_000. Measured
-    # (seed 0, 100k profiles for revenue, 1000 x 100 restarts x 50 steps + 21-grid for regret;
-    # checkpoints of the run, ~5.5 h on one CPU thread): step 160k 0.8832 at 4.7e-4, step 315k
-    # 0.87685 +- 0.0011 at 2.33e-4 (the authors' log: 0.8749 at 2.1e-4). A 4x shorter schedule
+    # (seed 0, ~5.5 h on one CPU thread, 100k profiles for revenue): 0.87661 +- 0.0011 at mean
+    # regret 1.75e-4 with this row's search (10k x 1000 x 200 + 21-grid, on a GPU), -0.16% (the
+    # authors' log: 0.8749 at 2.1e-4); its step-160k checkpoint: 0.8832 at 4.7e-4. A 4x shorter schedule
     # is seed-sensitive at 1%: 0.87343 at 3.0e-4 (seed 0), 0.86565 at 3.7e-4 (seed 1, -1.41%).
     # Batch 256, lr 2e-3, 65,536 profiles, 10 misreport steps stay ~1% lower (see the README).
     _row("auctions.regretnet", "RegretNet 2x2 (paper 0.878 at regret <= 1e-3, within 1%)",
