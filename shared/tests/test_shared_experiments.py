@@ -219,3 +219,17 @@ def test_cli_reproduce_holds_references_to_the_mean_over_seeds(tmp_path, monkeyp
 def test_reproduction_rejects_bad_n_seeds():
     with pytest.raises(ValueError, match="n_seeds"):
         Reproduction("shared.extragradient", n_seeds=0)
+
+
+def test_atomic_write_replaces_or_keeps_the_old_file(tmp_path):
+    from econcs.shared import atomic_write
+
+    path = tmp_path / "model.bin"
+    with atomic_write(path) as tmp:
+        tmp.write_text("first")
+    assert path.read_text() == "first"
+    with pytest.raises(RuntimeError, match="killed"), atomic_write(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed while writing")
+    assert path.read_text() == "first"  # the old file survives a failed write
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.bin"]  # no temporary left

@@ -10,7 +10,6 @@ file's metadata; ``load`` rebuilds the mechanism and refuses a different setting
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from econcs.auctions._setting import AuctionSetting
-from econcs.shared import check_type, resolve_device, resolve_dtype
+from econcs.shared import atomic_write, check_type, resolve_device, resolve_dtype
 
 __all__ = ["Mechanism"]
 
@@ -99,10 +98,8 @@ class Mechanism(nn.Module):
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
         meta = {"class": type(self).__name__, "setting": self.setting.to_dict(),
                 "hparams": self.hparams(), "dtype": str(self.dtype_).replace("torch.", "")}
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # atomic: never a half-written file
-        save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:  # never a half-written file
+            save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
 
     @classmethod
     def load(cls, path: str | Path, *, setting: AuctionSetting | None = None,
