@@ -8,15 +8,20 @@ the ``--full`` rows' own 10,000 profiles x 1000 restarts x 200 steps on a GPU.
 The held-out profiles are drawn on the CPU from ``--seed`` exactly as ``econcs run`` draws them
 (seed = the run's seed + 1), so the revenue is the run's revenue on the same profiles and only
 the regret search (restarts on ``--device``) is new. Regret adds the exact grid for <= 2 items.
+
+A run directory instead of a model file evaluates the run's ``model.safetensors`` when it has
+finished, else the network in its last ``checkpoint.pt`` (an unfinished run's progress; for GemNet
+that is before the price transform).
 """
 
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
-from econcs.auctions import Mechanism, evaluate
+from econcs.auctions import AuctionSetting, GemNet, Mechanism, RegretNet, RochetNet, evaluate
 from econcs.shared import make_generator
 
 parser = argparse.ArgumentParser()
@@ -33,9 +38,36 @@ parser.add_argument("--json", default=None)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 
+
+def load(path: str) -> Mechanism:
+    """A model file, or a run directory: its model, else the network in its last checkpoint."""
+    run = Path(path)
+    if not run.is_dir():
+        return Mechanism.load(run, device=args.device)
+    if (run / "model.safetensors").exists():
+        return Mechanism.load(run / "model.safetensors", device=args.device)
+    meta = json.loads((run / "config.json").read_text())
+    cfg = meta["config"]
+    setting = AuctionSetting(cfg["n_bidders"], cfg["n_items"], cfg["valuation"], cfg["values"])
+    dev = args.device
+    build = {"auctions.regretnet": lambda: RegretNet(setting, cfg["hidden"], cfg["layers"],
+                                                     device=dev),
+             "auctions.rochetnet": lambda: RochetNet(setting, cfg["menu_size"], device=dev),
+             "auctions.gemnet": lambda: GemNet(setting, cfg["menu_size"], cfg["hidden"],
+                                               device=dev)}
+    if meta["experiment"] not in build or not (run / "checkpoint.pt").exists():
+        raise ValueError(f"models: {path!r} is a run directory with neither a model nor a "
+                         "checkpoint of a learned mechanism.")
+    ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    mech = build[meta["experiment"]]()
+    mech.load_state_dict(ckpt["state"]["model"])
+    print(f"{path}: checkpoint at step {ckpt['step']} of {cfg['max_iter']}", flush=True)
+    return mech.eval()
+
+
 rows = []
 for path in args.models:
-    mech = Mechanism.load(path, device=args.device)
+    mech = load(path)
     values = mech.setting.sample(args.n_eval, generator=make_generator(args.seed, "cpu"),
                                  device="cpu", dtype=mech.dtype_)
     t0 = time.perf_counter()
