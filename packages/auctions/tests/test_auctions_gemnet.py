@@ -99,3 +99,52 @@ def test_transform_bad_input():
         gem.transform(refine=-1)
     with pytest.raises(ValueError, match="margin"):
         gem.transform(margin=math.nan)
+
+
+def _random_boxes(gen: torch.Generator, count: int, width: float) -> tuple[torch.Tensor, ...]:
+    lo = torch.rand(count, 2, 2, generator=gen) * (1 - width)
+    return lo, lo + width
+
+
+def _inside(lo: torch.Tensor, hi: torch.Tensor, gen: torch.Generator, per_box: int) -> torch.Tensor:
+    """``(P, per_box + 2, n, m)`` profiles in each box, its two extreme corners included."""
+    u = torch.rand(lo.shape[0], per_box, *lo.shape[1:], generator=gen)
+    x = lo.unsqueeze(1) + u * (hi - lo).unsqueeze(1)
+    return torch.cat([x, lo.unsqueeze(1), hi.unsqueeze(1)], 1)
+
+
+@pytest.fixture(scope="module")
+def trained_2x2() -> GemNet:
+    return GemNet(AuctionSetting(2, 2), menu_size=8, hidden=16).fit(max_iter=150, batch_size=256,
+                                                                    seed=0)
+
+
+@pytest.mark.parametrize("width", [0.02, 0.5])
+def test_menu_bounds_contain_the_menus_and_are_tight_on_small_boxes(trained_2x2, width):
+    """Every menu inside a box lies within ``_menu_bounds``; on small boxes the bounds (mean
+    value form with an interval Jacobian) are close to the range actually taken."""
+    gem, gen = trained_2x2, torch.Generator().manual_seed(1)
+    lo, hi = _random_boxes(gen, 64, width)
+    x = _inside(lo, hi, gen, 256)
+    with torch.no_grad():
+        a_lo, a_hi, p_lo, p_hi = gem._menu_bounds(lo, hi)
+        a, p = gem.menus(x.reshape(-1, 2, 2))
+    a, p = a.reshape(64, -1, *a.shape[1:]), p.reshape(64, -1, *p.shape[1:])
+    assert bool((a >= a_lo.unsqueeze(1) - 1e-6).all() and (a <= a_hi.unsqueeze(1) + 1e-6).all())
+    assert bool((p >= p_lo.unsqueeze(1) - 1e-6).all() and (p <= p_hi.unsqueeze(1) + 1e-6).all())
+    if width < 0.1:
+        taken = (p.amax(1) - p.amin(1)).mean()
+        assert float((p_hi - p_lo).mean()) <= 1.3 * float(taken)
+
+
+def test_certified_boxes_hold_only_compatible_profiles(trained_2x2):
+    """Boxes the certificate accepts contain no over-allocating profile; some are accepted and
+    some rejected (the test is not vacuous)."""
+    gem, gen = trained_2x2, torch.Generator().manual_seed(2)
+    lo, hi = _random_boxes(gen, 2000, 0.05)
+    with torch.no_grad():
+        ok = gem._box_compatible(lo, hi, 1e-6)
+        x = _inside(lo[ok], hi[ok], gen, 64)
+        alloc, _ = gem(x.reshape(-1, 2, 2))
+    assert 0.05 < float(ok.float().mean()) < 1.0
+    assert float(gem.incompatibility(alloc).max()) <= 1e-6
