@@ -20,9 +20,10 @@ choices and beating every other option by a margin. Price changes are first boun
 can become the choice, so the programs are small; the others are skipped) and the bound is widened
 when a program is infeasible; compatible cells are left unchanged. The change is constant on the
 grid cell of ``v_{-i}``, so the menus stay functions of the others' bids (strategy-proofness is
-kept). Interval bounds on the menu networks (a local Lipschitz argument) then certify boxes of the
-value space on which the options each bidder may choose are compatible, refining the boxes
-adaptively where the certificate fails; the certified share of the value space is reported.
+kept). Bounds on the menu networks over boxes (a local Lipschitz argument: the mean-value form with
+an interval Jacobian, intersected with interval propagation) then certify boxes of the value space
+on which the options each bidder may choose are compatible, refining the boxes adaptively where
+the certificate fails; the certified share of the value space is reported.
 """
 
 from __future__ import annotations
@@ -292,7 +293,7 @@ class GemNet(Mechanism):
                   refine: int = 2, tol: float = 1e-6, time_limit: float = 2.0
                   ) -> TransformResult:
         """Make the choices compatible on a grid by changing prices (MILPs on HiGHS), then
-        certify the value space with interval (local Lipschitz) bounds, refined adaptively.
+        certify the value space with bounds on the menus over boxes, refined adaptively.
 
         Bidders are taken in turn; for bidder ``i`` and every grid cell ``c`` of the others'
         values at which some grid profile is incompatible, :func:`_price_milp` finds price changes
@@ -448,9 +449,10 @@ class GemNet(Mechanism):
         """Share of the value space (by volume) certified compatible, by boxes around the grid
         profiles (half a grid step wide), refined ``refine`` times where the certificate fails.
 
-        On a box, interval bounds on the menus (:meth:`_menu_bounds`) give each option's utility
-        range; the options bidder ``i`` may choose somewhere in the box are those whose highest
-        utility reaches the best lowest utility (the null option included). The box is
+        On a box, bounds on the menus (:meth:`_menu_bounds`) give each option's utility range;
+        the options bidder ``i`` may choose somewhere in the box are those not ruled out by
+        :meth:`_box_compatible` (below the best lowest utility, or beaten everywhere by the
+        option with the best lowest utility; the null option included). The box is
         compatible if for every item the largest upper-bound allocations of these options,
         summed over bidders, are at most ``1 + tol``. A failed box is split into ``2^(n m)``
         halves and each is checked again (the halves stay in one price-change cell); refinement
