@@ -80,7 +80,8 @@ def test_trained_gemnet_after_transform_is_compatible_sp_and_below_myerson():
     grid = gem._grid_profiles(15)
     alloc, _ = gem(grid)
     assert float(gem.incompatibility(alloc).max()) <= 1e-6
-    assert 0.5 <= tr.certified_share <= 1.0
+    # 0.88 with the mean-value-form bounds; plain interval propagation certified 0.74
+    assert 0.8 <= tr.certified_share <= 1.0
     rep = evaluate(gem, 20_000, seed=1, n_regret_samples=200, n_restarts=8, n_steps=10,
                    grid_points=51)
     assert rep.regret_max < 1e-5 and rep.ir_violation == 0
