@@ -157,3 +157,44 @@ def test_certified_boxes_hold_only_compatible_profiles(trained_2x2):
         alloc, _ = gem(x.reshape(-1, 2, 2))
     assert 0.05 < float(ok.float().mean()) < 1.0
     assert float(gem.incompatibility(alloc).max()) <= 1e-6
+
+
+@pytest.mark.parametrize("n_bidders, n_items", [(2, 2), (3, 1)])
+def test_repair_makes_outcomes_feasible_and_its_loss_bounds_the_regret(tmp_path, n_bidders,
+                                                                       n_items):
+    """With ``repair=True`` no profile over-allocates; where the menus' choices are compatible
+    the outcome is theirs, bidder 0's outcome never changes (it stays exactly strategy-proof),
+    and at every profile each bidder's exact grid regret is at most its repair loss (every
+    report gets it an option of the same menu). The untransformed net conflicts at some
+    profiles, so the repair and the bound are exercised."""
+    setting = AuctionSetting(n_bidders, n_items)
+    gem = GemNet(setting, menu_size=8, hidden=16).fit(max_iter=150, batch_size=256, seed=0)
+    values = setting.sample(3000, generator=torch.Generator().manual_seed(3))
+    alloc, pay = gem(values)
+    conflict = gem.incompatibility(alloc) > 1e-6
+    assert 0.005 < float(conflict.float().mean()) < 0.5
+    assert gem.exactly_ic
+    gem.repair = True
+    assert not gem.exactly_ic
+    fixed_a, fixed_p = gem(values)
+    loss = gem.repair_loss(values)
+    assert float(gem.incompatibility(fixed_a).max()) <= 1e-6
+    assert torch.equal(fixed_a[~conflict], alloc[~conflict])
+    assert torch.equal(fixed_p[~conflict], pay[~conflict])
+    assert torch.equal(fixed_a[:, 0], alloc[:, 0]) and torch.equal(fixed_p[:, 0], pay[:, 0])
+    assert float(loss[~conflict].abs().max()) == 0.0 and float(loss[conflict].max()) > 0
+    assert float(((fixed_a * values).sum(-1) - fixed_p).min()) >= -1e-6  # IR
+    from econcs.auctions._evaluate import grid_regret
+
+    probe = torch.cat([values[conflict][:200], values[~conflict][:100]])
+    regret, _ = grid_regret(gem, probe, points=21 if n_items == 2 else 101)
+    assert bool((regret <= gem.repair_loss(probe) + 1e-5).all())
+    assert float(regret.max()) > 0  # the repair does cost strategy-proofness somewhere
+    gem.save(tmp_path / "g.safetensors")
+    again = GemNet.load(tmp_path / "g.safetensors")
+    assert again.repair and torch.equal(again(values)[0], fixed_a)
+
+
+def test_repair_bad_input():
+    with pytest.raises(TypeError, match="repair"):
+        GemNet(AuctionSetting(2, 1), repair="yes")
