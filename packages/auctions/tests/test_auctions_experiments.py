@@ -56,6 +56,19 @@ def test_baseline_experiment_metrics(tmp_path):
     assert rec.metrics["regret_max"] < 1e-6
 
 
+def test_gemnet_run_without_regret_and_with_repair(tmp_path):
+    """``n_regret_samples=0`` skips regret (no NaN metric stops the run); ``repair=true``
+    reports the repair's share and loss and holds infeasibility to 0."""
+    cfg = EXP["auctions.gemnet"].config(n_items=1, max_iter=30, menu_size=8, hidden=8,
+                                        grid_points=5, refine=0, repair=True,
+                                        **{**TINY, "n_regret_samples": 0})
+    rec = run_experiment(EXP["auctions.gemnet"], cfg, seed=0, device="cpu", out_dir=tmp_path)
+    assert "regret_mean" not in rec.metrics and "regret_max" not in rec.references
+    assert {"repair_share", "repair_loss_mean", "repair_loss_max"} <= set(rec.metrics)
+    assert rec.metrics["infeasibility"] == 0.0
+    assert rec.references["infeasibility"].holds(rec.metrics["infeasibility"])
+
+
 def test_baseline_revenue_is_a_floor_for_learned_mechanisms_only(tmp_path):
     """On 2x2 only item-wise Myerson's 5/6 is known: a learned mechanism must reach at least it,
     the item-wise Myerson baseline itself must equal it."""

@@ -57,9 +57,11 @@ class EvaluationReport:
     seconds: float
 
     def as_metrics(self) -> dict[str, float]:
-        """The experiment metrics (``revenue``, ``regret_mean``, ``regret_max``, ...)."""
-        return {"revenue": self.revenue, "revenue_se": self.revenue_se,
-                "regret_mean": self.regret_mean, "regret_max": self.regret_max,
+        """The experiment metrics (``revenue``, ``regret_mean``, ``regret_max``, ...); the
+        regret ones only when regret was measured (``n_regret_samples > 0``)."""
+        regret = ({"regret_mean": self.regret_mean, "regret_max": self.regret_max}
+                  if self.n_regret_samples else {})
+        return {"revenue": self.revenue, "revenue_se": self.revenue_se, **regret,
                 "ir_violation": self.ir_violation, "infeasibility": self.infeasibility}
 
 
