@@ -100,6 +100,21 @@ def test_transform_bad_input():
         gem.transform(refine=-1)
     with pytest.raises(ValueError, match="margin"):
         gem.transform(margin=math.nan)
+    with pytest.raises(ValueError, match="order"):
+        gem.transform(order=(0, 0))
+
+
+def test_transform_order_lets_the_first_bidder_in_it_give_way():
+    """With ``order=(1, 0)`` bidder 1's programs resolve every incompatible grid profile (the
+    null option always fits), so bidder 0's prices stay unchanged; in index order bidder 0's
+    change."""
+    gem = GemNet(AuctionSetting(2, 1), menu_size=8, hidden=16).fit(max_iter=100, batch_size=256,
+                                                                   seed=0)
+    tr = gem.transform(grid_points=15, refine=0, order=(1, 0))
+    assert tr.violations_before > 0 and tr.violations_after == 0
+    assert float(gem.price_delta[0].abs().max()) == 0.0 < float(gem.price_delta[1].abs().max())
+    gem.transform(grid_points=15, refine=0)
+    assert float(gem.price_delta[0].abs().max()) > 0.0
 
 
 def _random_boxes(gen: torch.Generator, count: int, width: float) -> tuple[torch.Tensor, ...]:

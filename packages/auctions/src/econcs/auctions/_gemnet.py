@@ -39,6 +39,7 @@ import dataclasses
 import itertools
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -347,8 +348,8 @@ class GemNet(Mechanism):
         return t.reshape(g_one, g_one ** (n - 1), *t.shape[n:])
 
     def transform(self, grid_points: int = 11, *, margin: float = 1e-3, max_change: float = 0.1,
-                  refine: int = 2, tol: float = 1e-6, time_limit: float = 2.0
-                  ) -> TransformResult:
+                  refine: int = 2, tol: float = 1e-6, time_limit: float = 2.0,
+                  order: Sequence[int] | None = None) -> TransformResult:
         """Make the choices compatible on a grid by changing prices (MILPs on HiGHS), then
         certify the value space with bounds on the menus over boxes, refined adaptively.
 
@@ -380,6 +381,11 @@ class GemNet(Mechanism):
             over-allocation below ``tol`` counts as compatible (float rounding).
         time_limit
             seconds per MILP.
+        order
+            the bidders in the order their menus are changed (a permutation; default index
+            order). Which bidder gives way matters on sharp menus: on a 2x2 network trained
+            20000 steps (seed 0, 11-grid) ``(1, 0)`` keeps 0.8599 of 0.8649, index order 0.8471;
+            on the default 3000-step one they are within 0.0013 (0.8559 vs 0.8571).
         """
         from econcs.shared.solvers import SolverError, solve_milp
 
@@ -393,6 +399,10 @@ class GemNet(Mechanism):
         if n * m > 6:
             raise ValueError(f"setting: the grid transform needs n_bidders * n_items <= 6, got "
                              f"{n * m}.")
+        order = list(range(n)) if order is None else [int(i) for i in order]
+        if sorted(order) != list(range(n)):
+            raise ValueError(f"order: expected a permutation of the bidders 0..{n - 1}, got "
+                             f"{order}.")
         k = self.menu_size
         self.price_delta = torch.zeros(0, device=self.device_)
         profiles = self._grid_profiles(grid_points)  # (P, n, m)
@@ -408,7 +418,7 @@ class GemNet(Mechanism):
         d_max = max_change * value_scale(self.setting)
         violations_before = int((self.incompatibility(alloc) > tol).sum())
         n_milps = n_inf = 0
-        for i in range(n):
+        for i in order:
             with torch.no_grad():
                 alloc, _, _ = self.choices(profiles, repair=False)
                 bad = self._bidder_view(self.incompatibility(alloc) > tol, i, grid_points)
