@@ -25,7 +25,7 @@ an interval Jacobian, intersected with interval propagation) then certify boxes 
 on which the options each bidder may choose are compatible, refining the boxes adaptively where
 the certificate fails; the certified share of the value space is reported.
 
-Off the certified boxes the menus' choices can still conflict (rarely: ~0.05-0.09% of profiles on
+Off the certified boxes the menus' choices can still conflict (rarely: ~0.02-0.09% of profiles on
 the trained 2x2 networks). ``repair=True`` makes every outcome feasible: bidders in turn take
 their best option that fits next to the earlier bidders'. Outcomes where the choices are
 compatible do not change, bidder 0 stays exactly strategy-proof, and each other bidder's ex-post
