@@ -40,6 +40,7 @@ def test_full_rows_evaluate_at_least_at_the_issue_minimum():
         ("auctions.baseline", "mechanism=posted", "mechanism"),
         ("auctions.gemnet", "menu_size=0", "menu_size"),
         ("auctions.gemnet", "temperature_final=0", "temperature_final"),
+        ("auctions.gemnet", "transform_order=worst", "transform_order"),
     ],
 )
 def test_bad_configs(exp, override, key):
@@ -61,6 +62,7 @@ def test_gemnet_run_without_regret_and_with_repair(tmp_path):
     reports the repair's share and loss and holds infeasibility to 0."""
     cfg = EXP["auctions.gemnet"].config(n_items=1, max_iter=30, menu_size=8, hidden=8,
                                         grid_points=5, refine=0, repair=True,
+                                        transform_order="best",
                                         **{**TINY, "n_regret_samples": 0})
     rec = run_experiment(EXP["auctions.gemnet"], cfg, seed=0, device="cpu", out_dir=tmp_path)
     assert "regret_mean" not in rec.metrics and "regret_max" not in rec.references

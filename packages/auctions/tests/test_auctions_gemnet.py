@@ -102,6 +102,8 @@ def test_transform_bad_input():
         gem.transform(margin=math.nan)
     with pytest.raises(ValueError, match="order"):
         gem.transform(order=(0, 0))
+    with pytest.raises(ValueError, match="order"):
+        gem.transform(order="worst")
 
 
 def test_transform_order_lets_the_first_bidder_in_it_give_way():
@@ -113,8 +115,16 @@ def test_transform_order_lets_the_first_bidder_in_it_give_way():
     tr = gem.transform(grid_points=15, refine=0, order=(1, 0))
     assert tr.violations_before > 0 and tr.violations_after == 0
     assert float(gem.price_delta[0].abs().max()) == 0.0 < float(gem.price_delta[1].abs().max())
-    gem.transform(grid_points=15, refine=0)
-    assert float(gem.price_delta[0].abs().max()) > 0.0
+    order_rev = tr.revenue_after
+    tr = gem.transform(grid_points=15, refine=0)
+    assert float(gem.price_delta[0].abs().max()) > 0.0 and tr.order == (0, 1)
+    index_rev = tr.revenue_after
+    tr = gem.transform(grid_points=15, refine=0, order="best")
+    assert tr.revenue_after == pytest.approx(max(order_rev, index_rev), abs=1e-6)
+    assert tr.order == ((1, 0) if order_rev > index_rev else (0, 1))
+    assert tr.violations_after == 0
+    _, pay = gem(gem._grid_profiles(15))
+    assert float(pay.sum(-1).mean()) == pytest.approx(tr.revenue_after, abs=1e-9)
 
 
 def _random_boxes(gen: torch.Generator, count: int, width: float) -> tuple[torch.Tensor, ...]:

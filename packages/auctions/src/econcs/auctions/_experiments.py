@@ -208,6 +208,9 @@ class GemNetConfig(_Common):
                                          "temperature / 10)")
     grid_points: int = _f(21, "grid points per value for the price transform (0: skip it)")
     refine: int = _f(3, "adaptive refinement levels of the compatibility certificate")
+    transform_order: str = _f("index", "which bidders' menus the transform changes first: "
+                              "'index' (0, 1, ...) or 'best' (every rotation; the best on the "
+                              "grid)")
     repair: bool = _f(False, "bidders in turn take their best option that fits next to the "
                       "earlier bidders' (exactly feasible; regret <= the repair loss)")
     checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
@@ -215,6 +218,7 @@ class GemNetConfig(_Common):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_bool(self.repair, "repair")
+        check_choice(self.transform_order, "transform_order", ("index", "best"))
         for name in ("max_iter", "batch_size", "menu_size", "hidden"):
             check_int(getattr(self, name), name, low=1)
         check_float(self.lr, "lr", low=0.0, low_inclusive=False)
@@ -238,7 +242,8 @@ def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
     before = evaluate(mech, cfg.n_eval, seed=ctx.seed + 1, n_regret_samples=0)
     extra = {"revenue_before": before.revenue, "infeasibility_before": before.infeasibility}
     if cfg.grid_points >= 2:
-        tr = mech.transform(cfg.grid_points, refine=cfg.refine)
+        tr = mech.transform(cfg.grid_points, refine=cfg.refine,
+                            order="best" if cfg.transform_order == "best" else None)
         extra.update(certified_share=tr.certified_share,
                      grid_violations_before=tr.violations_before,
                      grid_violations_after=tr.violations_after,
