@@ -104,6 +104,8 @@ def test_transform_bad_input():
         gem.transform(order=(0, 0))
     with pytest.raises(ValueError, match="order"):
         gem.transform(order="worst")
+    with pytest.raises(TypeError, match="order"):
+        gem.transform(order=1)
 
 
 def test_transform_order_lets_the_first_bidder_in_it_give_way():

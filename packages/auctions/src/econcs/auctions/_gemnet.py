@@ -407,7 +407,11 @@ class GemNet(Mechanism):
                                  f"{order!r}.")
             orders = [list(range(r, n)) + list(range(r)) for r in range(n)]
         else:
-            orders = [list(range(n)) if order is None else [int(i) for i in order]]
+            try:
+                orders = [list(range(n)) if order is None else [int(i) for i in order]]
+            except TypeError:
+                raise TypeError(f"order: expected 'best' or a permutation of the bidders, got "
+                                f"{order!r}.") from None
             if sorted(orders[0]) != list(range(n)):
                 raise ValueError(f"order: expected a permutation of the bidders 0..{n - 1}, "
                                  f"got {orders[0]}.")
