@@ -9,6 +9,7 @@ import torch
 from numpy.testing import assert_allclose
 
 from econcs.auctions import AuctionSetting, GemNet, evaluate
+from econcs.auctions._evaluate import grid_regret
 from econcs.auctions._gemnet import _price_milp
 from econcs.shared.solvers import SolverError, solve_milp
 
@@ -211,8 +212,6 @@ def test_repair_makes_outcomes_feasible_and_its_loss_bounds_the_regret(tmp_path,
     assert torch.equal(fixed_a[:, 0], alloc[:, 0]) and torch.equal(fixed_p[:, 0], pay[:, 0])
     assert float(loss[~conflict].abs().max()) == 0.0 and float(loss[conflict].max()) > 0
     assert float(((fixed_a * values).sum(-1) - fixed_p).min()) >= -1e-6  # IR
-    from econcs.auctions._evaluate import grid_regret
-
     probe = torch.cat([values[conflict][:200], values[~conflict][:100]])
     regret, _ = grid_regret(gem, probe, points=21 if n_items == 2 else 101)
     assert bool((regret <= gem.repair_loss(probe) + 1e-5).all())

@@ -90,12 +90,14 @@ def _callback(ctx: RunContext):
 
 
 def _finish(mech: Mechanism, cfg: _Common, ctx: RunContext, source: str = "",
-            extra: dict[str, float] | None = None) -> ExperimentResult:
+            extra: dict[str, float] | None = None,
+            values: torch.Tensor | None = None) -> ExperimentResult:
     if mech.state_dict():  # a learned mechanism: keep it, to re-evaluate or reuse without retraining
         mech.save(ctx.out_dir / "model.safetensors")
         ctx.artifacts["model"] = "model.safetensors"
-    report = evaluate(mech, cfg.n_eval, seed=ctx.seed + 1, n_regret_samples=cfg.n_regret_samples,
-                      n_restarts=cfg.n_restarts, n_steps=cfg.n_steps)
+    report = evaluate(mech, cfg.n_eval, seed=ctx.seed + 1, values=values,
+                      n_regret_samples=cfg.n_regret_samples, n_restarts=cfg.n_restarts,
+                      n_steps=cfg.n_steps)
     metrics = {**report.as_metrics(), **(extra or {})}
     refs: dict[str, Reference] = {}
     ref, rtol, relation = cfg.ref_revenue, cfg.ref_rtol, cfg.ref_relation
@@ -250,13 +252,13 @@ def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
                      grid_revenue_before=tr.revenue_before, grid_revenue_after=tr.revenue_after,
                      n_milps=tr.n_milps, n_milps_unsolved=tr.n_infeasible,
                      transform_seconds=tr.seconds)
-    # what the feasibility repair changes (or would), on evaluate's held-out profiles
+    # what the feasibility repair changes (or would), on the held-out profiles evaluated below
     held_out = cfg.setting.sample(cfg.n_eval, generator=make_generator(ctx.seed + 1, mech.device_),
                                   device=mech.device_, dtype=mech.dtype_)
     loss = torch.cat([mech.repair_loss(v) for v in held_out.split(50_000)]).double()
     extra.update(repair_share=float((loss.sum(-1) > 0).double().mean()),
                  repair_loss_mean=float(loss.mean()), repair_loss_max=float(loss.max()))
-    result = _finish(mech, cfg, ctx, extra=extra)
+    result = _finish(mech, cfg, ctx, extra=extra, values=held_out)
     if cfg.grid_points >= 2:
         result.references["grid_violations_after"] = Reference(
             0.0, "the transform makes every grid profile compatible", relation="le")

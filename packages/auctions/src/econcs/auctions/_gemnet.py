@@ -226,15 +226,21 @@ class GemNet(Mechanism):
         delta = self.price_delta.unsqueeze(0).expand(reports.shape[0], -1, -1, -1)
         return delta.gather(2, idx.unsqueeze(2)).squeeze(2)
 
+    def _menu_utilities(self, reports: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The menus (:meth:`menus`) and every option's utility ``(B, n, K + 1)`` at
+        ``reports``, the null option's 0 last."""
+        alloc, prices = self.menus(reports)
+        utils = torch.einsum("bnkm,bnm->bnk", alloc, reports) - prices
+        return alloc, prices, torch.cat([utils, utils.new_zeros(*utils.shape[:2], 1)], dim=-1)
+
     def choices(self, reports: torch.Tensor, temperature: float | None = None, *,
                 repair: bool | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(allocation (B, n, m), payment (B, n), utilities (B, n, K + 1))`` of every bidder's
         choice from its menu (null option last). ``temperature``: softmax choices (training);
         ``None``: argmax, repaired (:attr:`repair`, or as given) so that bidders in turn take
         their best option fitting next to the earlier bidders' allocations."""
-        alloc, prices = self.menus(reports)
-        utils = torch.einsum("bnkm,bnm->bnk", alloc, reports) - prices
-        utils = torch.cat([utils, utils.new_zeros(*utils.shape[:2], 1)], dim=-1)
+        alloc, prices, utils = self._menu_utilities(reports)
         if temperature is None:
             repair = self.repair if repair is None else repair
             pick = self._repaired_picks(alloc, utils) if repair else utils.argmax(-1)
@@ -268,9 +274,7 @@ class GemNet(Mechanism):
         ``i`` reports, it gets an option of the menu that the others' reports set."""
         reports = self.setting.check_values(reports).to(self.device_, self.dtype_)
         with torch.no_grad():
-            alloc, prices = self.menus(reports)
-            utils = torch.einsum("bnkm,bnm->bnk", alloc, reports) - prices
-            utils = torch.cat([utils, utils.new_zeros(*utils.shape[:2], 1)], dim=-1)
+            alloc, _, utils = self._menu_utilities(reports)
             picked = utils.gather(-1, self._repaired_picks(alloc, utils).unsqueeze(-1))[..., 0]
             return utils.amax(-1) - picked
 
@@ -460,8 +464,8 @@ class GemNet(Mechanism):
                 bad = self._bidder_view(self.incompatibility(alloc) > tol, i, grid_points)
                 if not bool(bad.any()):
                     break
-                menu_a, menu_p = self.menus(profiles)
-                utils = torch.einsum("bnkm,bnm->bnk", menu_a, profiles) - menu_p
+                menu_a, menu_p, utils = self._menu_utilities(profiles)
+                utils = utils[..., :-1]
             u_i = self._bidder_view(utils[:, i], i, grid_points).double().cpu().numpy()
             a_i = self._bidder_view(menu_a[:, i], i, grid_points)[0].double().cpu().numpy()
             p_i = self._bidder_view(menu_p[:, i], i, grid_points)[0].double().cpu().numpy()
