@@ -10,7 +10,13 @@ from numpy.testing import assert_allclose
 
 from econcs.auctions import AuctionSetting, GemNet, evaluate
 from econcs.auctions._evaluate import grid_regret
-from econcs.auctions._gemnet import _price_milp
+from econcs.auctions._gemnet import (
+    _cell_revenue,
+    _dominated,
+    _price_milp,
+    _raise_unfit,
+    _remove_unfit,
+)
 from econcs.shared.solvers import SolverError, solve_milp
 
 
@@ -44,6 +50,28 @@ def test_price_milp_maximises_revenue_not_the_price_change():
     assert _price_milp((x - 0.3)[:, None], a, p, rest, margin, 0.1, 1e-6, 10.0, solve_milp,
                        SolverError) is None
 
+
+def test_fallbacks_raise_unfit_options_gently_and_dominated_options_are_skipped():
+    """One item; options the item at 0.3 and half of it at 0.1; the other bidder holds the item
+    at value 0.75 only, where the choice (the item) does not fit, nor does the half. Taking
+    unfit options out takes out both (revenue 0 on the grid); raising them just until nothing
+    beats them by the margin (the item by 0.45 + m, the half by 0.275 + m) keeps the item sold
+    at value 1 for 0.75 + m."""
+    x, m = np.linspace(0, 1, 5), 1e-3
+    a, p = np.array([[1.0], [0.5]]), np.array([0.3, 0.1])
+    u = x[:, None] * a[:, 0] - p
+    rest = np.array([[0.0], [0.0], [0.0], [1.0], [0.0]])
+    assert _cell_revenue(u, a, p, rest, np.zeros(2), 1e-6) == -np.inf  # does not fit at 0.75
+    d = _remove_unfit(u, a, rest, 1e-6, 2.0)
+    assert_allclose(d, [2.0, 2.0]) and _cell_revenue(u, a, p, rest, d, 1e-6) == 0.0
+    d = _raise_unfit(u, a, rest, 1e-6, m, 2.0)
+    assert_allclose(d, [0.45 + m, 0.275 + m], atol=1e-12)
+    assert _cell_revenue(u, a, p, rest, d, 1e-6) == pytest.approx(0.75 + m, abs=1e-12)
+    # dominated: a copy of a lower-index option, less of every item at a higher price; not: more
+    # of an item at a higher price, less at a lower one
+    a = np.array([[1, 0], [1, 0], [0.5, 0], [1, 1], [0.2, 0]])
+    assert _dominated(a, np.array([0.5, 0.5, 0.6, 1.2, 0.1])).tolist() == [False, True, True,
+                                                                            False, False]
 
 def test_transform_widens_the_bound_and_keeps_compatible_cells():
     """Both bidders always take the item at 0.2: bidder 0's price must rise above 1 wherever

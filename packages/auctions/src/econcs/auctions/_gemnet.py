@@ -472,20 +472,26 @@ class GemNet(Mechanism):
             rest = self._bidder_view(alloc.sum(1) - alloc[:, i], i, grid_points)
             rest = rest.double().cpu().numpy()
             for c in torch.nonzero(bad.any(0)).flatten().tolist():  # cells with a violation
-                ceiling = float(np.maximum(u_i[:, c], 0).max()) + 2 * margin
-                delta = None
+                u, a, p, r = u_i[:, c], a_i[c], p_i[c], rest[:, c]
+                ceiling = float(np.maximum(u, 0).max()) + 2 * margin
+                keep = ~_dominated(a, p)  # priced out of the cell in the programs' solutions
                 for bound in (d_max, 4 * d_max, max(16 * d_max, ceiling)):
                     n_milps += 1
-                    delta = _price_milp(u_i[:, c], a_i[c], p_i[c], rest[:, c], margin, bound,
-                                        tol, time_limit, solve_milp, SolverError)
-                    if delta is not None or bound >= ceiling:
+                    kept = _price_milp(u[:, keep], a[keep], p[keep], r, margin, bound, tol,
+                                       time_limit, solve_milp, SolverError)
+                    if kept is not None or bound >= ceiling:
                         break
-                if delta is None:  # none solved in time: fix the choices to the best fitting
-                    n_inf += 1  # options (an LP), else take unfit options out greedily
-                    delta = _price_milp(u_i[:, c], a_i[c], p_i[c], rest[:, c], margin, ceiling,
-                                        tol, time_limit, solve_milp, SolverError, fixed=True)
-                    if delta is None:
-                        delta = _remove_unfit(u_i[:, c], a_i[c], rest[:, c], tol, ceiling)
+                if kept is not None:
+                    found = [np.full(keep.size, ceiling)]
+                    found[0][keep] = kept
+                else:  # none solved in time: fix the choices to the best fitting options
+                    n_inf += 1
+                    found = [_price_milp(u, a, p, r, margin, ceiling, tol, time_limit,
+                                         solve_milp, SolverError, fixed=True)]
+                found += [_raise_unfit(u, a, r, tol, margin, ceiling),
+                          _remove_unfit(u, a, r, tol, ceiling)]  # on a tie the first is kept
+                delta = max((d for d in found if d is not None),
+                            key=lambda d: _cell_revenue(u, a, p, r, d, tol))
                 self.price_delta[i, c] += torch.as_tensor(delta, dtype=self.dtype_,
                                                           device=self.device_)
         return n_milps, n_inf
@@ -686,6 +692,55 @@ def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, solve
     except solver_error:
         return None
     return res.x[:k] - res.x[k: 2 * k]
+
+
+def _dominated(a, p):
+    """Options ``(K,)`` that another option weakly dominates: it allocates at least as much of
+    every item at no higher price (``a`` (K, m), ``p`` (K,)), strictly better somewhere or, for
+    identical options, of lower index. A dominated option is never a strict best choice, but
+    in a price-change program it is one more rival to separate by the margin from the option it
+    ties with (on sharp menus most of the 64 options: the programs then find no solution in
+    time). The relation is a strict order, so every dominated option has an undominated one."""
+    ge = np.all(a[None] >= a[:, None], -1) & (p[None] <= p[:, None])  # [k, k2]: k2 >= k
+    better = np.any(a[None] > a[:, None], -1) | (p[None] < p[:, None])
+    idx = np.arange(len(p))
+    return (ge & (better | (idx[None] < idx[:, None]))).any(1)
+
+
+def _cell_revenue(u, a, p, r, d, tol):
+    """Bidder ``i``'s revenue over its grid values at one cell (``u`` (X, K), ``a`` (K, m),
+    ``p`` (K,), ``r`` (X, m) as in :func:`_price_milp`) after price changes ``d`` (K,);
+    ``-inf`` if a choice does not fit next to the others' allocation."""
+    n_x = u.shape[0]
+    choice = np.concatenate([u - d, np.zeros((n_x, 1))], 1).argmax(1)
+    a_full = np.concatenate([a, np.zeros((1, a.shape[1]))])
+    if not np.all(a_full[choice] + r <= 1 + tol / 2):
+        return -np.inf
+    return float(np.concatenate([p + d, [0.0]])[choice].sum())
+
+
+def _raise_unfit(u, a, r, tol, margin, ceiling):
+    """Fallback price changes ``(K,)``: wherever the choice does not fit, raise the options that
+    do not fit there just enough that the best fitting one (or nothing) beats them by
+    ``margin``; repeat until every choice fits (an option raised to ``ceiling`` is out of the
+    menu). Gentler than :func:`_remove_unfit`, which it beats on most cells of sharp menus
+    (and loses to on some: :meth:`GemNet._fix_grid` keeps the better). ``u`` (X, K), ``a``
+    (K, m), ``r`` (X, m) as in :func:`_price_milp`; ``None`` if not done after ``10 K``
+    rounds."""
+    n_x, k = u.shape
+    fits = np.all(a[None] + r[:, None] <= 1 + tol / 2, axis=-1)
+    fits = np.concatenate([fits, np.ones((n_x, 1), bool)], 1)  # the null option fits
+    base = np.concatenate([u, np.zeros((n_x, 1))], 1)
+    d = np.zeros(k + 1)
+    for _ in range(10 * k):
+        util = base - d
+        bad = ~fits[np.arange(n_x), util.argmax(1)]
+        if not bad.any():
+            return d[:k]
+        target = np.where(fits, util, -np.inf).max(1, keepdims=True) - margin
+        need = np.where(~fits, util - target, 0.0)[bad].max(0)  # (K + 1,), 0 for the null
+        d = np.minimum(d + np.maximum(need, 0.0), ceiling)
+    return None
 
 
 def _remove_unfit(u, a, rest, tol, ceiling):
