@@ -17,8 +17,10 @@ After training (Sec. 5) prices are changed on a grid of the values by mixed-inte
 the others' values ``v_{-i}`` at which some grid profile is incompatible: the programs maximise
 ``i``'s revenue over ``i``'s grid values subject to ``i``'s choice fitting next to the others'
 choices and beating every other option by a margin. Price changes are first bounded (few options
-can become the choice, so the programs are small; the others are skipped) and the bound is widened
-when a program is infeasible; compatible cells are left unchanged. The change is constant on the
+can become the choice, so the programs are small; the others are skipped, and so are dominated
+options) and the bound is widened when a program is infeasible; a cell whose program stops at its
+time limit keeps the better of its solution and simple fallbacks that always fit (raising or pricing
+out the unfit options); compatible cells are left unchanged. The change is constant on the
 grid cell of ``v_{-i}``, so the menus stay functions of the others' bids (strategy-proofness is
 kept). Bounds on the menu networks over boxes (a local Lipschitz argument: the mean-value form with
 an interval Jacobian, intersected with interval propagation) then certify boxes of the value space
@@ -73,8 +75,8 @@ class TransformResult:
 
     grid_points : points per value dimension of the grid.
     n_milps, n_infeasible : programs solved (a cell infeasible at ``max_change`` is retried with
-        a wider bound) and cells where none found a solution in time, whose unfit options were
-        then taken out of the menu (priced out) instead.
+        a wider bound) and cells where none found a solution in time (their price changes come
+        from the fallbacks: the fixed-choice LP, raising or pricing out the unfit options).
     violations_before, violations_after : grid profiles with incompatible choices.
     certified_share : share of the value space (by volume) certified compatible.
     revenue_before, revenue_after : mean revenue over the grid profiles.
@@ -364,13 +366,20 @@ class GemNet(Mechanism):
         ``d (K,)`` of ``i``'s menu at ``c`` that maximise ``i``'s revenue over ``i``'s grid values
         while making ``i``'s choice fit next to the others' (current) choices at every one of them
         and beat every other option by ``margin``. The others' choices do not depend on ``i``'s
-        prices, so a later bidder's programs never undo an earlier one's. Price changes start
-        bounded by ``max_change`` (few options can become the choice, so the programs are small)
-        and the bound is widened (x4, then enough to price every option out) when a program is
-        infeasible; where no program finds a solution within ``time_limit``, the options chosen
-        where they do not fit are priced out (:func:`_remove_unfit`). With two bidders the null
-        option always fits, so every grid profile ends compatible. Needs
-        ``n_bidders * n_items <= 6``.
+        prices, so a later bidder's programs never undo an earlier one's. Options another option
+        dominates (:func:`_dominated`) are priced out of the cell, not given to the program: they
+        are never a strict best choice, and on sharp menus (most of the 64 options) the program
+        separating them by the margin finds no solution in time (a restriction: a dominated
+        option that would fit where its dominator does not is lost). Price changes start bounded by
+        ``max_change`` (few options can become the choice, so the programs are small) and the
+        bound is widened (x4, then enough to price every option out) when a program is
+        infeasible. A program stopped by ``time_limit`` returns whatever solution it has, which
+        can be poor, so the cell keeps the best on its grid of that solution (or, if there is
+        none, of the program with the choices fixed to the best fitting options, an LP) and two
+        fallbacks that always fit: raising the unfit options just enough
+        (:func:`_raise_unfit`) or pricing them out (:func:`_remove_unfit`). With two bidders the
+        null option always fits, so every grid profile ends compatible. Needs ``n_bidders *
+        n_items <= 6``.
 
         Parameters
         ----------
@@ -390,10 +399,11 @@ class GemNet(Mechanism):
         order
             the bidders in the order their menus are changed (a permutation; default index
             order), or ``"best"``: every rotation of the index order, keeping the one with the
-            highest revenue on the grid (n transforms). Which bidder gives way matters on sharp
-            menus: on 2x2 networks trained 20000 steps (11-grid, held-out revenue) ``(1, 0)``
-            keeps 0.8599 of 0.8649 (seed 0) and 0.8568 of 0.8658 (seed 1), index order 0.8471
-            and 0.8495; on the default 3000-step one they are within 0.0013 (0.8559 vs 0.8571).
+            highest revenue on the grid (n transforms). Which bidder gives way matters less
+            since the programs skip dominated options: on 2x2 networks trained 20000 steps
+            (11-grid, held-out revenue) ``(1, 0)`` keeps 0.8630 of 0.8649 (seed 0) and 0.8637 of
+            0.8658 (seed 1), index order 0.8624 and 0.8609 (before: 0.8599 / 0.8568 against
+            0.8471 / 0.8495).
         """
         start = time.perf_counter()
         n, m = self.setting.shape
