@@ -361,25 +361,26 @@ class GemNet(Mechanism):
         """Make the choices compatible on a grid by changing prices (MILPs on HiGHS), then
         certify the value space with bounds on the menus over boxes, refined adaptively.
 
-        Bidders are taken in turn; for bidder ``i`` and every grid cell ``c`` of the others'
-        values at which some grid profile is incompatible, :func:`_price_milp` finds price changes
-        ``d (K,)`` of ``i``'s menu at ``c`` that maximise ``i``'s revenue over ``i``'s grid values
+        Bidders are taken in turn; for bidder ``i`` and every grid cell ``c`` of the others' values
+        at which some grid profile is incompatible, :func:`_price_milp` finds price changes ``d
+        (K,)`` of ``i``'s menu at ``c`` that maximise ``i``'s revenue over ``i``'s grid values
         while making ``i``'s choice fit next to the others' (current) choices at every one of them
         and beat every other option by ``margin``. The others' choices do not depend on ``i``'s
         prices, so a later bidder's programs never undo an earlier one's. Options another option
         dominates (:func:`_dominated`) are priced out of the cell, not given to the program: they
         are never a strict best choice, and on sharp menus (most of the 64 options) the program
-        separating them by the margin finds no solution in time (a restriction: a dominated
-        option that would fit where its dominator does not is lost). Price changes start bounded by
-        ``max_change`` (few options can become the choice, so the programs are small) and the
-        bound is widened (x4, then enough to price every option out) when a program is
-        infeasible. A program stopped by ``time_limit`` returns whatever solution it has, which
-        can be poor, so the cell keeps the best on its grid of that solution (or, if there is
-        none, of the program with the choices fixed to the best fitting options, an LP) and two
-        fallbacks that always fit: raising the unfit options just enough
-        (:func:`_raise_unfit`) or pricing them out (:func:`_remove_unfit`). With two bidders the
-        null option always fits, so every grid profile ends compatible. Needs ``n_bidders *
-        n_items <= 6``.
+        separating them by the margin finds no solution in time (a restriction: a dominated option
+        that would fit where its dominator does not is lost). Price changes start bounded by
+        ``max_change`` (few options can become the choice, so the programs are small) and the bound
+        is widened (x4, then enough to price every option out) when a program is infeasible, not
+        when it runs out of time without a solution (a wider bound is a harder program: on sharp
+        2x2 menus this halves the transform at no cost in revenue). A program stopped by
+        ``time_limit`` with a solution returns it, which can be poor, so the cell keeps the best on
+        its grid of that solution (or, if there is none, of the program with the choices fixed to
+        the best fitting options, an LP) and two fallbacks that always fit: raising the unfit
+        options just enough (:func:`_raise_unfit`) or pricing them out (:func:`_remove_unfit`).
+        With two bidders the null option always fits, so every grid profile ends compatible. Needs
+        ``n_bidders * n_items <= 6``.
 
         Parameters
         ----------
@@ -465,7 +466,7 @@ class GemNet(Mechanism):
                   margin: float, d_max: float, tol: float, time_limit: float) -> tuple[int, int]:
         """The price-change programs of :meth:`transform` for the bidders in ``order``, added to
         :attr:`price_delta`; returns ``(programs solved, cells without a solution in time)``."""
-        from econcs.shared.solvers import SolverError, solve_milp
+        from econcs.shared.solvers import InfeasibleError, SolverError, solve_milp
 
         n_milps = n_inf = 0
         for i in order:
@@ -485,10 +486,14 @@ class GemNet(Mechanism):
                 u, a, p, r = u_i[:, c], a_i[c], p_i[c], rest[:, c]
                 ceiling = float(np.maximum(u, 0).max()) + 2 * margin
                 keep = ~_dominated(a, p)  # priced out of the cell in the programs' solutions
+                kept = None
                 for bound in (d_max, 4 * d_max, max(16 * d_max, ceiling)):
                     n_milps += 1
-                    kept = _price_milp(u[:, keep], a[keep], p[keep], r, margin, bound, tol,
-                                       time_limit, solve_milp, SolverError)
+                    try:
+                        kept = _price_milp(u[:, keep], a[keep], p[keep], r, margin, bound, tol,
+                                           time_limit, solve_milp, InfeasibleError)
+                    except SolverError:  # out of time: a wider bound is a harder program
+                        break
                     if kept is not None or bound >= ceiling:
                         break
                 if kept is not None:
@@ -496,8 +501,11 @@ class GemNet(Mechanism):
                     found[0][keep] = kept
                 else:  # none solved in time: fix the choices to the best fitting options
                     n_inf += 1
-                    found = [_price_milp(u, a, p, r, margin, ceiling, tol, time_limit,
-                                         solve_milp, SolverError, fixed=True)]
+                    try:
+                        found = [_price_milp(u, a, p, r, margin, ceiling, tol, time_limit,
+                                             solve_milp, InfeasibleError, fixed=True)]
+                    except SolverError:
+                        found = []
                 found += [_raise_unfit(u, a, r, tol, margin, ceiling),
                           _remove_unfit(u, a, r, tol, ceiling)]  # on a tie the first is kept
                 delta = max((d for d in found if d is not None),
@@ -623,7 +631,7 @@ class GemNet(Mechanism):
         return (top.sum(1) <= 1 + tol).all(-1)
 
 
-def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, solver_error,
+def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, infeasible_error,
                 fixed=False):
     """Revenue-maximising price changes ``d`` (K,) for one menu at one cell of the others' values.
 
@@ -632,8 +640,9 @@ def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, solve
     binary ``z[x, k]`` (option ``k`` is chosen at ``x``) for the candidates, which fit into
     ``1 - rest[x]`` and can beat every other option by ``margin`` within the bound (other options,
     and rivals that cannot catch up, are skipped), and the payment ``r[x]``. Maximises
-    ``sum_x r[x] - 1e-3 sum |d|``; ``None`` if infeasible. ``fixed=True`` keeps one candidate
-    per ``x``, the fitting option of highest utility at the current prices (an LP).
+    ``sum_x r[x] - 1e-3 sum |d|``; ``None`` if infeasible (``infeasible_error``); a program
+    stopped by ``time_limit`` without a solution raises the solver's error. ``fixed=True`` keeps
+    one candidate per ``x``, the fitting option of highest utility at the current prices (an LP).
     """
     from scipy import sparse
 
@@ -699,7 +708,7 @@ def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, solve
     try:
         res = solve_milp(cost, a_ub, np.concatenate(rhs), a_eq, np.ones(n_x), bounds=bounds,
                          integrality=integrality, time_limit=time_limit, mip_rel_gap=1e-3)
-    except solver_error:
+    except infeasible_error:
         return None
     return res.x[:k] - res.x[k: 2 * k]
 
