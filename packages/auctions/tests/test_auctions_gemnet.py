@@ -63,7 +63,8 @@ def test_fallbacks_raise_unfit_options_gently_and_dominated_options_are_skipped(
     rest = np.array([[0.0], [0.0], [0.0], [1.0], [0.0]])
     assert _cell_revenue(u, a, p, rest, np.zeros(2), 1e-6) == -np.inf  # does not fit at 0.75
     d = _remove_unfit(u, a, rest, 1e-6, 2.0)
-    assert_allclose(d, [2.0, 2.0]) and _cell_revenue(u, a, p, rest, d, 1e-6) == 0.0
+    assert_allclose(d, [2.0, 2.0])
+    assert _cell_revenue(u, a, p, rest, d, 1e-6) == 0.0
     d = _raise_unfit(u, a, rest, 1e-6, m, 2.0)
     assert_allclose(d, [0.45 + m, 0.275 + m], atol=1e-12)
     assert _cell_revenue(u, a, p, rest, d, 1e-6) == pytest.approx(0.75 + m, abs=1e-12)
@@ -72,6 +73,7 @@ def test_fallbacks_raise_unfit_options_gently_and_dominated_options_are_skipped(
     a = np.array([[1, 0], [1, 0], [0.5, 0], [1, 1], [0.2, 0]])
     assert _dominated(a, np.array([0.5, 0.5, 0.6, 1.2, 0.1])).tolist() == [False, True, True,
                                                                             False, False]
+
 
 def test_transform_widens_the_bound_and_keeps_compatible_cells():
     """Both bidders always take the item at 0.2: bidder 0's price must rise above 1 wherever

@@ -631,6 +631,14 @@ class GemNet(Mechanism):
         return (top.sum(1) <= 1 + tol).all(-1)
 
 
+def _fits(a, rest, tol):
+    """``(X, K + 1)``: whether each option of ``a`` (K, m), and the null option last, fits next
+    to the others' allocation ``rest`` (X, m) at each grid value (over-allocation below ``tol / 2``
+    is float rounding)."""
+    fits = np.all(a[None] + rest[:, None] <= 1 + tol / 2, axis=-1)
+    return np.concatenate([fits, np.ones((fits.shape[0], 1), bool)], 1)
+
+
 def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, infeasible_error,
                 fixed=False):
     """Revenue-maximising price changes ``d`` (K,) for one menu at one cell of the others' values.
@@ -649,8 +657,7 @@ def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, infea
     n_x, k = u.shape
     u_full = np.concatenate([u, np.zeros((n_x, 1))], axis=1)  # null option last, d = 0
     p_full = np.concatenate([p, [0.0]])
-    fits = np.all(a[None] + rest[:, None] <= 1 + tol / 2, axis=-1)  # (X, K)
-    fits = np.concatenate([fits, np.ones((n_x, 1), bool)], 1)
+    fits = _fits(a, rest, tol)  # (X, K + 1)
     slack = np.concatenate([np.full(k, d_max), [0.0]])  # how far each option's utility moves
     low = u_full - slack  # the lowest utility each option can be pushed to
     order = np.argsort(-low, axis=1)
@@ -732,8 +739,7 @@ def _cell_revenue(u, a, p, r, d, tol):
     ``-inf`` if a choice does not fit next to the others' allocation."""
     n_x = u.shape[0]
     choice = np.concatenate([u - d, np.zeros((n_x, 1))], 1).argmax(1)
-    a_full = np.concatenate([a, np.zeros((1, a.shape[1]))])
-    if not np.all(a_full[choice] + r <= 1 + tol / 2):
+    if not _fits(a, r, tol)[np.arange(n_x), choice].all():
         return -np.inf
     return float(np.concatenate([p + d, [0.0]])[choice].sum())
 
@@ -747,8 +753,7 @@ def _raise_unfit(u, a, r, tol, margin, ceiling):
     (K, m), ``r`` (X, m) as in :func:`_price_milp`; ``None`` if not done after ``10 K``
     rounds."""
     n_x, k = u.shape
-    fits = np.all(a[None] + r[:, None] <= 1 + tol / 2, axis=-1)
-    fits = np.concatenate([fits, np.ones((n_x, 1), bool)], 1)  # the null option fits
+    fits = _fits(a, r, tol)
     base = np.concatenate([u, np.zeros((n_x, 1))], 1)
     d = np.zeros(k + 1)
     for _ in range(10 * k):
@@ -767,7 +772,7 @@ def _remove_unfit(u, a, rest, tol, ceiling):
     of the menu) wherever it does not fit, until every choice fits (the null option does).
     ``u`` (X, K), ``a`` (K, m), ``rest`` (X, m) as in :func:`_price_milp`."""
     n_x, k = u.shape
-    fits = np.all(a[None] + rest[:, None] <= 1 + tol / 2, axis=-1)  # (X, K)
+    fits = _fits(a, rest, tol)  # (X, K + 1); choices below are real options
     out = np.zeros(k, bool)
     while True:  # at most K rounds
         util = np.where(out[None], -np.inf, u)
