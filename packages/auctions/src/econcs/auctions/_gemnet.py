@@ -24,8 +24,8 @@ out the unfit options); compatible cells are left unchanged. The change is const
 grid cell of ``v_{-i}``, so the menus stay functions of the others' bids (strategy-proofness is
 kept). Bounds on the menu networks over boxes (a local Lipschitz argument: the mean-value form with
 an interval Jacobian, intersected with interval propagation) then certify boxes of the value space
-on which the options each bidder may choose are compatible, refining the boxes adaptively where
-the certificate fails; the certified share of the value space is reported.
+on which the options each bidder may choose are compatible, bisecting the boxes where the
+certificate fails; the certified share of the value space is reported.
 
 Off the certified boxes the menus' choices can still conflict (rarely: ~0.02-0.09% of profiles on
 the trained 2x2 networks). ``repair=True`` makes every outcome feasible: bidders in turn take
@@ -41,7 +41,7 @@ import dataclasses
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -391,8 +391,9 @@ class GemNet(Mechanism):
         max_change
             first bound on a price change, relative to the value scale.
         refine
-            levels of adaptive refinement of the certificate (each halves the cell width
-            where the certificate fails; stops early beyond two million boxes).
+            levels of adaptive refinement of the certificate: each halves the boxes not yet
+            certified along every dimension, one dimension at a time (stops early beyond two
+            million boxes).
         tol
             over-allocation below ``tol`` counts as compatible (float rounding).
         time_limit
@@ -569,44 +570,50 @@ class GemNet(Mechanism):
         a_hi = eh / (eh + (tot_l - el))
         return a_lo[..., :m], a_hi[..., :m], pl, ph
 
-    def _certify(self, points: int, refine: int, tol: float, chunk: int = 4096,
-                 max_boxes: int = 2_000_000) -> float:
-        """Share of the value space (by volume) certified compatible, by boxes around the grid
-        profiles (half a grid step wide), refined ``refine`` times where the certificate fails.
+    def _certify(self, points: int, refine: int, tol: float, max_boxes: int = 2_000_000
+                 ) -> float:
+        """Share of the value space (by volume) certified compatible: the volume of the boxes
+        :meth:`_certified_boxes` yields."""
+        span = self._high - self._low
+        certified = sum(float(((hi - lo) / span).prod(-1).prod(-1).sum())
+                        for lo, hi in self._certified_boxes(points, refine, tol, max_boxes))
+        return min(certified, 1.0)
 
-        On a box, bounds on the menus (:meth:`_menu_bounds`) give each option's utility range;
-        the options bidder ``i`` may choose somewhere in the box are those not ruled out by
-        :meth:`_box_compatible` (below the best lowest utility, or beaten everywhere by the
-        option with the best lowest utility; the null option included). The box is
-        compatible if for every item the largest upper-bound allocations of these options,
-        summed over bidders, are at most ``1 + tol``. A failed box is split into ``2^(n m)``
-        halves and each is checked again (the halves stay in one price-change cell); refinement
-        stops early when a level would check more than ``max_boxes`` boxes.
-        """
+    def _certified_boxes(self, points: int, refine: int, tol: float, max_boxes: int = 2_000_000,
+                         chunk: int = 4096) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Boxes ``(lo, hi)``, each ``(B, n, m)``, on which :meth:`_box_compatible` proves the
+        choices compatible; with the boxes left uncertified they tile the value space.
+
+        The first boxes are centred on the grid profiles, half a grid step wide (so each lies in
+        one price-change cell). A box not certified is bisected along its widest value dimension
+        (the first on a tie) and both halves are checked again, ``refine * n * m`` times in all,
+        so ``refine`` levels halve every side; a half certified early is not split further. On
+        the 3000-step 2x2 quick network (11-grid), refine 3 certifies 98.8% in 78 s (one CPU
+        thread); splitting every box into its ``2^(n m)`` quarters-width children, as before,
+        certified 97.3% in 65 s, because the children of a box at the edge of the value space
+        were clipped copies of it (never refined along that edge) and no half was accepted early.
+        Refinement stops early when a step would check more than ``max_boxes`` boxes."""
         n, m = self.setting.shape
         span = self._high - self._low
         centers = self._grid_profiles(points)
         half = span / (2 * (points - 1))
-        certified = 0.0
-        corners = torch.cartesian_prod(*([torch.tensor([-1.0, 1.0])] * (n * m)))
-        corners = corners.reshape(-1, n, m).to(self.device_, self.dtype_)
+        lo, hi = torch.maximum(centers - half, self._low), torch.minimum(centers + half, self._high)
         with torch.no_grad():
-            for level in range(refine + 1):
-                failed = []
-                for cen in centers.split(chunk):
-                    lo = torch.maximum(cen - half, self._low)
-                    hi = torch.minimum(cen + half, self._high)
-                    ok = self._box_compatible(lo, hi, tol)
-                    vol = ((hi - lo) / span).prod(-1).prod(-1)
-                    certified += float(vol[ok].sum())
-                    failed.append(cen[~ok])
-                centers = torch.cat(failed)
-                if (level == refine or not centers.shape[0]
-                        or centers.shape[0] * corners.shape[0] > max_boxes):
+            for step in range(refine * n * m + 1):
+                if step:  # bisect the boxes left along their widest dimension
+                    if 2 * lo.shape[0] > max_boxes:
+                        break
+                    widest = ((hi - lo) / span).flatten(1).argmax(1)
+                    axis = nn.functional.one_hot(widest, n * m).view_as(lo).bool()
+                    mid = (lo + hi) / 2
+                    lo = torch.cat([lo, torch.where(axis, mid, lo)])
+                    hi = torch.cat([torch.where(axis, mid, hi), hi])
+                ok = torch.cat([self._box_compatible(a, b, tol)
+                                for a, b in zip(lo.split(chunk), hi.split(chunk))])
+                yield lo[ok], hi[ok]
+                lo, hi = lo[~ok], hi[~ok]
+                if not lo.shape[0]:
                     break
-                half = half / 2
-                centers = (centers.unsqueeze(1) + corners * half).reshape(-1, n, m)
-        return min(certified, 1.0)
 
     def _box_compatible(self, lo: torch.Tensor, hi: torch.Tensor, tol: float) -> torch.Tensor:
         """``(P,)`` whether the choices are provably compatible on every box ``[lo, hi]``.
