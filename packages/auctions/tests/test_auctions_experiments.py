@@ -123,8 +123,9 @@ def test_allocation_plot():
 
 
 def test_regretnet_penalty_schedule_keys(tmp_path):
-    """``rho_every`` / ``lambda_every`` reach the augmented Lagrangian: rho grows by the increment
-    every ``rho_every`` steps (default: forty times over the run)."""
+    """``rho_every`` / ``lambda_every`` / ``lambda_init`` reach the augmented Lagrangian: rho grows
+    by the increment every ``rho_every`` steps (default: forty times over the run); the
+    multipliers start at ``lambda_init`` and move only every ``lambda_every`` steps."""
     base = dict(n_items=1, max_iter=200, batch_size=16, n_train=64, hidden=8, misreport_steps=2,
                 rho=1.0, rho_increment=2.0, **TINY)
     exp = EXP["auctions.regretnet"]
@@ -134,6 +135,10 @@ def test_regretnet_penalty_schedule_keys(tmp_path):
         ctx = RunContext(tmp_path / str(rho_end))
         logged = {m["step"]: m for m in ctx.read_metrics()}
         assert logged[200]["rho"] == rho_end
+        assert logged[100]["lambda"] > 5.0  # the default start, moved by the regret at step 100
+    run_experiment(exp, exp.config(**base, lambda_init=0.5, lambda_every=1000), seed=0,
+                   device="cpu", out_dir=tmp_path / "lam", quiet=True)
+    assert [m["lambda"] for m in RunContext(tmp_path / "lam").read_metrics()][-1] == 0.5
     with pytest.raises(ConfigError, match="rho_every"):
         config_from_overrides(exp.config, ["rho_every=0"])
     with pytest.raises(ConfigError, match="lambda_every"):
@@ -151,7 +156,7 @@ def test_regretnet_config_defaults_are_fits_defaults():
     fit = inspect.signature(RegretNet.fit).parameters
     cfg = {f.name: f.default for f in dataclasses.fields(EXP["auctions.regretnet"].config)}
     shared = ("max_iter", "batch_size", "lr", "n_train", "misreport_steps", "rho",
-              "rho_increment", "rho_every", "lambda_every")
+              "rho_increment", "rho_every", "lambda_init", "lambda_every")
     assert {k: cfg[k] for k in shared} == {k: fit[k].default for k in shared}
 
 
