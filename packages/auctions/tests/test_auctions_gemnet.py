@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose
 
 from econcs.auctions import AuctionSetting, GemNet, evaluate
 from econcs.auctions._evaluate import grid_regret
-from econcs.auctions._gemnet import (
+from econcs.auctions._gemnet_programs import (
     _cell_revenue,
     _dominated,
     _price_milp,
