@@ -596,7 +596,7 @@ class GemNet(Mechanism):
         (the first on a tie) and both halves are checked again, ``refine * n * m`` times in all,
         so ``refine`` levels halve every side; a half certified early is not split further. On
         the 3000-step 2x2 quick network (11-grid), refine 3 certifies 98.8% in 78 s (one CPU
-        thread); splitting every box into its ``2^(n m)`` quarters-width children, as before,
+        thread); splitting every box into its ``2^(n m)`` half-width children, as before,
         certified 97.3% in 65 s, because the children of a box at the edge of the value space
         were clipped copies of it (never refined along that edge) and no half was accepted early.
         Refinement stops early when a step would check more than ``max_boxes`` boxes."""
