@@ -17,7 +17,6 @@ from econcs.auctions._gemnet_programs import (
     _raise_unfit,
     _remove_unfit,
 )
-from econcs.shared.solvers import InfeasibleError, solve_milp
 
 
 def _constant_menus(setting: AuctionSetting, logit: float, price: float) -> GemNet:
@@ -38,17 +37,14 @@ def test_price_milp_maximises_revenue_not_the_price_change():
     x = np.linspace(0, 1, 5)
     a, p, margin = np.array([[1.0]]), np.array([0.3]), 1e-3
     rest = np.array([[0.0], [1.0], [1.0], [0.0], [0.0]])
-    d = _price_milp((x - 0.3)[:, None], a, p, rest, margin, 0.5, 1e-6, 10.0, solve_milp,
-                    InfeasibleError)
+    d = _price_milp((x - 0.3)[:, None], a, p, rest, margin, 0.5, 1e-6, 10.0)
     assert_allclose(d, [0.75 - margin - 0.3], atol=1e-6)
     # with the choices fixed to the best fitting option at the current price (nothing at 0.25
     # and 0.5, the item at 0.75 and 1) the program is an LP with the same answer
-    d = _price_milp((x - 0.3)[:, None], a, p, rest, margin, 0.5, 1e-6, 10.0, solve_milp,
-                    InfeasibleError, fixed=True)
+    d = _price_milp((x - 0.3)[:, None], a, p, rest, margin, 0.5, 1e-6, 10.0, fixed=True)
     assert_allclose(d, [0.75 - margin - 0.3], atol=1e-6)
     # a bound too small to push the price past 0.5 leaves the program infeasible
-    assert _price_milp((x - 0.3)[:, None], a, p, rest, margin, 0.1, 1e-6, 10.0, solve_milp,
-                       InfeasibleError) is None
+    assert _price_milp((x - 0.3)[:, None], a, p, rest, margin, 0.1, 1e-6, 10.0) is None
 
 
 def test_fallbacks_raise_unfit_options_gently_and_dominated_options_are_skipped():

@@ -474,7 +474,7 @@ class GemNet(Mechanism):
                   margin: float, d_max: float, tol: float, time_limit: float) -> tuple[int, int]:
         """The price-change programs of :meth:`transform` for the bidders in ``order``, added to
         :attr:`price_delta`; returns ``(programs solved, cells without a solution in time)``."""
-        from econcs.shared.solvers import InfeasibleError, SolverError, solve_milp
+        from econcs.shared.solvers import SolverError
 
         n_milps = n_inf = 0
         for i in order:
@@ -499,7 +499,7 @@ class GemNet(Mechanism):
                     n_milps += 1
                     try:
                         kept = _price_milp(u[:, keep], a[keep], p[keep], r, margin, bound, tol,
-                                           time_limit, solve_milp, InfeasibleError)
+                                           time_limit)
                     except SolverError:  # out of time: a wider bound is a harder program
                         break
                     if kept is not None or bound >= ceiling:
@@ -511,7 +511,7 @@ class GemNet(Mechanism):
                     n_inf += 1
                     try:
                         found = [_price_milp(u, a, p, r, margin, ceiling, tol, time_limit,
-                                             solve_milp, InfeasibleError, fixed=True)]
+                                             fixed=True)]
                     except SolverError:
                         found = []
                 found += [_raise_unfit(u, a, r, tol, margin, ceiling),

@@ -25,8 +25,7 @@ def _fits(a, rest, tol):
     return np.concatenate([fits, np.ones((fits.shape[0], 1), bool)], 1)
 
 
-def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, infeasible_error,
-                fixed=False):
+def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, fixed=False):
     """Revenue-maximising price changes ``d`` (K,) for one menu at one cell of the others' values.
 
     ``u`` (X, K) utilities at the bidder's X grid values, ``a`` (K, m) and ``p`` (K,) the menu,
@@ -34,11 +33,13 @@ def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, infea
     binary ``z[x, k]`` (option ``k`` is chosen at ``x``) for the candidates, which fit into
     ``1 - rest[x]`` and can beat every other option by ``margin`` within the bound (other options,
     and rivals that cannot catch up, are skipped), and the payment ``r[x]``. Maximises
-    ``sum_x r[x] - 1e-3 sum |d|``; ``None`` if infeasible (``infeasible_error``); a program
-    stopped by ``time_limit`` without a solution raises the solver's error. ``fixed=True`` keeps
+    ``sum_x r[x] - 1e-3 sum |d|``; ``None`` if infeasible; a program stopped by ``time_limit``
+    without a solution raises :class:`econcs.shared.solvers.SolverError`. ``fixed=True`` keeps
     one candidate per ``x``, the fitting option of highest utility at the current prices (an LP).
     """
     from scipy import sparse
+
+    from econcs.shared.solvers import InfeasibleError, solve_milp  # HiGHS, imported on use
 
     n_x, k = u.shape
     u_full = np.concatenate([u, np.zeros((n_x, 1))], axis=1)  # null option last, d = 0
@@ -101,7 +102,7 @@ def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, solve_milp, infea
     try:
         res = solve_milp(cost, a_ub, np.concatenate(rhs), a_eq, np.ones(n_x), bounds=bounds,
                          integrality=integrality, time_limit=time_limit, mip_rel_gap=1e-3)
-    except infeasible_error:
+    except InfeasibleError:
         return None
     return res.x[:k] - res.x[k: 2 * k]
 
