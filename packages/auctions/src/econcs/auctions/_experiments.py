@@ -374,7 +374,7 @@ FULL = [
     # regret 1.75e-4 with this row's search (10k x 1000 x 200 + 21-grid, on a GPU), -0.16% (the
     # authors' log: 0.8749 at 2.1e-4); its step-160k checkpoint: 0.8832 at 4.7e-4. A 4x shorter schedule
     # is seed-sensitive at 1%: 0.87343 at 3.0e-4 (seed 0), 0.86565 at 3.7e-4 (seed 1, -1.41%).
-    # Batch 256, lr 2e-3, 65,536 profiles, 10 misreport steps stay ~1% lower (see the README).
+    # Batch 256, lr 2e-3, 65,536 profiles, 10 misreport steps stay ~1% lower (MEASUREMENTS.md).
     _row("auctions.regretnet", "RegretNet 2x2 (paper 0.878 at regret <= 1e-3, within 1%)",
          max_iter=400_000, ref_revenue=0.878,
          ref_rtol=0.01, ref_relation="ge", ref_regret=1e-3, **{**_EVAL_FULL, "n_eval": 100_000}),
@@ -383,7 +383,7 @@ FULL = [
     # steps (~16 h on one CPU thread for 3x10). With multipliers from 5, 5x10 was at training
     # revenue 6.53 at regret 8.7e-3 (below item-wise Myerson) from step 60k to 96k.
     # Not run to the end yet; shorter schedules measured (3x10 best: 5.409 at regret 1.2e-3,
-    # 5x10: 5.675 at 2.2e-3 with a 3x10-strength penalty) are in the package README, Known gaps.
+    # 5x10: 5.675 at 2.2e-3 with a 3x10-strength penalty) are in MEASUREMENTS.md.
     _row("auctions.regretnet", "RegretNet 3x10 (above item-wise Myerson 5.3125)", n_bidders=3,
          n_items=10, layers=5, max_iter=400_000, rho=1.0, rho_increment=1.0, rho_every=10_000,
          ref_revenue=5.3125, ref_rtol=0.0, ref_relation="ge", ref_regret=1e-3,

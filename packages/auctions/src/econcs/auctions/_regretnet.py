@@ -143,7 +143,7 @@ class RegretNet(Mechanism):
         steps, multipliers every 100, rho 1 growing by 5) with the penalty schedule scaled to
         ``max_iter``. On 2x2 at 100k-400k updates it earns ~1% more at the same regret than
         batch 256, lr 2e-3, 65,536 profiles and 10 misreport steps; on short budgets the two
-        are alike (measurements in the package README).
+        are alike (measurements in the package MEASUREMENTS.md).
 
         Parameters
         ----------
