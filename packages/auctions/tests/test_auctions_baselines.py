@@ -102,6 +102,24 @@ def test_lottery_ama_runs_and_is_ic():
     assert rep.regret_max < 1e-4 and rep.infeasibility < 1e-6
 
 
+def test_ama_relaxed_payments_stay_bounded_when_a_weight_shrinks():
+    # the softmax relaxation may charge more than the relaxed value, but by at most 2 tau log K
+    # (value units) whatever the weights; with the temperature fixed in welfare units the excess
+    # grew like 1 / w_i and training drove a weight to zero (lottery AMA, 5000 steps: NaN)
+    s = AuctionSetting(2, 2)
+    ama = AffineMaximizer(s, lottery=True, n_allocations=16, dtype="float64")
+    with torch.no_grad():
+        ama.log_weights.copy_(torch.tensor([-6.0, 0.0], dtype=torch.float64))
+        ama.boosts.copy_(0.1 * torch.randn(16, generator=torch.Generator().manual_seed(0),
+                                           dtype=torch.float64))
+    v = _values(s, 7, 4096)
+    tau = 0.02
+    with torch.no_grad():
+        alloc, pay = ama.outcome(v, tau)
+    excess = pay - (alloc * v).sum(-1)
+    assert float(excess.max()) <= 2 * tau * math.log(16) + 1e-9
+
+
 def test_baseline_bad_input():
     with pytest.raises(ValueError, match="setting"):
         MyersonItemwise(AuctionSetting(2, 2, valuation="unit-demand"))

@@ -109,9 +109,14 @@ class AffineMaximizer(Mechanism):
             chosen = without.gather(1, best.view(-1, 1, 1).expand(-1, 1, without.shape[2]))
             pay = (without.amax(dim=1) - chosen.squeeze(1)) / w
             return alloc, pay.clamp(min=0.0)
-        probs = torch.softmax(welfare / temperature, dim=1)
+        # temperature in the welfare units of the least-weighted bidder: the relaxation lets a
+        # payment exceed the hard one by up to ~ t log K / w_i (the softened argmax and max), so
+        # with t fixed in welfare units, training shrinks some w_i and inflates the soft revenue
+        # without bound; scaled by min(w), the slack is at most ~ temperature * log K per bidder
+        t = temperature * float(w.detach().min())
+        probs = torch.softmax(welfare / t, dim=1)
         alloc = torch.einsum("bk,kim->bim", probs, alloc_set)
-        soft_max = temperature * torch.logsumexp(without / temperature, dim=1)
+        soft_max = t * torch.logsumexp(without / t, dim=1)
         pay = (soft_max - (probs.unsqueeze(-1) * without).sum(1)) / w
         return alloc, pay
 
