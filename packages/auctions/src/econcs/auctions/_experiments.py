@@ -125,7 +125,7 @@ def _finish(mech: Mechanism, cfg: _Common, ctx: RunContext, source: str = "",
 class RochetNetConfig(_Common):
     max_iter: int = _f(1500, "Adam steps")
     batch_size: int = _f(1024, "fresh profiles per step")
-    lr: float = _f(0.05, "Adam learning rate (cosine decay)")
+    lr: float = _f(0.02, "Adam learning rate (cosine decay)")
     menu_size: int = _f(1000, "menu options besides the null option")
     temperature: float = _f(0.01, "initial softmax temperature (relative to the value scale)")
     checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
@@ -322,7 +322,7 @@ def _row(exp: str, label: str, **overrides: Any) -> Reproduction:
 
 
 _EVAL_QUICK = {"n_regret_samples": 200, "n_restarts": 100, "n_steps": 20}
-_RN_QUICK = {"max_iter": 600, "batch_size": 1024, **_EVAL_QUICK, "n_regret_samples": 50}
+_RN_QUICK = {"max_iter": 1000, "batch_size": 1024, **_EVAL_QUICK, "n_regret_samples": 50}
 _RG_QUICK = {"n_eval": 10_000, **_EVAL_QUICK}
 _EVAL_FULL = {"n_regret_samples": 10_000, "n_restarts": 1000, "n_steps": 200}
 

@@ -210,7 +210,7 @@ class RochetNet(Mechanism):
         max_iter: int = 1500,
         *,
         batch_size: int = 1024,
-        lr: float = 0.05,
+        lr: float = 0.02,
         temperature: float = 0.01,
         temperature_final: float = 0.001,
         seed: int = 0,
@@ -227,7 +227,10 @@ class RochetNet(Mechanism):
         batch_size
             value profiles per step (drawn fresh from the prior).
         lr
-            Adam learning rate, decayed by cosine to ``lr / 20``.
+            Adam learning rate, decayed by cosine to ``lr / 20``. Adam moves every price by
+            about ``lr`` value units a step; at 0.05 long runs lose options for good (1x2
+            U[0,1], seed 0: 0.5474 with 3 options after 20000 steps against 0.5486 with 4
+            after 600), at 0.02 they keep the four (0.5497 after 20000 steps, 0.5472 after 600).
         temperature, temperature_final
             softmax temperature, relative to :func:`value_scale`,
             annealed geometrically from the first to the second.
