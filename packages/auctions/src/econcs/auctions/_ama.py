@@ -8,7 +8,8 @@ term. It is dominant-strategy IC and IR for any ``w``, ``lambda`` (Roberts 1979)
 lambda = 0``. The **AMA** uses all deterministic allocations; the **lottery AMA** (Curry,
 Sandholm, Dickerson, "Differentiable economics for randomized affine maximizer auctions", IJCAI
 2023) learns ``K`` randomized allocations too. Training maximises revenue under the softmax
-relaxation (argmax -> softmax, max -> ``tau * logsumexp``), as in Dütting et al. (2019, Sec. 6).
+relaxation (argmax -> softmax, max -> ``tau * logsumexp``), as in Dütting et al. (2019, Sec. 6),
+with ``tau`` in the welfare units of the least-weighted bidder.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class AffineMaximizer(Mechanism):
         # payment exceed the hard one by up to ~ t log K / w_i (the softened argmax and max), so
         # with t fixed in welfare units, training shrinks some w_i and inflates the soft revenue
         # without bound; scaled by min(w), the slack is at most ~ temperature * log K per bidder
-        t = temperature * float(w.detach().min())
+        t = temperature * w.detach().min()
         probs = torch.softmax(welfare / t, dim=1)
         alloc = torch.einsum("bk,kim->bim", probs, alloc_set)
         soft_max = t * torch.logsumexp(without / t, dim=1)
