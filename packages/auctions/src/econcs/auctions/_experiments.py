@@ -382,8 +382,8 @@ FULL = [
     # 10k; 0.25 +0.25 every 100k, multipliers from 1 instead of 5 for 5x10) at their scale, 400k
     # steps (~16 h on one CPU thread for 3x10). With multipliers from 5, 5x10 was at training
     # revenue 6.53 at regret 8.7e-3 (below item-wise Myerson) from step 60k to 96k.
-    # 3x10 measured (seed 0, ~18 h on one or two CPU threads across sessions): 5.57849 +- 0.0057
-    # (+5.0% over item-wise Myerson; paper ~5.54) at regret mean 9.09e-4 with this row's search,
+    # 3x10 measured (seed 0, one CPU thread across sessions, the last 94k steps on two): 5.57849
+    # +- 0.0057 (+5.0% over item-wise Myerson; paper ~5.54) at regret mean 9.09e-4 (row's search),
     # 9.92e-4 under 10,000 x 1000 x 200 on a GPU. 5x10 not run to the end yet; shorter schedules
     # (3x10: 5.409 at 1.2e-3; 5x10: 5.675 at 2.2e-3) are in MEASUREMENTS.md.
     _row("auctions.regretnet", "RegretNet 3x10 (above item-wise Myerson 5.3125)", n_bidders=3,
