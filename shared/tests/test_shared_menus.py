@@ -1,8 +1,19 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
-from econcs.shared import MenuLayer, best_response_search, choose_from_menu, misreport_utilities
+from econcs.shared import (
+    MenuLayer,
+    best_response_search,
+    choose_from_menu,
+    misreport_gradient,
+    misreport_utilities,
+)
+
+needs_compiler = pytest.mark.skipif(shutil.which("g++") is None,
+                                    reason="torch.compile on the CPU needs a C++ compiler")
 
 
 def _quadratic_mechanism(coupling=0.3):
@@ -71,6 +82,56 @@ def test_best_response_search_finds_closed_form_regret():
     u_true = (v * v).sum(-1) - 0.25 * (v**2).sum(-1)
     np.testing.assert_allclose(res.regret.numpy(), (u_best - u_true).numpy(), atol=1e-5)
     np.testing.assert_allclose(res.misreports.numpy(), best.numpy(), atol=2e-3)
+
+
+@needs_compiler
+def test_compiled_misreport_gradient_matches_eager_and_follows_the_parameters():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 6))
+
+    def mech(b):  # a small RegretNet-like mechanism: softmax allocation, fractional payment
+        out = net(b.reshape(b.shape[0], 4))
+        alloc = torch.softmax(out.view(-1, 3, 2), dim=1)[:, :2]
+        return alloc, 0.5 * (alloc * b).sum(-1)
+
+    gen = torch.Generator().manual_seed(1)
+    v = torch.rand(32, 2, 2, generator=gen)
+    mis = torch.rand(32, 3, 2, 2, generator=gen)
+    eager, compiled = misreport_gradient(mech), misreport_gradient(mech, compile=True)
+    for _ in range(2):  # the second time after a parameter update, as in training
+        g_eager, g_comp = eager(v, mis), compiled(v, mis)
+        assert float(g_eager.abs().max()) > 1e-3
+        torch.testing.assert_close(g_comp, g_eager, atol=1e-6, rtol=1e-5)
+        with torch.no_grad():
+            net[0].weight.add_(0.5)
+
+
+@needs_compiler
+def test_best_response_search_with_a_compiled_gradient_finds_closed_form_best_response():
+    mech = _quadratic_mechanism(coupling=0.0)
+
+    def cheap(b):  # best response 2v clipped to 1 (see the test above)
+        alloc, pay = mech(b)
+        return alloc, pay / 2
+
+    v = torch.rand(64, 2, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    res = best_response_search(cheap, v, low=0.0, high=1.0, n_restarts=8, n_steps=400, lr=0.05,
+                               generator=torch.Generator().manual_seed(2),
+                               gradient=misreport_gradient(cheap, compile=True))
+    np.testing.assert_allclose(res.misreports.numpy(), torch.clamp(2 * v, max=1.0).numpy(),
+                               atol=2e-3)
+
+
+def test_posted_prices_stop_the_ascent():
+    def posted(b):  # take an item when its value exceeds 1/2, pay 1/2: no gradient anywhere
+        alloc = (b > 0.5).to(b.dtype)
+        return alloc, 0.5 * alloc.sum(-1)
+
+    v = torch.rand(8, 2, 2, generator=torch.Generator().manual_seed(3))
+    assert misreport_gradient(posted)(v, v.unsqueeze(1)) is None
+    res = best_response_search(posted, v, low=0.0, high=1.0, n_restarts=4, n_steps=10,
+                               generator=torch.Generator().manual_seed(4))
+    assert float(res.regret.max()) == 0.0
 
 
 def test_menu_is_incentive_compatible_under_hard_choice():

@@ -1,6 +1,7 @@
 """RegretNet and GemNet: feasibility, IR, the one-bidder reduction, persistence, bad input."""
 
 import math
+import shutil
 
 import pytest
 import torch
@@ -31,6 +32,21 @@ def test_regretnet_learns_toward_myerson_and_lowers_regret():
     assert 0.3 < rep.revenue < 0.5  # Myerson 5/12 plus what the remaining regret buys
     assert rep.regret_mean < 0.02
     assert rep.ir_violation < 1e-6 and rep.infeasibility < 1e-6
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile needs a C++ compiler")
+def test_regretnet_compiled_training_is_the_same_training():
+    s = AuctionSetting(2, 2)
+    kw = dict(max_iter=30, batch_size=32, n_train=256, misreport_steps=5, seed=0)
+    eager = RegretNet(s, hidden=16).fit(**kw)
+    compiled = RegretNet(s, hidden=16).fit(**kw, compile=True)
+    for a, b in zip(eager.history_, compiled.history_):
+        assert a["revenue"] == pytest.approx(b["revenue"], rel=1e-4)
+    v = torch.rand(64, 2, 2, generator=torch.Generator().manual_seed(2))
+    for a, b in zip(eager(v), compiled(v)):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    with pytest.raises(TypeError, match="compile"):
+        RegretNet(s, hidden=4).fit(max_iter=1, batch_size=8, n_train=8, compile="yes")
 
 
 def test_regretnet_save_load_identical(tmp_path):

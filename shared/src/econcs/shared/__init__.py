@@ -47,6 +47,7 @@ from econcs.shared.menus import (
     MenuLayer,
     best_response_search,
     choose_from_menu,
+    misreport_gradient,
     misreport_utilities,
 )
 from econcs.shared.solvers import (
@@ -116,6 +117,7 @@ __all__ = [
     "make_generator",
     "make_rng",
     "minimize_augmented_lagrangian",
+    "misreport_gradient",
     "misreport_utilities",
     "parse_distribution",
     "project_capped_simplex",

@@ -168,10 +168,13 @@ class RegretNetConfig(_Common):
                                "paper: 10000 of 400000)")
     lambda_init: float = _f(5.0, "initial multipliers (paper: 5; 1 for 5x10)")
     lambda_every: int = _f(100, "steps between multiplier updates")
+    compile: bool = _f(False, "compile the misreport gradient (torch.compile; needs a C++ "
+                       "compiler on the CPU): same training, ~1.4x faster on 2x2")
     checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_bool(self.compile, "compile")
         for name in ("max_iter", "batch_size", "hidden", "layers", "n_train"):
             check_int(getattr(self, name), name, low=1)
         check_int(self.misreport_steps, "misreport_steps", low=0)
@@ -190,7 +193,7 @@ def run_regretnet(cfg: RegretNetConfig, ctx: RunContext) -> ExperimentResult:
     mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr, n_train=cfg.n_train,
              misreport_steps=cfg.misreport_steps, rho=cfg.rho, rho_increment=cfg.rho_increment,
              rho_every=cfg.rho_every, lambda_init=cfg.lambda_init, lambda_every=cfg.lambda_every,
-             generator=ctx.generator("init", "cpu"), callback=_callback(ctx),
+             compile=cfg.compile, generator=ctx.generator("init", "cpu"), callback=_callback(ctx),
              resume=ctx.load_checkpoint())
     return _finish(mech, cfg, ctx)
 

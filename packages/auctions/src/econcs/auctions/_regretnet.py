@@ -33,8 +33,10 @@ from econcs.shared import (
     check_float,
     check_int,
     make_generator,
+    misreport_gradient,
     misreport_utilities,
 )
+from econcs.shared.validation import check_bool
 
 __all__ = ["RegretNet", "mlp"]
 
@@ -132,6 +134,7 @@ class RegretNet(Mechanism):
         rho_every: int | None = None,
         lambda_init: float = 5.0,
         lambda_every: int = 100,
+        compile: bool = False,
         seed: int = 0,
         generator: torch.Generator | None = None,
         callback: Callback | None = None,
@@ -163,6 +166,10 @@ class RegretNet(Mechanism):
             the authors' 2x2 schedule of +5 every 10k of 400k updates).
         lambda_init, lambda_every
             initial multipliers and steps between their updates.
+        compile
+            compile the misreport gradient (:func:`econcs.shared.misreport_gradient`; needs a
+            C++ compiler on the CPU): the same training up to float rounding, ~1.3x faster on
+            2x2 on the CPU, where the misreport steps are most of the time.
         seed, generator
             randomness (initialisation, training set, batches, misreport starts).
         callback, resume
@@ -180,6 +187,7 @@ class RegretNet(Mechanism):
             rho_every, "rho_every", low=1)
         lambda_init = check_float(lambda_init, "lambda_init")
         lambda_every = check_int(lambda_every, "lambda_every", low=1)
+        gradient = misreport_gradient(self.outcome, compile=check_bool(compile, "compile"))
         gen = make_generator(check_int(seed, "seed", low=0)) if generator is None else generator
         dev, dt = self.device_, self.dtype_
         n = self.setting.n_bidders
@@ -227,7 +235,8 @@ class RegretNet(Mechanism):
             # refresh the cached misreports (mechanism parameters untouched)
             br = best_response_search(self.outcome, values, low=self._low, high=self._high,
                                       init=cache[idx].unsqueeze(1), n_steps=misreport_steps,
-                                      lr=misreport_lr * float(width.mean()), include_truth=False)
+                                      lr=misreport_lr * float(width.mean()), include_truth=False,
+                                      gradient=gradient)
             cache[idx] = br.misreports
             util_mis = misreport_utilities(self.outcome, values, br.misreports.unsqueeze(1))[:, 0]
             alloc, pay = self.outcome(values)
