@@ -169,7 +169,8 @@ class RegretNetConfig(_Common):
     lambda_init: float = _f(5.0, "initial multipliers (paper: 5; 1 for 5x10)")
     lambda_every: int = _f(100, "steps between multiplier updates")
     compile: bool = _f(False, "compile the misreport gradient (torch.compile; needs a C++ "
-                       "compiler on the CPU): same training, ~1.4x faster on 2x2")
+                       "compiler on the CPU): same steps up to float rounding, "
+                       "1.25-1.4x faster on 2x2 on the CPU")
     checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
 
     def __post_init__(self) -> None:

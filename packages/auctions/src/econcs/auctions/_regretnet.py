@@ -168,8 +168,9 @@ class RegretNet(Mechanism):
             initial multipliers and steps between their updates.
         compile
             compile the misreport gradient (:func:`econcs.shared.misreport_gradient`; needs a
-            C++ compiler on the CPU): the same training up to float rounding, ~1.3x faster on
-            2x2 on the CPU, where the misreport steps are most of the time.
+            C++ compiler on the CPU): the same steps up to float rounding (runs drift apart
+            slowly), 1.25-1.4x faster on 2x2 on the CPU, where the misreport steps are most of
+            the time; no faster on 5x10 on a GPU.
         seed, generator
             randomness (initialisation, training set, batches, misreport starts).
         callback, resume
