@@ -129,6 +129,8 @@ def test_posted_prices_stop_the_ascent():
 
     v = torch.rand(8, 2, 2, generator=torch.Generator().manual_seed(3))
     assert misreport_gradient(posted)(v, v.unsqueeze(1)) is None
+    with pytest.raises(TypeError, match="compile"):
+        misreport_gradient(posted, compile="yes")
     res = best_response_search(posted, v, low=0.0, high=1.0, n_restarts=4, n_steps=10,
                                generator=torch.Generator().manual_seed(4))
     assert float(res.regret.max()) == 0.0

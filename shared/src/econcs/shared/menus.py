@@ -24,7 +24,13 @@ import torch
 from torch import nn
 
 from econcs.shared.tensor import softmax_temperature
-from econcs.shared.validation import check_choice, check_float, check_int, check_tensor
+from econcs.shared.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_tensor,
+)
 
 __all__ = [
     "BestResponse",
@@ -198,7 +204,7 @@ def misreport_gradient(mechanism: Mechanism, *, compile: bool = False) -> Misrep
     pass it to :func:`best_response_search` on every call.
 
     ``compile=True`` traces ``torch.func.grad`` of the utilities with ``torch.compile`` (needs a
-    C++ compiler on the CPU, Triton on CUDA; the first call of each shape compiles, ~2-6 s):
+    C++ compiler on the CPU, Triton on CUDA; the first call of each shape compiles, ~2-12 s):
     fewer, fused kernels, for small networks where the time goes into per-operation overhead.
     RegretNet 2x2 (100-unit nets) at batch 128 on one CPU thread: 0.53 ms against 0.81 ms per
     call; 5x10 (5 layers): 4.5 ms against 5.4 ms. The mechanism's parameters are read at every
@@ -208,7 +214,7 @@ def misreport_gradient(mechanism: Mechanism, *, compile: bool = False) -> Misrep
     def total(values: torch.Tensor, misreports: torch.Tensor) -> torch.Tensor:
         return misreport_utilities(mechanism, values, misreports).sum()
 
-    if compile:
+    if check_bool(compile, "compile"):
         return torch.compile(torch.func.grad(total, argnums=1), dynamic=False)
 
     def eager(values: torch.Tensor, misreports: torch.Tensor) -> torch.Tensor | None:
