@@ -377,7 +377,8 @@ FULL = [
     # (seed 0, ~5.5 h on one CPU thread, 100k profiles for revenue): 0.87661 +- 0.0011 at mean
     # regret 1.75e-4 with this row's search (10k x 1000 x 200 + 21-grid, on a GPU), -0.16% (the
     # authors' log: 0.8749 at 2.1e-4); its step-160k checkpoint: 0.8832 at 4.7e-4. A 4x shorter schedule
-    # is seed-sensitive at 1%: 0.87343 at 3.0e-4 (seed 0), 0.86565 at 3.7e-4 (seed 1, -1.41%).
+    # is seed-sensitive at 1%: 0.87343 at 3.0e-4 (seed 0), 0.86565 at 3.7e-4 (seed 1, -1.41%);
+    # at 400k seed 1 gives 0.87701 at 1.74e-4 (-0.11%; 1000 x 100 x 50 + grid).
     # Batch 256, lr 2e-3, 65,536 profiles, 10 misreport steps stay ~1% lower (MEASUREMENTS.md).
     _row("auctions.regretnet", "RegretNet 2x2 (paper 0.878 at regret <= 1e-3, within 1%)",
          max_iter=400_000, ref_revenue=0.878,
