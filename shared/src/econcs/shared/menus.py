@@ -200,8 +200,9 @@ def misreport_gradient(mechanism: Mechanism, *, compile: bool = False) -> Misrep
 
     Returns ``gradient(values (B, n, m), misreports (B, R, n, m)) -> (B, R, n, m)``: the gradient
     of :func:`misreport_utilities` summed (entry ``[b, r, i]`` moves only bidder ``i``'s utility),
-    ``None`` where the outcome does not depend on the reports (posted prices). Build it once and
-    pass it to :func:`best_response_search` on every call.
+    ``None`` where the outcome does not depend on the reports (posted prices; the compiled one
+    returns zeros there, so the search runs its steps without moving). Build it once and pass it
+    to :func:`best_response_search` on every call.
 
     ``compile=True`` traces ``torch.func.grad`` of the utilities with ``torch.compile`` (needs a
     C++ compiler on the CPU, Triton on CUDA; the first call of each shape compiles, ~2-12 s):
