@@ -1,7 +1,11 @@
 """econcs-shared: the foundation every econcs package stands on.
 
 - devices, dtypes and explicit random generators (``econcs.shared.device``);
-- argument validation at the public boundary (``econcs.shared.validation``);
+- argument validation at the public boundary (``econcs.shared.validation``), parameter dataclasses
+  declared once (``econcs.shared.params``), the exceptions and warnings of every package
+  (``econcs.shared.errors``);
+- the training-callback protocol and result history (``econcs.shared.callbacks``), value
+  iteration (``econcs.shared.dp``);
 - batched tensor utilities and value distributions (``econcs.shared.tensor``,
   ``econcs.shared.distributions``);
 - LP / MILP on HiGHS (``econcs.shared.solvers``);
@@ -11,11 +15,14 @@
 - the experiment registry and runner behind the ``econcs`` CLI (``econcs.shared.experiments``).
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from econcs.shared.augmented_lagrangian import (
     ALResult,
     AugmentedLagrangian,
     minimize_augmented_lagrangian,
 )
+from econcs.shared.callbacks import Callback, StateFn, history_tuple
 from econcs.shared.device import (
     cpu_threads,
     make_generator,
@@ -24,9 +31,9 @@ from econcs.shared.device import (
     resolve_dtype,
 )
 from econcs.shared.distributions import Marginal, ValueDistribution, parse_distribution
+from econcs.shared.dp import ValueIterationResult, value_iteration
+from econcs.shared.errors import ConfigError, ConvergenceWarning, DivergenceError
 from econcs.shared.experiments import (
-    ConfigError,
-    DivergenceError,
     Experiment,
     ExperimentResult,
     ExperimentSuite,
@@ -50,6 +57,7 @@ from econcs.shared.menus import (
     misreport_gradient,
     misreport_utilities,
 )
+from econcs.shared.params import Params, nested, param, resolve_params
 from econcs.shared.solvers import (
     InfeasibleError,
     LinearModel,
@@ -72,13 +80,18 @@ from econcs.shared.validation import (
     check_type,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("econcs-shared")
+except PackageNotFoundError:  # run from a source tree without installing
+    __version__ = "0+unknown"
 
 __all__ = [
     "ALResult",
     "AugmentedLagrangian",
     "BestResponse",
+    "Callback",
     "ConfigError",
+    "ConvergenceWarning",
     "DivergenceError",
     "Experiment",
     "ExperimentResult",
@@ -90,13 +103,16 @@ __all__ = [
     "Marginal",
     "MenuChoice",
     "MenuLayer",
+    "Params",
     "Reference",
     "Reproduction",
     "RunContext",
     "RunRecord",
     "SolverError",
+    "StateFn",
     "UnboundedError",
     "ValueDistribution",
+    "ValueIterationResult",
     "atomic_torch_save",
     "atomic_write",
     "best_response_search",
@@ -113,19 +129,24 @@ __all__ = [
     "config_from_overrides",
     "cpu_threads",
     "game_closure",
+    "history_tuple",
     "load_suites",
     "make_generator",
     "make_rng",
     "minimize_augmented_lagrangian",
     "misreport_gradient",
     "misreport_utilities",
+    "nested",
+    "param",
     "parse_distribution",
     "project_capped_simplex",
     "project_simplex",
     "resolve_device",
     "resolve_dtype",
+    "resolve_params",
     "run_experiment",
     "softmax_temperature",
     "solve_lp",
     "solve_milp",
+    "value_iteration",
 ]

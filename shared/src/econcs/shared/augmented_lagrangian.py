@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from econcs.shared.experiments import DivergenceError
+from econcs.shared.errors import DivergenceError
 from econcs.shared.validation import check_float, check_int, check_tensor
 
 __all__ = ["ALResult", "AugmentedLagrangian", "minimize_augmented_lagrangian"]

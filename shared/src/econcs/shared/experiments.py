@@ -39,7 +39,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from econcs.shared.callbacks import Callback, StateFn
 from econcs.shared.device import resolve_device
+from econcs.shared.errors import ConfigError, DivergenceError
+from econcs.shared.params import is_params_type, param_bounds
 from econcs.shared.validation import check_int
 
 __all__ = [
@@ -58,14 +61,6 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "econcs.experiments"
-
-
-class ConfigError(ValueError):
-    """A bad experiment name, config key or config value (the CLI exits with status 2)."""
-
-
-class DivergenceError(RuntimeError):
-    """Training produced a NaN or infinite value; the message says which metric and at which step."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,6 +219,35 @@ def _field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
 
 
+def _flat_fields(cls: type) -> dict[str, tuple[tuple[str, ...], Any, dataclasses.Field]]:
+    """Every settable key of config ``cls``: dotted paths into nested :class:`Params` groups
+    (``train.lr``), plus each leaf's bare name (``lr``) where it is unambiguous."""
+    dotted: dict[str, tuple[tuple[str, ...], Any, dataclasses.Field]] = {}
+
+    def walk(tp: type, prefix: tuple[str, ...]) -> None:
+        fields = {f.name: f for f in dataclasses.fields(tp)}
+        for name, ftype in _field_types(tp).items():
+            path = (*prefix, name)
+            if is_params_type(ftype):
+                walk(ftype, path)
+            else:
+                dotted[".".join(path)] = (path, ftype, fields[name])
+
+    walk(cls, ())
+    bare: dict[str, list[str]] = {}
+    for key, (path, _, _) in dotted.items():
+        bare.setdefault(path[-1], []).append(key)
+    flat = dict(dotted)
+    for name, keys in bare.items():
+        if len(keys) == 1 and name not in flat:
+            flat[name] = dotted[keys[0]]
+    return flat
+
+
+def _ambiguous(cls: type, key: str) -> list[str]:
+    return [k for k, (path, _, _) in _flat_fields(cls).items() if "." in k and path[-1] == key]
+
+
 def _parse_value(text: str, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -280,53 +304,98 @@ def _parse_value(text: str, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: fields of type {tp} cannot be set from the command line.")
 
 
+def _flatten_mapping(cls: type, values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 0.1}}`` (a saved config.json) -> ``{"train.lr": 0.1}``."""
+    hints = _field_types(cls)
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        tp = hints.get(key)
+        if tp is not None and is_params_type(tp) and isinstance(value, Mapping):
+            out.update(_flatten_mapping(tp, value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _build(cls: type, values: Mapping[tuple[str, ...], Any]) -> Any:
+    hints = _field_types(cls)
+    kwargs: dict[str, Any] = {}
+    for name, tp in hints.items():
+        if is_params_type(tp):
+            inner = {path[1:]: v for path, v in values.items() if path[0] == name}
+            if inner:
+                kwargs[name] = _build(tp, inner)
+        elif (name,) in values:
+            kwargs[name] = values[(name,)]
+    return cls(**kwargs)
+
+
 def config_from_overrides(cls: type, overrides: Mapping[str, Any] | Iterable[str] = ()) -> Any:
     """Build config ``cls`` from ``{"key": value}`` or ``["key=value", ...]`` (parsed by field type).
 
-    Unknown keys and unparsable values raise ``ConfigError`` listing the valid choices; values
-    rejected by the config's own ``__post_init__`` checks are re-raised as ``ConfigError``.
+    Keys of nested :class:`~econcs.shared.Params` groups are set by their bare name (``lr=0.1``)
+    when it is unambiguous, else by their dotted path (``train.lr=0.1``); a mapping may also hold
+    the nested dicts of a saved ``config.json``. Unknown keys and unparsable values raise
+    ``ConfigError`` listing the valid choices; values rejected by the config's own checks are
+    re-raised as ``ConfigError``.
     """
-    fields = _field_types(cls)
-    values: dict[str, Any] = {}
+    fields = _flat_fields(cls)
+    valid = ", ".join(k for k in fields if "." not in k or fields[k][0][-1] not in fields)
     items = overrides.items() if isinstance(overrides, Mapping) else None
     if items is None:
         pairs = []
         for item in overrides:
             if "=" not in item:
-                raise ConfigError(
-                    f"expected key=value, got {item!r}; valid keys: {', '.join(fields)}."
-                )
+                raise ConfigError(f"expected key=value, got {item!r}; valid keys: {valid}.")
             key, _, text = item.partition("=")
             pairs.append((key.strip(), text.strip()))
         items = pairs
+    else:
+        items = _flatten_mapping(cls, overrides).items()
+    values: dict[tuple[str, ...], Any] = {}
     for key, value in items:
         if key not in fields:
-            raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(fields)}.")
-        values[key] = _parse_value(value, fields[key], key) if isinstance(value, str) else value
+            options = _ambiguous(cls, key)
+            if options:
+                raise ConfigError(f"config key {key!r} is ambiguous; use one of "
+                                  f"{', '.join(options)}.")
+            raise ConfigError(f"unknown config key {key!r}; valid keys: {valid}.")
+        path, tp, _ = fields[key]
+        values[path] = _parse_value(value, tp, key) if isinstance(value, str) else value
     try:
-        return cls(**values)
+        return _build(cls, values)
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err)) from err
 
 
 def config_help(cls: type) -> list[tuple[str, str, str, str]]:
-    """``(name, type, default, help)`` for each config field."""
+    """``(key, type, default, help)`` for each settable key, nested groups flattened (by bare name
+    where it is unambiguous); the help ends with the field's bounds, e.g. ``[>= 1]``."""
+    fields = _flat_fields(cls)
+    try:
+        default_obj = cls()
+    except Exception:  # a config without defaults for every field
+        default_obj = None
     rows = []
-    types_ = _field_types(cls)
-    for f in dataclasses.fields(cls):
-        if not f.init:
+    for key, (path, tp, f) in fields.items():
+        if key != ".".join(path):  # a bare alias: shown under its own entry
             continue
-        default = (
-            f.default
-            if f.default is not dataclasses.MISSING
-            else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else "required"
-            )
-        )
-        tp = types_[f.name]
-        rows.append(
-            (f.name, getattr(tp, "__name__", str(tp)), repr(default), f.metadata.get("help", ""))
-        )
+        shown = path[-1] if fields.get(path[-1], ((),))[0] == path else key
+        if default_obj is not None:
+            default = default_obj
+            for part in path:
+                default = getattr(default, part)
+        elif f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = "required"
+        help_ = f.metadata.get("help", "")
+        bounds = param_bounds(f)
+        if bounds:
+            help_ = f"{help_} [{bounds}]" if help_ else f"[{bounds}]"
+        rows.append((shown, getattr(tp, "__name__", str(tp)), repr(default), help_))
     return rows
 
 
@@ -461,6 +530,24 @@ class RunContext:
             clean[key] = value
         with self.metrics_path.open("a") as fh:
             fh.write(json.dumps({"step": int(step), **clean}) + "\n")
+
+    def callback(self, log_every: int = 100, *, offset: int = 0) -> Callback:
+        """The :class:`~econcs.shared.Callback` a trainer is given: logs the step's metrics every
+        ``log_every`` steps and checkpoints ``state_fn()`` when :meth:`should_checkpoint` says so.
+
+        ``offset`` is added to the trainer's step (a run made of several trainer calls logs one
+        increasing step).
+        """
+        log_every = check_int(log_every, "log_every", low=1)
+
+        def callback(step: int, metrics: Mapping[str, float], state_fn: StateFn) -> None:
+            step = step + offset
+            if step % log_every == 0:
+                self.log(step, **metrics)
+            if self.should_checkpoint(step):
+                self.save_checkpoint(step, state_fn())
+
+        return callback
 
     def progress(self, total: int, desc: str | None = None, initial: int = 0) -> tqdm:
         """A tqdm progress bar on stderr (silent when the run is quiet)."""
