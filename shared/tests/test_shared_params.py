@@ -178,3 +178,24 @@ def test_value_iteration_warns_at_max_iter():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="gamma"):
             value_iteration(lambda v: v, np.zeros(1), gamma=1.5)
+
+
+def test_nested_with_experiment_defaults():
+    @dataclasses.dataclass(frozen=True)
+    class Exp(Params):
+        train: TrainP = nested(TrainP, "training", max_iter=7)
+
+    assert Exp().train == TrainP(max_iter=7)
+    assert {r[0]: r[2] for r in config_help(Exp)}["max_iter"] == "7"
+    with pytest.raises(TypeError, match="cls: expected a Params dataclass type"):
+        nested(dict)
+
+
+def test_apply_renames():
+    from econcs.shared import apply_renames
+
+    with pytest.warns(DeprecationWarning, match="'n_iter' is deprecated, use 'max_iter'"):
+        out = apply_renames({"n_iter": 3}, {"n_iter": "max_iter"}, "Trainer")
+    assert out == {"max_iter": 3}
+    with pytest.raises(TypeError, match="got both 'n_iter' and its new name 'max_iter'"):
+        apply_renames({"n_iter": 3, "max_iter": 4}, {"n_iter": "max_iter"}, "Trainer")

@@ -57,7 +57,7 @@ from econcs.shared.menus import (
     misreport_gradient,
     misreport_utilities,
 )
-from econcs.shared.params import Params, nested, param, resolve_params
+from econcs.shared.params import Params, apply_renames, nested, param, resolve_params
 from econcs.shared.solvers import (
     InfeasibleError,
     LinearModel,
@@ -113,6 +113,7 @@ __all__ = [
     "UnboundedError",
     "ValueDistribution",
     "ValueIterationResult",
+    "apply_renames",
     "atomic_torch_save",
     "atomic_write",
     "best_response_search",

@@ -42,6 +42,7 @@ import functools
 import math
 import types
 import typing
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -54,7 +55,7 @@ from econcs.shared.validation import (
     check_type,
 )
 
-__all__ = ["Params", "nested", "param", "param_bounds", "resolve_params"]
+__all__ = ["Params", "apply_renames", "nested", "param", "param_bounds", "resolve_params"]
 
 P = TypeVar("P", bound="Params")
 
@@ -115,9 +116,33 @@ def param(
     return dataclasses.field(**kwargs)
 
 
-def nested(cls: type[P], help: str = "") -> Any:
-    """A config field holding a :class:`Params` object (default ``cls()``)."""
-    return dataclasses.field(default_factory=cls, metadata={"help": help})
+def nested(cls: type[P], help: str = "", **defaults: Any) -> Any:
+    """A config field holding a :class:`Params` object, by default ``cls(**defaults)``.
+
+    ``defaults`` are the experiment's own defaults where they differ from the algorithm's
+    (``nested(RochetNetParams, "training", max_iter=1500)``); they are checked when the config is
+    made.
+    """
+    if not is_params_type(cls):
+        raise TypeError(f"cls: expected a Params dataclass type, got {_describe(cls)}.")
+    factory = functools.partial(cls, **defaults) if defaults else cls
+    return dataclasses.field(default_factory=factory, metadata={"help": help})
+
+
+def apply_renames(kwargs: dict[str, Any], renames: Mapping[str, str], owner: str) -> dict[str, Any]:
+    """Accept a released keyword under its old name, with a ``DeprecationWarning``.
+
+    ``renames`` maps old -> new names (``{"n_iter": "max_iter"}``); ``kwargs`` is changed in place
+    and returned. Giving both names is a ``TypeError``.
+    """
+    for old, new in renames.items():
+        if old in kwargs:
+            if new in kwargs:
+                raise TypeError(f"{owner}: got both {old!r} and its new name {new!r}; use {new!r}.")
+            warnings.warn(f"{owner}: {old!r} is deprecated, use {new!r}.", DeprecationWarning,
+                          stacklevel=3)
+            kwargs[new] = kwargs.pop(old)
+    return kwargs
 
 
 def param_bounds(f: dataclasses.Field) -> str:
