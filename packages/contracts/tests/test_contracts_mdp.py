@@ -188,3 +188,22 @@ def test_solvers_reject_bad_arguments():
         minimal_implementing_contracts(mdp.outcome_probs, np.zeros((3, 3)))
     with pytest.raises(ValueError, match="method"):
         minimal_implementing_contracts(mdp.outcome_probs, np.zeros((3, 2)), method="simplex")
+
+
+def test_value_iteration_warns_at_max_iter_with_the_shared_warning():
+    import econcs.contracts
+    import econcs.shared
+
+    assert econcs.contracts.ConvergenceWarning is econcs.shared.ConvergenceWarning
+    rng = np.random.default_rng(11)
+    probs = rng.dirichlet(np.ones(3), size=(6, 2))
+    trans = rng.dirichlet(np.ones(6), size=(6, 3))
+    mdp = PrincipalAgentMDP(probs, -rng.uniform(0, 0.5, (6, 2)), rng.uniform(0, 1, (6, 3)),
+                            trans, 0, 0.99)
+    with pytest.warns(econcs.shared.ConvergenceWarning) as caught:
+        evaluate_contracts(mdp, np.zeros((6, 3)), max_iter=3)
+    assert [str(w.message).split(":")[0] for w in caught] == [
+        "agent best response", "principal policy evaluation"]
+    with pytest.warns(econcs.shared.ConvergenceWarning, match="meta_algorithm"):
+        res = meta_algorithm(mdp, max_iter=1)
+    assert not res.converged and res.status == "max_iter"

@@ -17,15 +17,13 @@ from econcs.contracts._oneshot import (
 )
 from econcs.contracts._spe import (
     ContractPolicyEvaluation,
-    ConvergenceWarning,
     SPEResult,
     evaluate_contracts,
     meta_algorithm,
     minimal_implementing_contracts,
     solve_spe,
 )
-
-__version__ = "0.1.0"
+from econcs.shared.errors import ConvergenceWarning  # re-exported: the one class of econcs.shared
 
 __all__ = [
     "CoinGameEnv",
@@ -51,3 +49,10 @@ __all__ = [
     "optimal_contract",
     "solve_spe",
 ]
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("econcs-contracts")
+except PackageNotFoundError:  # a source tree that was not installed
+    __version__ = "0+unknown"

@@ -26,12 +26,13 @@ import numpy as np
 
 from econcs.contracts._mdp import PrincipalAgentMDP
 from econcs.contracts._oneshot import minimal_contracts_two_actions
+from econcs.shared.dp import value_iteration
+from econcs.shared.errors import ConvergenceWarning
 from econcs.shared.solvers import InfeasibleError, solve_lp
 from econcs.shared.validation import check_array, check_choice, check_float, check_int
 
 __all__ = [
     "ContractPolicyEvaluation",
-    "ConvergenceWarning",
     "SPEResult",
     "evaluate_contracts",
     "meta_algorithm",
@@ -40,10 +41,6 @@ __all__ = [
 ]
 
 _TIE_TOL = 1e-9
-
-
-class ConvergenceWarning(UserWarning):
-    """A value iteration or the meta-algorithm stopped at ``max_iter`` without converging."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,18 +114,6 @@ def _continuation(mdp: PrincipalAgentMDP, values: np.ndarray) -> np.ndarray:
     return mdp.transitions @ values
 
 
-def _iterate(update, init: np.ndarray, gamma: float, tol: float, max_iter: int, what: str):
-    values = init
-    for _ in range(max_iter):
-        new = update(values)
-        if np.max(np.abs(new - values), initial=0.0) <= tol * (1.0 - gamma if gamma < 1 else 1.0):
-            return new
-        values = new
-    warnings.warn(f"{what}: value iteration did not converge in {max_iter} sweeps.",
-                  ConvergenceWarning, stacklevel=3)
-    return values
-
-
 def _agent_values(mdp, contracts, tol, max_iter):
     """The agent's optimal values and ``Qbar`` against a Markov contract policy."""
     pay = np.einsum("sao,so->sa", mdp.outcome_probs, contracts)
@@ -137,8 +122,9 @@ def _agent_values(mdp, contracts, tol, max_iter):
         return mdp.agent_rewards + mdp.gamma * np.einsum(
             "sao,so->sa", mdp.outcome_probs, _continuation(mdp, v))
 
-    v = _iterate(lambda v: (qbar_of(v) + pay).max(1), np.zeros(mdp.n_states), mdp.gamma, tol,
-                 max_iter, "agent best response")
+    v = value_iteration(lambda v: (qbar_of(v) + pay).max(1), np.zeros(mdp.n_states),
+                        gamma=mdp.gamma, tol=tol, max_iter=max_iter,
+                        name="agent best response").values
     return v, qbar_of(v)
 
 
@@ -192,8 +178,8 @@ def _principal_values(mdp, contracts, actions, tol=1e-10, max_iter=100_000) -> n
     def principal_update(vp):
         return reward + mdp.gamma * np.einsum("so,so->s", probs, _continuation(mdp, vp))
 
-    return _iterate(principal_update, np.zeros(mdp.n_states), mdp.gamma, tol, max_iter,
-                    "principal policy evaluation")
+    return value_iteration(principal_update, np.zeros(mdp.n_states), gamma=mdp.gamma, tol=tol,
+                           max_iter=max_iter, name="principal policy evaluation").values
 
 
 def _minimal_contract_lp(probs: np.ndarray, qbar: np.ndarray, target: int, margin: float):
@@ -354,7 +340,8 @@ def meta_algorithm(
             cont = np.einsum("sao,so->sa", mdp.outcome_probs, _continuation(mdp, values))
             return np.where(feasible, net + mdp.gamma * cont, -np.inf).max(1)
 
-        new_vp = _iterate(principal_update, vp, mdp.gamma, tol, vi_max_iter, "principal")
+        new_vp = value_iteration(principal_update, vp, gamma=mdp.gamma, tol=tol,
+                                 max_iter=vi_max_iter, name="principal").values
         cont = np.einsum("sao,so->sa", mdp.outcome_probs, _continuation(mdp, new_vp))
         qp = np.where(feasible, net + mdp.gamma * cont, -np.inf)
         targets = qp.argmax(1)
