@@ -29,6 +29,8 @@ def test_augmented_lagrangian_reaches_kkt_point():
     np.testing.assert_allclose(res.objective, -2.0, atol=1e-3)
     assert abs(float(res.constraints[0])) < 1e-3
     assert res.iterations == 1500 and len(res.history) == 15
+    assert [h["step"] for h in res.history[:2]] == [100, 200]
+    assert res.history[-1]["max_violation"] < 1e-2
 
 
 def test_augmented_lagrangian_schedule_and_state():

@@ -28,33 +28,22 @@ from econcs.shared.experiments import (
     RunContext,
 )
 from econcs.shared.extragradient import ExtraGradient, game_closure
-from econcs.shared.validation import check_float, check_int
+from econcs.shared.params import Params, param
 
 
-@dataclasses.dataclass
-class ALConfig:
+@dataclasses.dataclass(frozen=True)
+class ALConfig(Params):
     """Config of ``shared.augmented-lagrangian``."""
 
-    dim: int = dataclasses.field(default=10, metadata={"help": "dimension of x"})
-    max_iter: int = dataclasses.field(default=3000, metadata={"help": "gradient steps"})
-    batch_size: int = dataclasses.field(default=64, metadata={"help": "noise samples per step"})
-    noise: float = dataclasses.field(default=0.1, metadata={"help": "std of the objective noise"})
-    lr: float = dataclasses.field(default=0.02, metadata={"help": "Adam step size (decays to 1%)"})
-    rho: float = dataclasses.field(default=1.0, metadata={"help": "initial penalty"})
-    update_every: int = dataclasses.field(default=20, metadata={"help": "steps per lambda update"})
-    log_every: int = dataclasses.field(default=100, metadata={"help": "steps per metrics line"})
-    checkpoint_every: int = dataclasses.field(default=500, metadata={"help": "0: no checkpoints"})
-
-    def __post_init__(self) -> None:
-        check_int(self.dim, "dim", low=1)
-        check_int(self.max_iter, "max_iter", low=1)
-        check_int(self.batch_size, "batch_size", low=1)
-        check_float(self.noise, "noise", low=0.0)
-        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
-        check_float(self.rho, "rho", low=0.0, low_inclusive=False)
-        check_int(self.update_every, "update_every", low=1)
-        check_int(self.log_every, "log_every", low=1)
-        check_int(self.checkpoint_every, "checkpoint_every", low=0)
+    dim: int = param(10, "dimension of x", low=1)
+    max_iter: int = param(3000, "gradient steps", low=1)
+    batch_size: int = param(64, "noise samples per step", low=1)
+    noise: float = param(0.1, "std of the objective noise", low=0.0)
+    lr: float = param(0.02, "Adam step size (decays to 1%)", low=0.0, low_inclusive=False)
+    rho: float = param(1.0, "initial penalty", low=0.0, low_inclusive=False)
+    update_every: int = param(20, "steps per lambda update", low=1)
+    log_every: int = param(100, "steps per metrics line", low=1)
+    checkpoint_every: int = param(500, "0: no checkpoints", low=0)
 
 
 def run_augmented_lagrangian(cfg: ALConfig, ctx: RunContext) -> ExperimentResult:
@@ -146,18 +135,13 @@ def run_augmented_lagrangian(cfg: ALConfig, ctx: RunContext) -> ExperimentResult
     )
 
 
-@dataclasses.dataclass
-class EGConfig:
+@dataclasses.dataclass(frozen=True)
+class EGConfig(Params):
     """Config of ``shared.extragradient``."""
 
-    dim: int = dataclasses.field(default=5, metadata={"help": "size of x and y"})
-    max_iter: int = dataclasses.field(default=1000, metadata={"help": "steps of each method"})
-    lr: float = dataclasses.field(default=0.3, metadata={"help": "step size"})
-
-    def __post_init__(self) -> None:
-        check_int(self.dim, "dim", low=1)
-        check_int(self.max_iter, "max_iter", low=1)
-        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
+    dim: int = param(5, "size of x and y", low=1)
+    max_iter: int = param(1000, "steps of each method", low=1)
+    lr: float = param(0.3, "step size", low=0.0, low_inclusive=False)
 
 
 def run_extragradient(cfg: EGConfig, ctx: RunContext) -> ExperimentResult:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from econcs.shared.callbacks import history_tuple
 from econcs.shared.errors import DivergenceError
 from econcs.shared.validation import check_float, check_int, check_tensor
 
@@ -115,13 +116,14 @@ class AugmentedLagrangian:
 @dataclasses.dataclass(frozen=True)
 class ALResult:
     """Result of ``minimize_augmented_lagrangian``: final objective and constraint values,
-    multipliers, the number of iterations and a history of ``(step, objective, max |g|)``."""
+    multipliers, the number of iterations and a ``history`` of
+    ``{"step", "objective", "max_violation"}`` dicts (every ``log_every`` steps and the last)."""
 
     objective: float
     constraints: torch.Tensor
     lambdas: torch.Tensor
     iterations: int
-    history: tuple[tuple[int, float, float], ...]
+    history: tuple[dict[str, float], ...]
 
 
 def minimize_augmented_lagrangian(
@@ -141,7 +143,7 @@ def minimize_augmented_lagrangian(
     """Maximise ``objective()`` subject to ``constraints() == 0`` over ``params`` with Adam.
 
     ``objective`` returns a scalar tensor, ``constraints`` a tensor ``(K,)``; both are recomputed
-    from ``params`` at each step. Raises ``econcs.shared.experiments.DivergenceError`` if the
+    from ``params`` at each step. Raises ``econcs.shared.DivergenceError`` if the
     loss becomes NaN or infinite.
     """
     params = list(params)
@@ -172,7 +174,8 @@ def minimize_augmented_lagrangian(
         opt.step()
         al.step(g)
         if it % log_every == 0 or it == max_iter:
-            history.append((it, float(obj.detach()), float(g.detach().abs().max())))
+            history.append({"step": it, "objective": float(obj.detach()),
+                            "max_violation": float(g.detach().abs().max())})
     with torch.no_grad():
         obj, g = objective(), constraints().reshape(-1)
-    return ALResult(float(obj), g.detach(), al.lambdas.clone(), max_iter, tuple(history))
+    return ALResult(float(obj), g.detach(), al.lambdas.clone(), max_iter, history_tuple(history))
