@@ -15,7 +15,8 @@ from econcs.abcs import (
     make_mdp,
     weighted_rps,
 )
-from econcs.abcs._envs import _cartpole_infosets, _cartpole_step, _cartpole_step_batch
+from econcs.abcs._cartpole import _cartpole_infosets, _cartpole_step, _cartpole_step_batch
+from econcs.shared import ConvergenceWarning
 
 
 def test_value_iteration_known_optima():
@@ -30,6 +31,13 @@ def test_value_iteration_known_optima():
     np.testing.assert_array_equal(pol.argmax(axis=1)[[0, 1, 2, 3, 14]], [0, 3, 3, 3, 1])
     assert lake.policy_return(np.full((16, 4), 0.25)) < 0.05
     np.testing.assert_allclose(pol.sum(axis=1), 1.0)
+
+
+def test_value_iteration_warns_at_max_iter():
+    lake = make_mdp("FrozenLake")
+    with pytest.warns(ConvergenceWarning, match="FrozenLake"):
+        v, _ = lake.value_iteration(max_iter=3)
+    assert v[0] < 14 / 17  # three sweeps: far from the optimum, and said so
 
 
 def test_mdp_sampling_matches_model():

@@ -6,16 +6,10 @@ Counterfactual Regret Minimization" (arXiv 2402.11835).
 
 from econcs.abcs._abcs import ABCs
 from econcs.abcs._bql import BoltzmannQLearning
+from econcs.abcs._cartpole import CartPoleEnv
+from econcs.abcs._cartpole_leduc import CartPoleLeducEnv
 from econcs.abcs._cfr import CFR, CFRResult, regret_matching
-from econcs.abcs._envs import (
-    CartPoleEnv,
-    CartPoleLeducEnv,
-    TabularMDP,
-    TreeEnv,
-    make_env,
-    make_mdp,
-    weighted_rps,
-)
+from econcs.abcs._env_tools import make_env
 from econcs.abcs._exploitability import (
     best_response_values,
     exploitability,
@@ -25,6 +19,9 @@ from econcs.abcs._exploitability import (
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame, load_game
 from econcs.abcs._mccfr import MCCFR, SamplingResult
 from econcs.abcs._policy import Policy
+from econcs.abcs._tabular_mdp import TabularMDP, make_mdp
+from econcs.abcs._tree_env import TreeEnv
+from econcs.abcs._weighted_rps import weighted_rps
 
 __all__ = [
     "CFR",

@@ -38,17 +38,14 @@ from typing import Any
 import numpy as np
 from scipy.special import chdtrc
 
-from econcs.abcs._envs import (
-    CartPoleEnv,
-    CartPoleLeducEnv,
-    TabularMDP,
-    TreeEnv,
-    env_metrics,
-    legal_mask,
-)
+from econcs.abcs._cartpole import CartPoleEnv
+from econcs.abcs._cartpole_leduc import CartPoleLeducEnv
+from econcs.abcs._env_tools import env_metrics, legal_mask
 from econcs.abcs._game import CompiledGame
 from econcs.abcs._mccfr import SamplingResult
 from econcs.abcs._policy import Policy, normalise_rows
+from econcs.abcs._tabular_mdp import TabularMDP
+from econcs.abcs._tree_env import TreeEnv
 from econcs.shared import check_bool, check_choice, check_float, check_int, make_rng
 
 __all__ = ["ABCs", "chi2_pvalue"]

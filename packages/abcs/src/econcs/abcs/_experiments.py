@@ -19,12 +19,15 @@ import pyspiel
 
 from econcs.abcs._abcs import ABCs
 from econcs.abcs._bql import BoltzmannQLearning
+from econcs.abcs._cartpole import CartPoleEnv
+from econcs.abcs._cartpole_leduc import CartPoleLeducEnv
 from econcs.abcs._cfr import CFR
-from econcs.abcs._envs import CartPoleEnv, CartPoleLeducEnv, TabularMDP, make_env
+from econcs.abcs._env_tools import make_env
 from econcs.abcs._exploitability import exploitability, policy_value
 from econcs.abcs._game import CompiledGame, load_game
 from econcs.abcs._mccfr import MCCFR
 from econcs.abcs._policy import Policy
+from econcs.abcs._tabular_mdp import TabularMDP
 from econcs.shared import (
     Experiment,
     ExperimentResult,

@@ -8,7 +8,7 @@ The conventions are those of OpenSpiel's ``external_sampling_mccfr`` (simple ave
 player's nodes) and ``outcome_sampling_mccfr`` (no baseline, epsilon = 0.6). Traversals walk the
 compiled arrays (node indices), never ``pyspiel`` states; the budget is counted in nodes touched.
 
-Outcome sampling also runs on an environment seen by one traverser at a time (:mod:`econcs.abcs._envs`:
+Outcome sampling also runs on an environment seen by one traverser at a time (:mod:`econcs.abcs._tree_env`:
 the paper's CartPole + Leduc tree, CartPole, a :class:`~econcs.abcs.TreeEnv`), where the other
 player and chance move inside ``env.step``. The other player is drawn on-policy, so its and chance's
 probabilities cancel from the importance weights, which reduce to the traverser's own sampling
@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 
 from econcs.abcs._cfr import regret_matching
-from econcs.abcs._envs import TreeEnv, env_metrics, legal_mask
+from econcs.abcs._env_tools import env_metrics, legal_mask
 from econcs.abcs._exploitability import exploitability
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame
 from econcs.abcs._policy import Policy, normalise_rows
+from econcs.abcs._tree_env import TreeEnv
 from econcs.shared import check_choice, check_float, check_int, make_rng
 
 __all__ = ["MCCFR", "SamplingResult"]
@@ -245,7 +246,7 @@ class MCCFR:
 
     def evaluate(self, rng: np.random.Generator | None = None) -> dict[str, float]:
         """``exploitability`` of the average policy on a game; on an environment the metrics of
-        :func:`~econcs.abcs._envs.env_metrics` (the current policy plays MDP parts). ``rng`` draws
+        :func:`~econcs.abcs._env_tools.env_metrics` (the current policy plays MDP parts). ``rng`` draws
         evaluation episodes (default: the learner's own generator)."""
         if self.env is None:
             return {"exploitability": exploitability(self.game, self.average_policy())}
