@@ -1,0 +1,1 @@
+"""econcs-amm (in progress)."""

@@ -1,0 +1,1 @@
+"""econcs-datamarkets (in progress)."""

@@ -1,0 +1,1 @@
+"""econcs-persuasion (in progress)."""
