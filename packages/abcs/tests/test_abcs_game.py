@@ -96,3 +96,11 @@ def test_bad_name_type_and_max_nodes():
         load_game("leduc_poker", max_nodes=100)
     with pytest.raises(ValueError, match="max_nodes"):
         load_game("kuhn_poker", max_nodes=-1)
+
+
+def test_cached_builds_once_per_game():
+    game = load_game("kuhn_poker")
+    calls = []
+    first = game.cached(("test", 1), lambda: calls.append(1) or np.arange(3))
+    again = game.cached(("test", 1), lambda: calls.append(1) or np.arange(4))
+    assert first is again and calls == [1]

@@ -54,9 +54,10 @@ _VARIANTS = {
 
 def _node_structure(game: CompiledGame) -> dict[str, Any]:
     """Index arrays of the exact (node-level) CFR pass, built once per game and cached."""
-    if "cfr_nodes" in game._cache:
-        return game._cache["cfr_nodes"]
-    g = game
+    return game.cached("cfr_nodes", lambda: _build_node_structure(game))
+
+
+def _build_node_structure(g: CompiledGame) -> dict[str, Any]:
     max_d = int(g.depth.max())
     bounds = np.searchsorted(g.depth, np.arange(max_d + 2))
     forward = []
@@ -102,9 +103,7 @@ def _node_structure(game: CompiledGame) -> dict[str, Any]:
             valid = ch >= 0
             groups.append((nk, g.infoset[nk], np.where(valid, ch, 0), valid))
         ranks.append(groups)
-    struct = {"forward": forward, "backward": backward, "ranks": ranks}
-    game._cache["cfr_nodes"] = struct
-    return struct
+    return {"forward": forward, "backward": backward, "ranks": ranks}
 
 
 def regret_matching(regrets: np.ndarray, legal_mask: np.ndarray) -> np.ndarray:
@@ -269,10 +268,8 @@ class CFR:
         self.nodes_touched += g.n_nodes
 
     def _infosets_of(self, p: int) -> np.ndarray:
-        key = ("infosets_of", p)
-        if key not in self.game._cache:
-            self.game._cache[key] = np.flatnonzero(self.game.infoset_player == p)
-        return self.game._cache[key]
+        game = self.game
+        return game.cached(("infosets_of", p), lambda: np.flatnonzero(game.infoset_player == p))
 
     def _update_player(self, p: int, sigma: np.ndarray) -> None:
         g, st, A = self.game, self._structs[p], self.game.n_actions

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import difflib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyspiel
@@ -29,6 +29,8 @@ __all__ = ["CHANCE", "TERMINAL", "CompiledGame", "load_game"]
 
 CHANCE = -1
 TERMINAL = -4
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,19 +109,27 @@ class CompiledGame:
     def n_infosets(self) -> int:
         return int(self.infoset_player.shape[0])
 
+    def cached(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, computed on the first call with ``key`` and kept with the game.
+
+        The game's arrays are read-only, so what is derived from them (index structures of a
+        solver, best-response paths) is built once per game and shared by every solver on it;
+        ``key`` names the structure (e.g. ``("infosets_of", p)``).
+        """
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
     @property
     def terminals(self) -> np.ndarray:
         """(n_terminals,) indices of terminal nodes."""
-        if "terminals" not in self._cache:
-            self._cache["terminals"] = np.flatnonzero(self.player == TERMINAL)
-        return self._cache["terminals"]
+        return self.cached("terminals", lambda: np.flatnonzero(self.player == TERMINAL))
 
     @property
     def infoset_index(self) -> dict[str, int]:
         """Information-state string -> information-set index."""
-        if "infoset_index" not in self._cache:
-            self._cache["infoset_index"] = {k: i for i, k in enumerate(self.infoset_keys)}
-        return self._cache["infoset_index"]
+        return self.cached("infoset_index",
+                           lambda: {k: i for i, k in enumerate(self.infoset_keys)})
 
     def uniform_policy(self) -> np.ndarray:
         """(n_infosets, n_actions) uniform policy over legal actions."""
@@ -141,9 +151,9 @@ class CompiledGame:
         ``levels`` a list, deepest first, of ``p``'s information sets at each own depth;
         ``infosets`` all of ``p``'s information sets.
         """
-        key = ("player", p)
-        if key in self._cache:
-            return self._cache[key]
+        return self.cached(("player", p), lambda: self._build_player_structure(p))
+
+    def _build_player_structure(self, p: int) -> dict[str, Any]:
         n, A = self.n_nodes, self.n_actions
         empty = self.n_infosets * A
         par = self.parent
@@ -171,16 +181,12 @@ class CompiledGame:
         infosets = np.flatnonzero(self.infoset_player == p)
         depths = self.infoset_own_depth[infosets]
         levels = [infosets[depths == k] for k in range(int(depths.max(initial=-1)), -1, -1)]
-        struct = {"term": term, "term_seq": last_seq[term], "term_path": path,
-                  "levels": levels, "infosets": infosets, "last_seq": last_seq}
-        self._cache[key] = struct
-        return struct
+        return {"term": term, "term_seq": last_seq[term], "term_path": path,
+                "levels": levels, "infosets": infosets, "last_seq": last_seq}
 
     def _depth_slice(self, d: int) -> tuple[int, int]:
-        if "depth_bounds" not in self._cache:
-            self._cache["depth_bounds"] = np.searchsorted(
-                self.depth, np.arange(int(self.depth.max()) + 2))
-        b = self._cache["depth_bounds"]
+        b = self.cached("depth_bounds", lambda: np.searchsorted(
+            self.depth, np.arange(int(self.depth.max()) + 2)))
         return int(b[d]), int(b[d + 1])
 
 
