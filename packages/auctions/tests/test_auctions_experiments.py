@@ -15,6 +15,9 @@ EXP = {e.name: e for e in EXPERIMENTS.experiments}
 TINY = {"n_eval": 500, "n_regret_samples": 20, "n_restarts": 4, "n_steps": 5}
 
 
+def _cfg(exp, **keys):
+    """The config of ``exp`` from keys set by their bare names, as on the command line."""
+    return config_from_overrides(EXP[exp].config, keys)
 
 
 def test_suite_rows_parse():
@@ -27,7 +30,7 @@ def test_full_rows_evaluate_at_least_at_the_issue_minimum():
     misreport restarts per profile and bidder."""
     for rep in EXPERIMENTS.full:
         cfg = config_from_overrides(EXP[rep.experiment].config, rep.overrides)
-        assert cfg.n_eval >= 10_000 and cfg.n_restarts >= 100, rep.label
+        assert cfg.evaluation.n_eval >= 10_000 and cfg.evaluation.n_restarts >= 100, rep.label
 
 
 @pytest.mark.parametrize(
@@ -49,7 +52,7 @@ def test_bad_configs(exp, override, key):
 
 
 def test_baseline_experiment_metrics(tmp_path):
-    cfg = EXP["auctions.baseline"].config(mechanism="vcg", n_items=1, ref_revenue=1 / 3,
+    cfg = _cfg("auctions.baseline", mechanism="vcg", n_items=1, ref_revenue=1 / 3,
                                           ref_rtol=0.2, **TINY)
     rec = run_experiment(EXP["auctions.baseline"], cfg, seed=0, device="cpu", out_dir=tmp_path)
     assert {"revenue", "regret_mean", "regret_max", "ir_violation"} <= set(rec.metrics)
@@ -60,7 +63,7 @@ def test_baseline_experiment_metrics(tmp_path):
 def test_gemnet_run_without_regret_and_with_repair(tmp_path):
     """``n_regret_samples=0`` skips regret (no NaN metric stops the run); ``repair=true``
     reports the repair's share and loss and holds infeasibility to 0."""
-    cfg = EXP["auctions.gemnet"].config(n_items=1, max_iter=30, menu_size=8, hidden=8,
+    cfg = _cfg("auctions.gemnet", n_items=1, max_iter=30, menu_size=8, hidden=8,
                                         grid_points=5, refine=0, repair=True,
                                         transform_order="best",
                                         **{**TINY, "n_regret_samples": 0})
@@ -74,11 +77,11 @@ def test_gemnet_run_without_regret_and_with_repair(tmp_path):
 def test_baseline_revenue_is_a_floor_for_learned_mechanisms_only(tmp_path):
     """On 2x2 only item-wise Myerson's 5/6 is known: a learned mechanism must reach at least it,
     the item-wise Myerson baseline itself must equal it."""
-    learned = EXP["auctions.regretnet"].config(max_iter=2, batch_size=16, hidden=8, **TINY)
+    learned = _cfg("auctions.regretnet", max_iter=2, batch_size=16, hidden=8, **TINY)
     ref = run_experiment(EXP["auctions.regretnet"], learned, seed=0, device="cpu",
                          out_dir=tmp_path / "a").references["revenue"]
     assert (ref.value, ref.relation, ref.rtol) == (5 / 6, "ge", 0.0)
-    base = EXP["auctions.baseline"].config(mechanism="myerson-itemwise", n_items=2, **TINY)
+    base = _cfg("auctions.baseline", mechanism="myerson-itemwise", n_items=2, **TINY)
     ref = run_experiment(EXP["auctions.baseline"], base, seed=0, device="cpu",
                          out_dir=tmp_path / "b").references["revenue"]
     assert (ref.value, ref.relation) == (5 / 6, "eq")
@@ -97,7 +100,7 @@ class _Killed(Exception):
     ],
 )
 def test_resume_gives_identical_metrics(tmp_path, monkeypatch, exp, extra):
-    cfg = EXP[exp].config(checkpoint_every=20, **TINY, **extra)
+    cfg = _cfg(exp, checkpoint_every=20, **TINY, **extra)
     full = run_experiment(EXP[exp], cfg, seed=5, device="cpu", out_dir=tmp_path / "a")
     save = RunContext.save_checkpoint
 
@@ -130,13 +133,13 @@ def test_regretnet_penalty_schedule_keys(tmp_path):
                 rho=1.0, rho_increment=2.0, **TINY)
     exp = EXP["auctions.regretnet"]
     for extra, rho_end in (({"rho_every": 50, "lambda_every": 100}, 9.0), ({}, 81.0)):
-        run_experiment(exp, exp.config(**base, **extra), seed=0, device="cpu",
+        run_experiment(exp, _cfg(exp.name, **base, **extra), seed=0, device="cpu",
                        out_dir=tmp_path / str(rho_end), quiet=True)
         ctx = RunContext(tmp_path / str(rho_end))
         logged = {m["step"]: m for m in ctx.read_metrics()}
         assert logged[200]["rho"] == rho_end
         assert logged[100]["lambda"] > 5.0  # the default start, moved by the regret at step 100
-    run_experiment(exp, exp.config(**base, lambda_init=0.5, lambda_every=1000), seed=0,
+    run_experiment(exp, _cfg(exp.name, **base, lambda_init=0.5, lambda_every=1000), seed=0,
                    device="cpu", out_dir=tmp_path / "lam", quiet=True)
     assert [m["lambda"] for m in RunContext(tmp_path / "lam").read_metrics()][-1] == 0.5
     with pytest.raises(ConfigError, match="rho_every"):
@@ -145,19 +148,26 @@ def test_regretnet_penalty_schedule_keys(tmp_path):
         config_from_overrides(exp.config, ["lambda_every=0"])
 
 
-def test_regretnet_config_defaults_are_fits_defaults():
-    """The experiment's training defaults are the ones ``RegretNet.fit`` documents (the authors'
-    recipe), so ``econcs run auctions.regretnet`` and the Python API train alike."""
-    import dataclasses
-    import inspect
+def test_configs_nest_the_algorithms_params():
+    """Each training experiment embeds its algorithm's parameter dataclass: the experiment's
+    training defaults are the algorithm's own (the Python API and ``econcs run`` train alike)
+    and nested keys are set by their bare names."""
+    from econcs.auctions import (
+        AffineMaximizerParams,
+        GemNetParams,
+        RegretNetParams,
+        RochetNetParams,
+    )
 
-    from econcs.auctions import RegretNet
-
-    fit = inspect.signature(RegretNet.fit).parameters
-    cfg = {f.name: f.default for f in dataclasses.fields(EXP["auctions.regretnet"].config)}
-    shared = ("max_iter", "batch_size", "lr", "n_train", "misreport_steps", "rho",
-              "rho_increment", "rho_every", "lambda_init", "lambda_every")
-    assert {k: cfg[k] for k in shared} == {k: fit[k].default for k in shared}
+    for exp, params in (("auctions.rochetnet", RochetNetParams),
+                        ("auctions.regretnet", RegretNetParams),
+                        ("auctions.gemnet", GemNetParams),
+                        ("auctions.baseline", AffineMaximizerParams)):
+        cfg = _cfg(exp)
+        assert cfg.train == params(), exp
+        assert _cfg(exp, max_iter=7, lr=0.5).train == params(max_iter=7, lr=0.5)
+        assert _cfg(exp, n_eval=9).evaluation.n_eval == 9
+    assert _cfg("auctions.regretnet", rho_every=7).train.rho_every == 7
 
 
 @pytest.mark.parametrize(
@@ -172,11 +182,11 @@ def test_regretnet_config_defaults_are_fits_defaults():
 def test_run_saves_the_learned_mechanism(tmp_path, exp, extra, saved):
     """A learned mechanism is kept as ``model.safetensors``: reloaded, it gives the run's revenue
     on the run's held-out profiles (same seed); a fixed baseline has nothing to keep."""
-    cfg = EXP[exp].config(**TINY, **extra)
+    cfg = _cfg(exp, **TINY, **extra)
     rec = run_experiment(EXP[exp], cfg, seed=3, device="cpu", out_dir=tmp_path)
     path = tmp_path / "model.safetensors"
     assert path.exists() is saved and ("model" in rec.artifacts) is saved
     if saved:
         mech = Mechanism.load(path, setting=cfg.setting)
-        rep = evaluate(mech, cfg.n_eval, seed=4, n_regret_samples=0)
+        rep = evaluate(mech, cfg.evaluation.n_eval, seed=4, n_regret_samples=0)
         assert rep.revenue == pytest.approx(rec.metrics["revenue"], rel=1e-9, abs=1e-12)

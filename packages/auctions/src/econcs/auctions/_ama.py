@@ -14,6 +14,7 @@ with ``tau`` in the welfare units of the least-weighted bidder.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -21,11 +22,24 @@ from torch import nn
 
 from econcs.auctions._baselines import deterministic_allocations
 from econcs.auctions._mechanism import Mechanism
-from econcs.auctions._rochetnet import Callback, fit_revenue, value_scale
 from econcs.auctions._setting import AuctionSetting
-from econcs.shared import check_bool, check_int, make_generator
+from econcs.auctions._training import RevenueParams, fit_revenue, start_generator
+from econcs.shared import Callback, check_bool, check_int, make_generator, param, resolve_params
 
-__all__ = ["AffineMaximizer"]
+__all__ = ["AffineMaximizer", "AffineMaximizerParams"]
+
+
+@dataclasses.dataclass(frozen=True)
+class AffineMaximizerParams(RevenueParams):
+    """Training parameters of :class:`AffineMaximizer`: those of
+    :class:`~econcs.auctions._training.RevenueParams`, with the affine maximizers' defaults."""
+
+    max_iter: int = param(2000, "Adam steps", low=1)
+    lr: float = param(0.01, "Adam learning rate, decayed by cosine to lr / 20", low=0.0,
+                      low_inclusive=False)
+    temperature: float = param(0.02, "initial softmax temperature (in the welfare units of the "
+                               "least-weighted bidder, relative to the value scale)", low=0.0,
+                               low_inclusive=False)
 
 
 class AffineMaximizer(Mechanism):
@@ -50,6 +64,7 @@ class AffineMaximizer(Mechanism):
     """
 
     exactly_ic = True
+    straight_through = True
 
     def __init__(self, setting: AuctionSetting, lottery: bool = False, n_allocations: int = 256,
                  *, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None
@@ -121,18 +136,15 @@ class AffineMaximizer(Mechanism):
         pay = (soft_max - (probs.unsqueeze(-1) * without).sum(1)) / w
         return alloc, pay
 
-    def search_outcome(self, reports: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hard_a, hard_p = self.outcome(reports)
-        soft_a, soft_p = self.outcome(reports, 0.01 * value_scale(self.setting))
-        return hard_a + soft_a - soft_a.detach(), hard_p + soft_p - soft_p.detach()
-
-    def fit(self, max_iter: int = 2000, *, batch_size: int = 1024, lr: float = 0.01,
-            temperature: float = 0.02, temperature_final: float = 0.002, seed: int = 0,
+    def fit(self, params: AffineMaximizerParams | None = None, /, *, seed: int = 0,
             generator: torch.Generator | None = None, callback: Callback | None = None,
-            resume: tuple[int, dict[str, Any]] | None = None) -> AffineMaximizer:
-        """Maximise revenue of the softmax relaxation (see :func:`fit_revenue`); returns self."""
-        gen = make_generator(check_int(seed, "seed", low=0)) if generator is None else generator
-        fit_revenue(self, list(self.parameters()), max_iter=max_iter, batch_size=batch_size, lr=lr,
-                    temperature=temperature, temperature_final=temperature_final, generator=gen,
+            resume: tuple[int, dict[str, Any]] | None = None, **overrides: Any
+            ) -> AffineMaximizer:
+        """Maximise revenue of the softmax relaxation (see
+        :func:`~econcs.auctions._training.fit_revenue`) with the :class:`AffineMaximizerParams`
+        ``params`` or keyword ``overrides`` of them; ``seed`` / ``generator``, ``callback`` and
+        ``resume`` as in :meth:`RochetNet.fit`. Returns ``self``."""
+        p = resolve_params(AffineMaximizerParams, params, **overrides)
+        fit_revenue(self, list(self.parameters()), p, generator=start_generator(seed, generator),
                     callback=callback, resume=resume)
         return self

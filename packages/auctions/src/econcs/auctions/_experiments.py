@@ -10,83 +10,75 @@ killed run resumes to the same final metrics.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from dataclasses import field
 from typing import Any
 
 import torch
 
-from econcs.auctions._ama import AffineMaximizer
+from econcs.auctions._ama import AffineMaximizer, AffineMaximizerParams
 from econcs.auctions._baselines import VCG, BundleMyerson, MyersonItemwise
 from econcs.auctions._evaluate import evaluate, plot_allocation
-from econcs.auctions._gemnet import GemNet
+from econcs.auctions._gemnet import GemNet, GemNetParams
 from econcs.auctions._mechanism import Mechanism
-from econcs.auctions._regretnet import RegretNet
-from econcs.auctions._rochetnet import RochetNet
-from econcs.auctions._setting import AuctionSetting
+from econcs.auctions._regretnet import RegretNet, RegretNetParams
+from econcs.auctions._rochetnet import RochetNet, RochetNetParams
+from econcs.auctions._setting import VALUATIONS, AuctionSetting
 from econcs.shared import (
     Experiment,
     ExperimentResult,
     ExperimentSuite,
+    Params,
     Reference,
     Reproduction,
     RunContext,
-    check_bool,
-    check_choice,
-    check_float,
-    check_int,
     make_generator,
+    nested,
+    param,
 )
 
-__all__ = ["EXPERIMENTS"]
+__all__ = ["EXPERIMENTS", "EvaluationParams"]
 
 MV = (12 + 2 * math.sqrt(2)) / 27
 PAVLOV = 2 / 9 + 11 * math.sqrt(22) / 27
 
 
-def _f(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+@dataclasses.dataclass(frozen=True)
+class EvaluationParams(Params):
+    """How an experiment evaluates its mechanism (:func:`~econcs.auctions.evaluate`)."""
+
+    n_eval: int = param(100_000, "held-out profiles for revenue", low=1)
+    n_regret_samples: int = param(1000, "profiles (the first of the held-out ones) for regret",
+                                  low=0)
+    n_restarts: int = param(100, "misreport search restarts per profile and bidder", low=1)
+    n_steps: int = param(100, "misreport search gradient steps", low=0)
 
 
-@dataclasses.dataclass
-class _Common:
+@dataclasses.dataclass(frozen=True)
+class _Common(Params):
     """Setting, evaluation and reference fields shared by every auctions experiment."""
 
-    n_bidders: int = _f(1, "number of bidders")
-    n_items: int = _f(2, "number of items")
-    valuation: str = _f("additive", "additive | unit-demand")
-    values: str = _f("uniform(0,1)", "value distribution spec, e.g. 'uniform(4,16),uniform(4,7)'")
-    n_eval: int = _f(100_000, "held-out profiles for revenue")
-    n_regret_samples: int = _f(1000, "profiles (the first of the held-out ones) for regret")
-    n_restarts: int = _f(100, "misreport search restarts per profile and bidder")
-    n_steps: int = _f(100, "misreport search gradient steps")
-    ref_revenue: float | None = _f(None, "reference revenue (default: the known optimum)")
-    ref_rtol: float = _f(0.01, "relative tolerance on the revenue reference")
-    ref_relation: str = _f("eq", "eq | ge | le: how revenue compares to the reference")
-    ref_regret: float | None = _f(None, "upper bound on regret_mean to check")
-    plot: bool = _f(False, "save allocation plots (2-item settings)")
+    n_bidders: int = param(1, "number of bidders", low=1)
+    n_items: int = param(2, "number of items", low=1)
+    valuation: str = param("additive", "bidders' valuation", choices=VALUATIONS)
+    values: str = param("uniform(0,1)",
+                        "value distribution spec, e.g. 'uniform(4,16),uniform(4,7)'")
+    evaluation: EvaluationParams = nested(EvaluationParams, "held-out evaluation")
+    ref_revenue: float | None = param(None, "reference revenue (default: the known optimum)")
+    ref_rtol: float = param(0.01, "relative tolerance on the revenue reference", low=0.0)
+    ref_relation: str = param("eq", "how revenue compares to the reference",
+                              choices=("eq", "ge", "le"))
+    ref_regret: float | None = param(None, "upper bound on regret_mean to check", low=0.0)
+    plot: bool = param(False, "save allocation plots (2-item settings)")
 
     def __post_init__(self) -> None:
-        self.setting = AuctionSetting(self.n_bidders, self.n_items, self.valuation, self.values)
-        check_int(self.n_eval, "n_eval", low=1)
-        check_int(self.n_regret_samples, "n_regret_samples", low=0)
-        check_int(self.n_restarts, "n_restarts", low=1)
-        check_int(self.n_steps, "n_steps", low=0)
-        if self.ref_revenue is not None:
-            check_float(self.ref_revenue, "ref_revenue")
-        check_float(self.ref_rtol, "ref_rtol", low=0.0)
-        check_choice(self.ref_relation, "ref_relation", ("eq", "ge", "le"))
-        if self.ref_regret is not None:
-            check_float(self.ref_regret, "ref_regret", low=0.0)
+        super().__post_init__()
+        self.setting  # noqa: B018 -- made (and checked) with the config
 
-
-def _callback(ctx: RunContext):
-    def cb(step: int, metrics: dict[str, float], state_fn) -> None:
-        if step % 100 == 0:
-            ctx.log(step, **metrics)
-        if ctx.should_checkpoint(step):
-            ctx.save_checkpoint(step, state_fn())
-    return cb
+    @functools.cached_property
+    def setting(self) -> AuctionSetting:
+        """The :class:`AuctionSetting` of the setting fields."""
+        return AuctionSetting(self.n_bidders, self.n_items, self.valuation, self.values)
 
 
 def _finish(mech: Mechanism, cfg: _Common, ctx: RunContext, source: str = "",
@@ -95,9 +87,10 @@ def _finish(mech: Mechanism, cfg: _Common, ctx: RunContext, source: str = "",
     if mech.state_dict():  # a learned mechanism: keep it, to re-evaluate or reuse without retraining
         mech.save(ctx.out_dir / "model.safetensors")
         ctx.artifacts["model"] = "model.safetensors"
-    report = evaluate(mech, cfg.n_eval, seed=ctx.seed + 1, values=values,
-                      n_regret_samples=cfg.n_regret_samples, n_restarts=cfg.n_restarts,
-                      n_steps=cfg.n_steps)
+    ev = cfg.evaluation
+    report = evaluate(mech, ev.n_eval, seed=ctx.seed + 1, values=values,
+                      n_regret_samples=ev.n_regret_samples, n_restarts=ev.n_restarts,
+                      n_steps=ev.n_steps)
     metrics = {**report.as_metrics(), **(extra or {})}
     refs: dict[str, Reference] = {}
     ref, rtol, relation = cfg.ref_revenue, cfg.ref_rtol, cfg.ref_relation
@@ -120,134 +113,77 @@ def _finish(mech: Mechanism, cfg: _Common, ctx: RunContext, source: str = "",
     return ExperimentResult(metrics, refs)
 
 
+_CHECKPOINT_HELP = "checkpoint every this many steps (0: never)"
+
+
 # -- RochetNet ----------------------------------------------------------------------------------
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class RochetNetConfig(_Common):
-    max_iter: int = _f(1500, "Adam steps")
-    batch_size: int = _f(1024, "fresh profiles per step")
-    lr: float = _f(0.02, "Adam learning rate (cosine decay)")
-    menu_size: int = _f(1000, "menu options besides the null option")
-    temperature: float = _f(0.01, "initial softmax temperature (relative to the value scale)")
-    checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
+    menu_size: int = param(1000, "menu options besides the null option", low=1)
+    train: RochetNetParams = nested(RochetNetParams, "training")
+    checkpoint_every: int = param(0, _CHECKPOINT_HELP, low=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.n_bidders != 1:
             raise ValueError(f"n_bidders: RochetNet has one bidder, got {self.n_bidders}.")
-        check_int(self.max_iter, "max_iter", low=1)
-        check_int(self.batch_size, "batch_size", low=1)
-        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
-        check_int(self.menu_size, "menu_size", low=1)
-        check_float(self.temperature, "temperature", low=0.0, low_inclusive=False)
-        check_int(self.checkpoint_every, "checkpoint_every", low=0)
 
 
 def run_rochetnet(cfg: RochetNetConfig, ctx: RunContext) -> ExperimentResult:
     mech = RochetNet(cfg.setting, cfg.menu_size, device=ctx.device)
-    mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr, temperature=cfg.temperature,
-             temperature_final=cfg.temperature / 10, generator=ctx.generator("init", "cpu"),
-             callback=_callback(ctx), resume=ctx.load_checkpoint())
-    return _finish(mech, cfg, ctx)
-
-
-# -- RegretNet ----------------------------------------------------------------------------------
-@dataclasses.dataclass
-class RegretNetConfig(_Common):
-    n_bidders: int = _f(2, "number of bidders")
-    n_eval: int = _f(10_000, "held-out profiles for revenue")
-    max_iter: int = _f(6000, "network updates")
-    batch_size: int = _f(128, "profiles per update")
-    lr: float = _f(1e-3, "Adam learning rate")
-    hidden: int = _f(100, "hidden units per layer")
-    layers: int = _f(2, "hidden layers per network (paper: 5 for 3x10 and 5x10)")
-    n_train: int = _f(640_000, "fixed training profiles (each with a cached misreport)")
-    misreport_steps: int = _f(25, "misreport ascent steps per update")
-    rho: float = _f(1.0, "initial augmented-Lagrangian penalty")
-    rho_increment: float = _f(5.0, "penalty increment, every rho_every steps")
-    rho_every: int | None = _f(None, "steps between penalty increments (default: max_iter // 40; "
-                               "paper: 10000 of 400000)")
-    lambda_init: float = _f(5.0, "initial multipliers (paper: 5; 1 for 5x10)")
-    lambda_every: int = _f(100, "steps between multiplier updates")
-    compile: bool = _f(False, "compile the misreport gradient (torch.compile; needs a C++ "
-                       "compiler on the CPU): same steps up to float rounding, "
-                       "1.25-1.4x faster on 2x2 on the CPU")
-    checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_bool(self.compile, "compile")
-        for name in ("max_iter", "batch_size", "hidden", "layers", "n_train"):
-            check_int(getattr(self, name), name, low=1)
-        check_int(self.misreport_steps, "misreport_steps", low=0)
-        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
-        check_float(self.rho, "rho", low=0.0, low_inclusive=False)
-        check_float(self.rho_increment, "rho_increment", low=0.0)
-        if self.rho_every is not None:
-            check_int(self.rho_every, "rho_every", low=1)
-        check_float(self.lambda_init, "lambda_init")
-        check_int(self.lambda_every, "lambda_every", low=1)
-        check_int(self.checkpoint_every, "checkpoint_every", low=0)
-
-
-def run_regretnet(cfg: RegretNetConfig, ctx: RunContext) -> ExperimentResult:
-    mech = RegretNet(cfg.setting, cfg.hidden, cfg.layers, device=ctx.device)
-    mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr, n_train=cfg.n_train,
-             misreport_steps=cfg.misreport_steps, rho=cfg.rho, rho_increment=cfg.rho_increment,
-             rho_every=cfg.rho_every, lambda_init=cfg.lambda_init, lambda_every=cfg.lambda_every,
-             compile=cfg.compile, generator=ctx.generator("init", "cpu"), callback=_callback(ctx),
+    mech.fit(cfg.train, generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
              resume=ctx.load_checkpoint())
     return _finish(mech, cfg, ctx)
 
 
-# -- GemNet -------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class GemNetConfig(_Common):
-    n_bidders: int = _f(2, "number of bidders")
-    n_items: int = _f(1, "number of items")
-    n_eval: int = _f(20_000, "held-out profiles for revenue")
-    max_iter: int = _f(3000, "Adam steps")
-    batch_size: int = _f(1024, "fresh profiles per step")
-    lr: float = _f(0.005, "Adam learning rate (cosine decay)")
-    menu_size: int = _f(64, "options per menu")
-    hidden: int = _f(64, "hidden units of the menu networks")
-    penalty: float = _f(2.0, "initial incompatibility penalty (grows x10 over the run)")
-    temperature: float = _f(0.05, "initial softmax temperature (relative to the value scale)")
-    temperature_final: float | None = _f(None, "final softmax temperature (default: "
-                                         "temperature / 10)")
-    grid_points: int = _f(21, "grid points per value for the price transform (0: skip it)")
-    refine: int = _f(3, "adaptive refinement levels of the compatibility certificate")
-    transform_order: str = _f("index", "which bidders' menus the transform changes first: "
-                              "'index' (0, 1, ...) or 'best' (every rotation; the best on the "
-                              "grid)")
-    repair: bool = _f(False, "bidders in turn take their best option that fits next to the "
-                      "earlier bidders' (exactly feasible; regret <= the repair loss)")
-    checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
+# -- RegretNet ----------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class RegretNetConfig(_Common):
+    n_bidders: int = param(2, "number of bidders", low=1)
+    evaluation: EvaluationParams = nested(EvaluationParams, "held-out evaluation",
+                                          n_eval=10_000)
+    hidden: int = param(100, "hidden units per layer", low=1)
+    layers: int = param(2, "hidden layers per network (paper: 5 for 3x10 and 5x10)", low=1)
+    train: RegretNetParams = nested(RegretNetParams, "training (the authors' recipe)")
+    compile: bool = param(False, "compile the misreport gradient (torch.compile; needs a C++ "
+                          "compiler on the CPU): same steps up to float rounding, "
+                          "1.25-1.4x faster on 2x2 on the CPU")
+    checkpoint_every: int = param(0, _CHECKPOINT_HELP, low=0)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_bool(self.repair, "repair")
-        check_choice(self.transform_order, "transform_order", ("index", "best"))
-        for name in ("max_iter", "batch_size", "menu_size", "hidden"):
-            check_int(getattr(self, name), name, low=1)
-        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
-        check_float(self.penalty, "penalty", low=0.0)
-        check_float(self.temperature, "temperature", low=0.0, low_inclusive=False)
-        if self.temperature_final is not None:
-            check_float(self.temperature_final, "temperature_final", low=0.0,
-                        low_inclusive=False)
-        check_int(self.grid_points, "grid_points", low=0)
-        check_int(self.refine, "refine", low=0)
-        check_int(self.checkpoint_every, "checkpoint_every", low=0)
+
+def run_regretnet(cfg: RegretNetConfig, ctx: RunContext) -> ExperimentResult:
+    mech = RegretNet(cfg.setting, cfg.hidden, cfg.layers, device=ctx.device)
+    mech.fit(cfg.train, compile=cfg.compile, generator=ctx.generator("init", "cpu"),
+             callback=ctx.callback(), resume=ctx.load_checkpoint())
+    return _finish(mech, cfg, ctx)
+
+
+# -- GemNet -------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class GemNetConfig(_Common):
+    n_bidders: int = param(2, "number of bidders", low=1)
+    n_items: int = param(1, "number of items", low=1)
+    evaluation: EvaluationParams = nested(EvaluationParams, "held-out evaluation",
+                                          n_eval=20_000)
+    menu_size: int = param(64, "options per menu", low=1)
+    hidden: int = param(64, "hidden units of the menu networks", low=1)
+    train: GemNetParams = nested(GemNetParams, "training")
+    grid_points: int = param(21, "grid points per value for the price transform (0: skip it)",
+                             low=0)
+    refine: int = param(3, "adaptive refinement levels of the compatibility certificate", low=0)
+    transform_order: str = param("index", "which bidders' menus the transform changes first: "
+                                 "'index' (0, 1, ...) or 'best' (every rotation; the best on "
+                                 "the grid)", choices=("index", "best"))
+    repair: bool = param(False, "bidders in turn take their best option that fits next to the "
+                         "earlier bidders' (exactly feasible; regret <= the repair loss)")
+    checkpoint_every: int = param(0, _CHECKPOINT_HELP, low=0)
 
 
 def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
     mech = GemNet(cfg.setting, cfg.menu_size, cfg.hidden, repair=cfg.repair, device=ctx.device)
-    mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr, penalty=cfg.penalty,
-             penalty_final=10 * cfg.penalty, temperature=cfg.temperature,
-             temperature_final=(cfg.temperature / 10 if cfg.temperature_final is None
-                                else cfg.temperature_final), generator=ctx.generator("init", "cpu"),
-             callback=_callback(ctx), resume=ctx.load_checkpoint())
-    before = evaluate(mech, cfg.n_eval, seed=ctx.seed + 1, n_regret_samples=0)
+    mech.fit(cfg.train, generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
+             resume=ctx.load_checkpoint())
+    before = evaluate(mech, cfg.evaluation.n_eval, seed=ctx.seed + 1, n_regret_samples=0)
     extra = {"revenue_before": before.revenue, "infeasibility_before": before.infeasibility}
     if cfg.grid_points >= 2:
         tr = mech.transform(cfg.grid_points, refine=cfg.refine,
@@ -259,7 +195,8 @@ def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
                      n_milps=tr.n_milps, n_milps_unsolved=tr.n_infeasible,
                      transform_seconds=tr.seconds)
     # what the feasibility repair changes (or would), on the held-out profiles evaluated below
-    held_out = cfg.setting.sample(cfg.n_eval, generator=make_generator(ctx.seed + 1, mech.device_),
+    held_out = cfg.setting.sample(cfg.evaluation.n_eval,
+                                  generator=make_generator(ctx.seed + 1, mech.device_),
                                   device=mech.device_, dtype=mech.dtype_)
     loss = torch.cat([mech.repair_loss(v) for v in held_out.split(50_000)]).double()
     extra.update(repair_share=float((loss.sum(-1) > 0).double().mean()),
@@ -282,24 +219,13 @@ def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
 BASELINES = ("vcg", "myerson-itemwise", "bundle", "ama", "lottery-ama")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class BaselineConfig(_Common):
-    mechanism: str = _f("myerson-itemwise", "vcg | myerson-itemwise | bundle | ama | lottery-ama")
-    n_bidders: int = _f(2, "number of bidders")
-    max_iter: int = _f(2000, "training steps (ama, lottery-ama)")
-    batch_size: int = _f(1024, "profiles per step (ama, lottery-ama)")
-    lr: float = _f(0.01, "Adam learning rate (ama, lottery-ama)")
-    menu_size: int = _f(256, "allocations of the lottery AMA")
-    checkpoint_every: int = _f(0, "checkpoint every this many steps (0: never)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice(self.mechanism, "mechanism", BASELINES)
-        check_int(self.max_iter, "max_iter", low=1)
-        check_int(self.batch_size, "batch_size", low=1)
-        check_float(self.lr, "lr", low=0.0, low_inclusive=False)
-        check_int(self.menu_size, "menu_size", low=1)
-        check_int(self.checkpoint_every, "checkpoint_every", low=0)
+    mechanism: str = param("myerson-itemwise", "the baseline", choices=BASELINES)
+    n_bidders: int = param(2, "number of bidders", low=1)
+    train: AffineMaximizerParams = nested(AffineMaximizerParams, "training (ama, lottery-ama)")
+    menu_size: int = param(256, "allocations of the lottery AMA", low=1)
+    checkpoint_every: int = param(0, _CHECKPOINT_HELP, low=0)
 
 
 def run_baseline(cfg: BaselineConfig, ctx: RunContext) -> ExperimentResult:
@@ -313,10 +239,10 @@ def run_baseline(cfg: BaselineConfig, ctx: RunContext) -> ExperimentResult:
     else:
         mech = AffineMaximizer(s, lottery=cfg.mechanism == "lottery-ama",
                                n_allocations=cfg.menu_size, device=dev)
-        mech.fit(cfg.max_iter, batch_size=cfg.batch_size, lr=cfg.lr,
-                 generator=ctx.generator("init", "cpu"), callback=_callback(ctx),
+        mech.fit(cfg.train, generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
                  resume=ctx.load_checkpoint())
     return _finish(mech, cfg, ctx, source=f"{cfg.mechanism} reference")
+
 
 MYERSON_2X1 = 5 / 12
 

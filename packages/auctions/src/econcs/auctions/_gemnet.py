@@ -56,12 +56,21 @@ from econcs.auctions._gemnet_programs import (
     _remove_unfit,
 )
 from econcs.auctions._mechanism import Mechanism
-from econcs.auctions._rochetnet import Callback, fit_revenue, value_scale
 from econcs.auctions._setting import AuctionSetting
-from econcs.shared import MenuLayer, check_float, check_int, make_generator, softmax_temperature
-from econcs.shared.validation import check_bool
+from econcs.auctions._training import RevenueParams, fit_revenue, start_generator, value_scale
+from econcs.shared import (
+    Callback,
+    MenuLayer,
+    check_bool,
+    check_float,
+    check_int,
+    make_generator,
+    param,
+    resolve_params,
+    softmax_temperature,
+)
 
-__all__ = ["GemNet", "TransformResult"]
+__all__ = ["GemNet", "GemNetParams", "TransformResult"]
 
 #: allocations are ``clamp((1 + 2 s) sigmoid(z) - s, 0, 1)``: exactly 0 or 1 for ``|z| >~ 4``, so
 #: that two bidders' options can be exactly compatible (a sigmoid is never 0 or 1)
@@ -74,6 +83,31 @@ _FIT_TOL = 1e-6
 
 def _hard_sigmoid(logits: torch.Tensor) -> torch.Tensor:
     return ((1 + 2 * _STRETCH) * torch.sigmoid(logits) - _STRETCH).clamp(0.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class GemNetParams(RevenueParams):
+    """Training parameters of :class:`GemNet`: relaxed revenue minus ``c_t * E[incompatibility]``
+    (those of :class:`~econcs.auctions._training.RevenueParams` and the penalty ``c_t``).
+
+    ``lr``: 0.02 collapses the 2x2 menus. ``temperature``: 2x2 U[0,1], 3000 steps, 0.05 -> 0.005
+    gives 0.859 before the transform, 0.02 -> 0.002 gives 0.846.
+    """
+
+    max_iter: int = param(3000, "Adam steps", low=1)
+    lr: float = param(0.005, "Adam learning rate, decayed by cosine to lr / 20", low=0.0,
+                      low_inclusive=False)
+    temperature: float = param(0.05, "initial softmax temperature of the choices (relative to "
+                               "the value scale)", low=0.0, low_inclusive=False)
+    penalty: float = param(2.0, "initial incompatibility penalty (in units of the value scale)",
+                           low=0.0)
+    penalty_final: float | None = param(None, "final incompatibility penalty, annealed "
+                                        "geometrically (default: 10 * penalty)", low=0.0)
+
+    @property
+    def final_penalty(self) -> float:
+        """``penalty_final``, or ``10 * penalty`` when it is ``None``."""
+        return 10 * self.penalty if self.penalty_final is None else self.penalty_final
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +163,8 @@ class GemNet(Mechanism):
     >>> [t.shape for t in mech(torch.rand(3, 2, 1))]
     [torch.Size([3, 2, 1]), torch.Size([3, 2])]
     """
+
+    straight_through = True
 
     def __init__(self, setting: AuctionSetting, menu_size: int = 64, hidden: int = 64,
                  layers: int = 2, *, repair: bool = False, device: str | torch.device = "cpu",
@@ -292,44 +328,23 @@ class GemNet(Mechanism):
         alloc, pay, _ = self.choices(reports, temperature)
         return alloc, pay
 
-    def search_outcome(self, reports: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hard_a, hard_p = self.outcome(reports)
-        soft_a, soft_p = self.outcome(reports, 0.01 * value_scale(self.setting))
-        return hard_a + soft_a - soft_a.detach(), hard_p + soft_p - soft_p.detach()
-
     def incompatibility(self, alloc: torch.Tensor) -> torch.Tensor:
         """``(B,)`` total over-allocation ``sum_j relu(sum_i a_ij - 1)``."""
         return torch.relu(alloc.sum(1) - 1).sum(-1)
 
     # -- training --------------------------------------------------------------------------------
-    def fit(self, max_iter: int = 3000, *, batch_size: int = 1024, lr: float = 0.005,
-            temperature: float = 0.05, temperature_final: float = 0.005,
-            penalty: float = 2.0, penalty_final: float = 20.0, seed: int = 0,
+    def fit(self, params: GemNetParams | None = None, /, *, seed: int = 0,
             generator: torch.Generator | None = None, callback: Callback | None = None,
-            resume: tuple[int, dict[str, Any]] | None = None) -> GemNet:
+            resume: tuple[int, dict[str, Any]] | None = None, **overrides: Any) -> GemNet:
         """Maximise relaxed revenue minus ``c_t * E[incompatibility]`` on fresh samples, ``c_t``
-        growing geometrically from ``penalty`` to ``penalty_final`` (in units of the value scale).
-        With one bidder the penalty is identically 0 and this is RochetNet's training.
-
-        Parameters
-        ----------
-        max_iter, batch_size
-            Adam steps and fresh profiles per step.
-        lr
-            Adam learning rate, decayed by cosine to ``lr / 20`` (0.02 collapses the 2x2 menus).
-        temperature, temperature_final
-            softmax temperature of the choices, relative to the value
-            scale, annealed geometrically (2x2 U[0,1], 3000 steps: 0.05 -> 0.005 gives 0.859
-            before the transform, 0.02 -> 0.002 gives 0.846).
-        penalty, penalty_final
-            weight of the incompatibility penalty, annealed geometrically.
-        seed, generator, callback, resume
-            as in :meth:`RochetNet.fit`.
+        growing geometrically from ``penalty`` to ``penalty_final`` (in units of the value scale),
+        with the :class:`GemNetParams` ``params`` or keyword ``overrides`` of them; returns
+        ``self``. With one bidder the penalty is identically 0 and this is RochetNet's training.
+        ``seed`` / ``generator``, ``callback`` and ``resume`` as in :meth:`RochetNet.fit`.
         """
-        penalty = check_float(penalty, "penalty", low=0.0)
-        penalty_final = check_float(penalty_final, "penalty_final", low=0.0)
-        max_iter = check_int(max_iter, "max_iter", low=1)
-        gen = make_generator(check_int(seed, "seed", low=0)) if generator is None else generator
+        p = resolve_params(GemNetParams, params, **overrides)
+        penalty, penalty_final, max_iter = p.penalty, p.final_penalty, p.max_iter
+        gen = start_generator(seed, generator)
         scale = value_scale(self.setting)
         self.price_delta = torch.zeros(0, device=self.device_)
         self.delta_grid = torch.zeros(0, device=self.device_)
@@ -341,9 +356,8 @@ class GemNet(Mechanism):
             c = penalty * (penalty_final / max(penalty, 1e-12)) ** frac if penalty > 0 else 0.0
             return c * scale * self.incompatibility(alloc).mean()
 
-        fit_revenue(self, list(self.parameters()), max_iter=max_iter, batch_size=batch_size,
-                    lr=lr, temperature=temperature, temperature_final=temperature_final,
-                    generator=gen, callback=callback, resume=resume, penalty=extra)
+        fit_revenue(self, list(self.parameters()), p, generator=gen, callback=callback,
+                    resume=resume, penalty=extra)
         return self
 
     # -- the post-training transform -------------------------------------------------------------

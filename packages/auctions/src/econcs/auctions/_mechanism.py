@@ -2,7 +2,8 @@
 
 A :class:`Mechanism` is a ``torch.nn.Module`` mapping a batch of reported value profiles
 ``(B, n_bidders, n_items)`` to an allocation ``(B, n_bidders, n_items)`` (item probabilities) and
-payments ``(B, n_bidders)``. Learned mechanisms add ``fit(...) -> self`` and a ``history_``.
+payments ``(B, n_bidders)``. Learned mechanisms add ``fit(params, /, **overrides) -> self`` and a
+``history_`` (a tuple of dicts, each with a ``"step"``).
 ``save`` writes the parameters as safetensors with the setting and hyper-parameters as JSON in the
 file's metadata; ``load`` rebuilds the mechanism and refuses a different setting.
 """
@@ -17,12 +18,16 @@ import torch
 from torch import nn
 
 from econcs.auctions._setting import AuctionSetting
+from econcs.auctions._training import value_scale
 from econcs.shared import atomic_write, check_type, resolve_device, resolve_dtype
 
 __all__ = ["Mechanism"]
 
 _META_KEY = "econcs.auctions"
 _REGISTRY: dict[str, type[Mechanism]] = {}
+
+#: temperature of the straight-through search gradient, relative to the value scale
+_SEARCH_TEMPERATURE = 0.01
 
 
 class Mechanism(nn.Module):
@@ -44,6 +49,9 @@ class Mechanism(nn.Module):
 
     #: whether the exact mechanism is incentive compatible by construction (menus, VCG, AMA)
     exactly_ic: ClassVar[bool] = False
+    #: whether the exact outcome is an argmax over options (menus, AMA, GemNet): the misreport
+    #: search then differentiates a straight-through estimator (see :meth:`search_outcome`)
+    straight_through: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -56,7 +64,7 @@ class Mechanism(nn.Module):
         self.setting = setting
         self.device_ = resolve_device(device)
         self.dtype_ = resolve_dtype(dtype)
-        self.history_: list[dict[str, float]] = []
+        self.history_: tuple[dict[str, Any], ...] = ()
         self.register_buffer("_low", setting.low.to(self.device_, self.dtype_), persistent=False)
         self.register_buffer("_high", setting.search_high.to(self.device_, self.dtype_),
                              persistent=False)
@@ -69,10 +77,15 @@ class Mechanism(nn.Module):
 
     def search_outcome(self, reports: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The mechanism as seen by the misreport search: the exact outcome, with a gradient that
-        makes ascent possible. Argmax mechanisms override it with a straight-through estimator
-        (exact value, softmax gradient); smooth ones use :meth:`outcome`. A piecewise-constant
+        makes ascent possible. For argmax mechanisms (:attr:`straight_through`) a straight-through
+        estimator: the exact value with the gradient of the softmax choice at temperature 0.01
+        (relative to the value scale); smooth ones use :meth:`outcome`. A piecewise-constant
         outcome (posted prices) has no gradient, so only the restarts search."""
-        return self.outcome(reports)
+        if not self.straight_through:
+            return self.outcome(reports)
+        hard_a, hard_p = self.outcome(reports)
+        soft_a, soft_p = self.outcome(reports, _SEARCH_TEMPERATURE * value_scale(self.setting))
+        return hard_a + soft_a - soft_a.detach(), hard_p + soft_p - soft_p.detach()
 
     def forward(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         values = self.setting.check_values(values)

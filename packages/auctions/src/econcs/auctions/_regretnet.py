@@ -18,6 +18,7 @@ written back after every step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -25,20 +26,62 @@ import torch
 from torch import nn
 
 from econcs.auctions._mechanism import Mechanism
-from econcs.auctions._rochetnet import Callback
 from econcs.auctions._setting import AuctionSetting
+from econcs.auctions._training import start_generator
 from econcs.shared import (
     AugmentedLagrangian,
+    Callback,
+    Params,
     best_response_search,
-    check_float,
+    check_bool,
     check_int,
+    history_tuple,
     make_generator,
     misreport_gradient,
     misreport_utilities,
+    param,
+    resolve_params,
 )
-from econcs.shared.validation import check_bool
 
-__all__ = ["RegretNet", "mlp"]
+__all__ = ["RegretNet", "RegretNetParams", "mlp"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RegretNetParams(Params):
+    """Training parameters of :class:`RegretNet` (Dütting et al. 2019, Sec. 4.2).
+
+    The defaults are the authors' recipe (batch 128, Adam 1e-3, 640k profiles, 25 misreport
+    steps, multipliers every 100, rho 1 growing by 5) with the penalty schedule scaled to
+    ``max_iter``. On 2x2 at 100k-400k updates it earns ~1% more at the same regret than batch 256,
+    lr 2e-3, 65,536 profiles and 10 misreport steps; on short budgets the two are alike
+    (measurements in the package MEASUREMENTS.md).
+
+    ``rho_every``: by default ``rho`` grows forty times over the run, so it ends at 201, the
+    authors' 2x2 schedule of +5 every 10k of 400k updates.
+    """
+
+    max_iter: int = param(6000, "network updates (Adam; lr decayed by cosine to lr / 10 in the "
+                          "second half)", low=1)
+    batch_size: int = param(128, "profiles per update", low=1)
+    lr: float = param(1e-3, "Adam learning rate", low=0.0, low_inclusive=False)
+    n_train: int = param(640_000, "fixed training profiles (each with a cached misreport)",
+                         low=1)
+    misreport_steps: int = param(25, "misreport ascent steps per update (refreshing the batch's "
+                                 "cached misreports)", low=0)
+    misreport_lr: float = param(0.1, "misreport ascent step (Adam, in units of the support "
+                                "width)", low=0.0, low_inclusive=False)
+    rho: float = param(1.0, "initial augmented-Lagrangian penalty", low=0.0, low_inclusive=False)
+    rho_increment: float = param(5.0, "penalty increment, every rho_every steps", low=0.0)
+    rho_every: int | None = param(None, "steps between penalty increments (default: "
+                                  "max_iter // 40; paper: 10000 of 400000)", low=1)
+    lambda_init: float = param(5.0, "initial multipliers (paper: 5; 1 for 5x10)")
+    lambda_every: int = param(100, "steps between multiplier updates", low=1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_train < self.batch_size:
+            raise ValueError(f"n_train: expected at least batch_size={self.batch_size} "
+                             f"profiles, got {self.n_train}.")
 
 
 def mlp(n_in: int, n_out: int, hidden: int, layers: int) -> nn.Sequential:
@@ -68,7 +111,7 @@ class RegretNet(Mechanism):
 
     Attributes
     ----------
-    history_ : list of ``{"step", "revenue", "regret", "rho", "lambda"}`` recorded by :meth:`fit`.
+    history_ : tuple of ``{"step", "revenue", "regret", "rho", "lambda"}`` recorded by :meth:`fit`.
 
     >>> from econcs.auctions import AuctionSetting
     >>> mech = RegretNet(AuctionSetting(2, 2), hidden=16).fit(max_iter=5, seed=0)
@@ -120,52 +163,17 @@ class RegretNet(Mechanism):
         return alloc, pay
 
     # -- training --------------------------------------------------------------------------------
-    def fit(
-        self,
-        max_iter: int = 6000,
-        *,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        n_train: int = 640_000,
-        misreport_steps: int = 25,
-        misreport_lr: float = 0.1,
-        rho: float = 1.0,
-        rho_increment: float = 5.0,
-        rho_every: int | None = None,
-        lambda_init: float = 5.0,
-        lambda_every: int = 100,
-        compile: bool = False,
-        seed: int = 0,
-        generator: torch.Generator | None = None,
-        callback: Callback | None = None,
-        resume: tuple[int, dict[str, Any]] | None = None,
-    ) -> RegretNet:
+    def fit(self, params: RegretNetParams | None = None, /, *, compile: bool = False,
+            seed: int = 0, generator: torch.Generator | None = None,
+            callback: Callback | None = None, resume: tuple[int, dict[str, Any]] | None = None,
+            **overrides: Any) -> RegretNet:
         """Augmented-Lagrangian training on a fixed training set of ``n_train`` profiles.
-
-        The defaults are the authors' recipe (batch 128, Adam 1e-3, 640k profiles, 25 misreport
-        steps, multipliers every 100, rho 1 growing by 5) with the penalty schedule scaled to
-        ``max_iter``. On 2x2 at 100k-400k updates it earns ~1% more at the same regret than
-        batch 256, lr 2e-3, 65,536 profiles and 10 misreport steps; on short budgets the two
-        are alike (measurements in the package MEASUREMENTS.md).
 
         Parameters
         ----------
-        max_iter
-            network updates (Adam, ``lr``, decayed by cosine to ``lr / 10`` in the last
-            half).
-        batch_size
-            profiles per update.
-        n_train
-            size of the fixed training set (each profile keeps its cached misreport).
-        misreport_steps, misreport_lr
-            gradient-ascent steps refreshing the batch's cached
-            misreports before each update (Adam, step 0.1 in units of the support).
-        rho, rho_increment, rho_every
-            penalty ``rho`` grows by ``rho_increment`` every
-            ``rho_every`` updates (default: forty times over the run, so ``rho`` ends at 201,
-            the authors' 2x2 schedule of +5 every 10k of 400k updates).
-        lambda_init, lambda_every
-            initial multipliers and steps between their updates.
+        params, overrides
+            the :class:`RegretNetParams` (default ``RegretNetParams()``, the authors' recipe),
+            or keyword overrides of them (``fit(max_iter=500)``).
         compile
             compile the misreport gradient (:func:`econcs.shared.misreport_gradient`; needs a
             C++ compiler on the CPU): the same steps up to float rounding (runs drift apart
@@ -174,33 +182,25 @@ class RegretNet(Mechanism):
         seed, generator
             randomness (initialisation, training set, batches, misreport starts).
         callback, resume
-            checkpointing hooks (see :data:`econcs.auctions._rochetnet.Callback`).
+            checkpointing hooks (:class:`econcs.shared.Callback`; ``resume=(step, state)``
+            continues from a ``state_fn()``).
         """
-        max_iter = check_int(max_iter, "max_iter", low=1)
-        batch_size = check_int(batch_size, "batch_size", low=1)
-        n_train = check_int(n_train, "n_train", low=batch_size)
-        misreport_steps = check_int(misreport_steps, "misreport_steps", low=0)
-        lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
-        misreport_lr = check_float(misreport_lr, "misreport_lr", low=0.0, low_inclusive=False)
-        rho = check_float(rho, "rho", low=0.0, low_inclusive=False)
-        rho_increment = check_float(rho_increment, "rho_increment", low=0.0)
-        rho_every = max(max_iter // 40, 1) if rho_every is None else check_int(
-            rho_every, "rho_every", low=1)
-        lambda_init = check_float(lambda_init, "lambda_init")
-        lambda_every = check_int(lambda_every, "lambda_every", low=1)
+        p = resolve_params(RegretNetParams, params, **overrides)
+        max_iter, batch_size, n_train, lr = p.max_iter, p.batch_size, p.n_train, p.lr
+        rho_every = max(max_iter // 40, 1) if p.rho_every is None else p.rho_every
         gradient = misreport_gradient(self.outcome, compile=check_bool(compile, "compile"))
-        gen = make_generator(check_int(seed, "seed", low=0)) if generator is None else generator
+        gen = start_generator(seed, generator)
         dev, dt = self.device_, self.dtype_
         n = self.setting.n_bidders
         width = self._high - self._low
 
         opt = torch.optim.Adam(self.parameters(), lr=lr)
-        al = AugmentedLagrangian(n, rho=rho, lambda_init=lambda_init, update_every=lambda_every,
-                                 rho_increment=rho_increment, rho_every=rho_every, device=dev,
-                                 dtype=dt)
+        al = AugmentedLagrangian(n, rho=p.rho, lambda_init=p.lambda_init,
+                                 update_every=p.lambda_every, rho_increment=p.rho_increment,
+                                 rho_every=rho_every, device=dev, dtype=dt)
         if resume is None:
             self.reset_parameters(gen)
-            self.history_ = []
+            history: list[dict[str, Any]] = []
             data_gen = make_generator(int(torch.randint(0, 2**62, (1,), generator=gen)), dev)
             train = self.setting.sample(n_train, generator=data_gen, device=dev, dtype=dt)
             u = torch.rand(train.shape, generator=data_gen, device=dev, dtype=dt)
@@ -214,7 +214,7 @@ class RegretNet(Mechanism):
             data_gen = make_generator(0, dev)
             data_gen.set_state(state["data_rng"].cpu())
             train, cache = state["train"].to(dev, dt), state["cache"].to(dev, dt)
-            self.history_ = list(state.get("history", []))
+            history = list(state.get("history", []))
 
         def lr_factor(t: int) -> float:  # constant, then cosine to 1/10 in the second half
             frac = min(t / max_iter, 1.0)
@@ -225,7 +225,7 @@ class RegretNet(Mechanism):
         def state_fn() -> dict[str, Any]:
             return {"model": self.state_dict(), "optimizer": opt.state_dict(),
                     "lagrangian": al.state_dict(), "data_rng": data_gen.get_state(),
-                    "train": train, "cache": cache, "history": list(self.history_)}
+                    "train": train, "cache": cache, "history": list(history)}
 
         self.train()
         for step in range(start + 1, max_iter + 1):
@@ -235,9 +235,9 @@ class RegretNet(Mechanism):
             values = train[idx]
             # refresh the cached misreports (mechanism parameters untouched)
             br = best_response_search(self.outcome, values, low=self._low, high=self._high,
-                                      init=cache[idx].unsqueeze(1), n_steps=misreport_steps,
-                                      lr=misreport_lr * float(width.mean()), include_truth=False,
-                                      gradient=gradient)
+                                      init=cache[idx].unsqueeze(1), n_steps=p.misreport_steps,
+                                      lr=p.misreport_lr * float(width.mean()),
+                                      include_truth=False, gradient=gradient)
             cache[idx] = br.misreports
             util_mis = misreport_utilities(self.outcome, values, br.misreports.unsqueeze(1))[:, 0]
             alloc, pay = self.outcome(values)
@@ -252,8 +252,9 @@ class RegretNet(Mechanism):
             metrics = {"revenue": float(revenue.detach()), "regret": float(regret.detach().mean()),
                        "rho": al.rho, "lambda": float(al.lambdas.mean())}
             if step % 100 == 0 or step == max_iter:
-                self.history_.append({"step": step, **metrics})
+                history.append({"step": step, **metrics})
             if callback is not None:
                 callback(step, metrics, state_fn)
+        self.history_ = history_tuple(history)
         self.eval()
         return self

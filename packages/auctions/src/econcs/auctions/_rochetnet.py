@@ -11,105 +11,36 @@ mechanism (evaluation) is the argmax.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+import dataclasses
 from typing import Any
 
 import torch
 
 from econcs.auctions._mechanism import Mechanism
 from econcs.auctions._setting import AuctionSetting
+from econcs.auctions._training import RevenueParams, fit_revenue, start_generator
 from econcs.shared import (
+    Callback,
     MenuLayer,
-    check_float,
     check_int,
     check_tensor,
     choose_from_menu,
     make_generator,
+    resolve_params,
 )
 
-__all__ = ["Callback", "RochetNet", "fit_revenue", "value_scale"]
-
-#: ``callback(step, metrics, state_fn)``; ``state_fn()`` returns the full training state (a dict of
-#: tensors/numbers) to checkpoint, which ``fit(resume=(step, state))`` continues from.
-Callback = Callable[[int, dict[str, float], Callable[[], dict[str, Any]]], None]
+__all__ = ["RochetNet", "RochetNetParams"]
 
 
-def value_scale(setting: AuctionSetting) -> float:
-    """A typical value: the mean width of the (search) support, used to scale temperatures."""
-    return float((setting.search_high - setting.low).mean())
+@dataclasses.dataclass(frozen=True)
+class RochetNetParams(RevenueParams):
+    """Training parameters of :class:`RochetNet` (Adam on the softmax relaxation, fresh samples):
+    those of :class:`~econcs.auctions._training.RevenueParams`, whose defaults are RochetNet's.
 
-
-def fit_revenue(
-    mech: Mechanism,
-    params: list[torch.nn.Parameter],
-    *,
-    max_iter: int,
-    batch_size: int,
-    lr: float,
-    temperature: float,
-    temperature_final: float,
-    generator: torch.Generator,
-    callback: Callback | None = None,
-    resume: tuple[int, dict[str, Any]] | None = None,
-    penalty: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor] | None = None,
-) -> None:
-    """Train an argmax mechanism (menus, affine maximizers) by Adam on its softmax relaxation.
-
-    Maximises the mean revenue of ``mech.outcome(values, tau)`` on fresh samples; ``tau`` is
-    annealed geometrically from ``temperature`` to ``temperature_final`` (both relative to
-    :func:`value_scale`), the learning rate decays by cosine to ``lr / 20``. Records
-    ``mech.history_``; ``mech.reset_parameters(generator)`` is called unless resuming.
-    ``penalty(values, allocation, step)``, when given, is added to the loss (GemNet's
-    incompatibility penalty).
+    ``lr``: Adam moves every price by about ``lr`` value units a step, and an option priced out of
+    every choice gets no gradient back: at 0.05 the 1x2 U[0,1] menu lost its single-item options
+    in 20000 steps (revenue 0.5439 against 0.5480 after 600); at 0.02 it keeps them (0.5492).
     """
-    max_iter = check_int(max_iter, "max_iter", low=1)
-    batch_size = check_int(batch_size, "batch_size", low=1)
-    lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
-    temperature = check_float(temperature, "temperature", low=0.0, low_inclusive=False)
-    temperature_final = check_float(temperature_final, "temperature_final", low=0.0,
-                                    low_inclusive=False)
-    scale = value_scale(mech.setting)
-    opt = torch.optim.Adam(params, lr=lr)
-    start = 0
-    if resume is None:
-        mech.reset_parameters(generator)
-        mech.history_ = []
-        data_gen = make_generator(int(torch.randint(0, 2**62, (1,), generator=generator)),
-                                  mech.device_)
-    else:
-        start, state = resume
-        mech.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        data_gen = make_generator(0, mech.device_)
-        data_gen.set_state(state["data_rng"].cpu())
-        mech.history_ = list(state.get("history", []))
-
-    def state_fn() -> dict[str, Any]:
-        return {"model": mech.state_dict(), "optimizer": opt.state_dict(),
-                "data_rng": data_gen.get_state(), "history": list(mech.history_)}
-
-    mech.train()
-    for step in range(start + 1, max_iter + 1):
-        frac = (step - 1) / max(max_iter - 1, 1)
-        tau = scale * temperature * (temperature_final / temperature) ** frac
-        values = mech.setting.sample(batch_size, generator=data_gen, device=mech.device_,
-                                     dtype=mech.dtype_)
-        cos = 0.5 * (1 + math.cos(math.pi * (step - 1) / max_iter))
-        for group in opt.param_groups:  # cosine decay to lr / 20
-            group["lr"] = lr * (0.05 + 0.95 * cos)
-        alloc, pay = mech.outcome(values, tau)
-        revenue = pay.sum(-1).mean()
-        loss = -revenue if penalty is None else penalty(values, alloc, step) - revenue
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 100 == 0 or step == max_iter:
-            mech.history_.append({"step": step, "revenue": float(revenue.detach()),
-                                  "temperature": tau})
-        if callback is not None:
-            callback(step, {"revenue": float(revenue.detach())}, state_fn)
-    mech.eval()
 
 
 class RochetNet(Mechanism):
@@ -128,7 +59,7 @@ class RochetNet(Mechanism):
     ----------
     menu
         the :class:`econcs.shared.MenuLayer`.
-    history_ : list of ``{"step", "revenue", "temperature"}`` recorded by :meth:`fit`.
+    history_ : tuple of ``{"step", "revenue", "temperature"}`` recorded by :meth:`fit`.
 
     >>> from econcs.auctions import AuctionSetting
     >>> mech = RochetNet(AuctionSetting(1, 2), menu_size=64).fit(max_iter=50, seed=0)
@@ -138,6 +69,7 @@ class RochetNet(Mechanism):
     """
 
     exactly_ic = True
+    straight_through = True
 
     def __init__(self, setting: AuctionSetting, menu_size: int = 1000, *,
                  device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None,
@@ -199,52 +131,28 @@ class RochetNet(Mechanism):
         out = choose_from_menu(reports[:, 0], self.menu.allocations, self.menu.prices, temperature)
         return out.allocation.unsqueeze(1), out.payment.unsqueeze(1)
 
-    def search_outcome(self, reports: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hard_a, hard_p = self.outcome(reports)
-        soft_a, soft_p = self.outcome(reports, 0.01 * value_scale(self.setting))
-        return hard_a + soft_a - soft_a.detach(), hard_p + soft_p - soft_p.detach()
-
     # -- training --------------------------------------------------------------------------------
-    def fit(
-        self,
-        max_iter: int = 1500,
-        *,
-        batch_size: int = 1024,
-        lr: float = 0.02,
-        temperature: float = 0.01,
-        temperature_final: float = 0.001,
-        seed: int = 0,
-        generator: torch.Generator | None = None,
-        callback: Callback | None = None,
-        resume: tuple[int, dict[str, Any]] | None = None,
-    ) -> RochetNet:
-        """Maximise revenue under the softmax relaxation with Adam on fresh samples.
+    def fit(self, params: RochetNetParams | None = None, /, *, seed: int = 0,
+            generator: torch.Generator | None = None, callback: Callback | None = None,
+            resume: tuple[int, dict[str, Any]] | None = None, **overrides: Any) -> RochetNet:
+        """Maximise revenue under the softmax relaxation with Adam on fresh samples
+        (:func:`~econcs.auctions._training.fit_revenue`); returns ``self``.
 
         Parameters
         ----------
-        max_iter
-            Adam steps.
-        batch_size
-            value profiles per step (drawn fresh from the prior).
-        lr
-            Adam learning rate, decayed by cosine to ``lr / 20``. Adam moves every price by
-            about ``lr`` value units a step, and an option priced out of every choice gets no
-            gradient back: at 0.05 the 1x2 U[0,1] menu lost its single-item options in 20000
-            steps (revenue 0.5439 against 0.5480 after 600); at 0.02 it keeps them (0.5492).
-        temperature, temperature_final
-            softmax temperature, relative to :func:`value_scale`,
-            annealed geometrically from the first to the second.
+        params, overrides
+            the :class:`RochetNetParams` (default ``RochetNetParams()``), or keyword overrides
+            of them (``fit(max_iter=500)``).
         seed
             seeds the menu initialisation and the samples (ignored when ``generator`` is given).
         generator
             CPU ``torch.Generator`` for initialisation; samples come from a generator on
             the device derived from it.
         callback, resume
-            checkpointing hooks (see :data:`Callback`).
+            checkpointing hooks (:class:`econcs.shared.Callback`; ``resume=(step, state)``
+            continues from a ``state_fn()``).
         """
-        gen = make_generator(check_int(seed, "seed", low=0)) if generator is None else generator
-        fit_revenue(self, list(self.menu.parameters()), max_iter=max_iter, batch_size=batch_size,
-                    lr=lr, temperature=temperature, temperature_final=temperature_final,
-                    generator=gen, callback=callback, resume=resume)
-        self.eval()
+        p = resolve_params(RochetNetParams, params, **overrides)
+        fit_revenue(self, list(self.menu.parameters()), p,
+                    generator=start_generator(seed, generator), callback=callback, resume=resume)
         return self
