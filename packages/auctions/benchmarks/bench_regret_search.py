@@ -28,7 +28,7 @@ if args.model and os.path.exists(args.model):
     mech = RegretNet.load(args.model)
 else:
     t0 = time.perf_counter()
-    mech = RegretNet(AuctionSetting.preset("2x2")).fit(args.max_iter, seed=0)
+    mech = RegretNet(AuctionSetting.preset("2x2")).fit(max_iter=args.max_iter, seed=0)
     print(f"trained {args.max_iter} steps in {time.perf_counter() - t0:.0f} s")
     if args.model:
         mech.save(args.model)

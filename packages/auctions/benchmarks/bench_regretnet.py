@@ -42,7 +42,7 @@ fit_kw = {k: v for k, v in vars(args).items() if v is not None and k in (
     "batch_size", "lr", "n_train", "misreport_steps", "rho", "rho_increment", "rho_every",
     "lambda_every")}
 mech = RegretNet(setting, hidden=args.hidden, layers=args.layers, device=args.device).fit(
-    args.max_iter, seed=0, compile=args.compile, **fit_kw)
+    max_iter=args.max_iter, seed=0, compile=args.compile, **fit_kw)
 if args.device.startswith("cuda"):
     torch.cuda.synchronize()
 train = time.perf_counter() - t0

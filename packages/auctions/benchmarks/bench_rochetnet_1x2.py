@@ -33,7 +33,7 @@ def callback(step, metrics, state_fn):
         clock["eval"] += time.perf_counter() - t0
 
 
-mech.fit(args.max_iter, seed=0, callback=callback)
+mech.fit(max_iter=args.max_iter, seed=0, callback=callback)
 for step, seconds, revenue in marks:
     print(f"step {step:6d}  train {seconds:7.1f} s  revenue {revenue:.5f}")
 hit = [m for m in marks if m[2] >= 0.5465]

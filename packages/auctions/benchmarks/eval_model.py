@@ -61,7 +61,8 @@ def load(path: str) -> Mechanism:
     ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     mech = build[meta["experiment"]]()
     mech.load_state_dict(ckpt["state"]["model"])
-    print(f"{path}: checkpoint at step {ckpt['step']} of {cfg['max_iter']}", flush=True)
+    max_iter = cfg.get("train", cfg)["max_iter"]  # nested since the parameter dataclasses
+    print(f"{path}: checkpoint at step {ckpt['step']} of {max_iter}", flush=True)
     return mech.eval()
 
 
