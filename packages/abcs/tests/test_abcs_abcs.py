@@ -55,7 +55,9 @@ def test_abcs_learns_kuhn(kuhn, stationarity, tol):
     learner = ABCs(kuhn, stationarity=stationarity, seed=0)
     result = learner.run(budget_nodes=60_000, eval_every_nodes=20_000)
     assert result.metric < tol
-    assert result.history[0][1] > result.metric
+    assert result.history[0]["exploitability"] > result.metric
+    assert result.history[-1] == {"step": result.iterations, "nodes_touched": result.nodes_touched,
+                                  "exploitability": result.metric}
     assert result.nodes_touched >= 60_000
     assert result.policy is not None and result.policy.probs.shape == (12, 2)
 

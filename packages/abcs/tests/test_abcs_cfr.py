@@ -52,7 +52,7 @@ def test_same_iterates_as_openspiel_python_leduc(leduc, variant):
                                          ("cfr+", pyspiel.CFRPlusSolver)])
 def test_same_iterates_as_openspiel_cpp_leduc(leduc, variant, cls):
     ours, theirs = CFR(leduc, variant), cls(leduc.pyspiel_game)
-    result = ours.run(100)
+    result = ours.run(max_iter=100)
     for _ in range(100):
         theirs.evaluate_and_update_policy()
     ref = Policy.from_openspiel(theirs.tabular_average_policy(), leduc).probs
@@ -63,10 +63,12 @@ def test_same_iterates_as_openspiel_cpp_leduc(leduc, variant, cls):
 
 
 def test_kuhn_value(kuhn):
-    result = CFR(kuhn).run(1000, eval_every=500)
+    result = CFR(kuhn).run(max_iter=1000, eval_every=500)
     np.testing.assert_allclose(policy_value(kuhn, result.policy)[0], -1 / 18, atol=1e-3)
     assert result.exploitability < 2e-3
-    assert [h[0] for h in result.history] == [500, 1000]
+    assert [h["step"] for h in result.history] == [500, 1000]
+    assert result.history[-1]["exploitability"] == result.exploitability
+    assert result.history[-1]["nodes_touched"] == 1000 * 2 * kuhn.n_nodes
 
 
 def test_regret_matching():
@@ -82,9 +84,9 @@ def test_bad_input(kuhn):
     with pytest.raises(TypeError, match="game"):
         CFR("kuhn_poker")
     with pytest.raises(ValueError, match="max_iter"):
-        CFR(kuhn).run(-1)
+        CFR(kuhn).run(max_iter=-1)
     with pytest.raises(ValueError, match="eval_every"):
-        CFR(kuhn).run(1, eval_every=-2)
+        CFR(kuhn).run(max_iter=1, eval_every=-2)
 
 
 def test_three_player_kuhn_same_iterates():
@@ -100,9 +102,26 @@ def test_three_player_kuhn_same_iterates():
 @pytest.mark.parametrize("variant", ["vanilla", "cfr+", "linear"])
 def test_fast_sequence_form_pass_agrees(leduc, variant):
     exact, fast = CFR(leduc, variant), CFR(leduc, variant, exact=False)
-    exact.run(20)
-    fast.run(20)
+    exact.run(max_iter=20)
+    fast.run(max_iter=20)
     np.testing.assert_allclose(fast.average_policy().probs, exact.average_policy().probs,
                                atol=1e-9, rtol=0)
     with pytest.raises(TypeError, match="exact"):
         CFR(leduc, variant, exact="yes")
+
+
+def test_run_calls_the_shared_callback(kuhn):
+    seen = []
+    solver = CFR(kuhn)
+    solver.run(max_iter=4, eval_every=2,
+               callback=lambda step, metrics, state_fn: seen.append((step, dict(metrics),
+                                                                     state_fn())))
+    assert [s for s, _, _ in seen] == [1, 2, 3, 4]
+    assert "exploitability" in seen[1][1] and "exploitability" not in seen[0][1]
+    assert seen[3][2]["iteration"] == 4
+    other = CFR(kuhn)
+    other.load_state_dict(seen[1][2])
+    other.run(max_iter=2)
+    np.testing.assert_array_equal(other.average_policy().probs, solver.average_policy().probs)
+    with pytest.raises(TypeError):
+        solver.run(10)  # budgets are keyword-only

@@ -132,7 +132,7 @@ def test_weighted_rps_equilibrium():
     game = weighted_rps()
     nash = np.array([[0.5, 0.25, 0.25], [0.5, 0.25, 0.25]])
     assert exploitability(game, nash) == pytest.approx(0.0, abs=1e-12)
-    result = CFR(game).run(2000)
+    result = CFR(game).run(max_iter=2000)
     np.testing.assert_allclose(result.policy.probs, nash, atol=0.02)
 
 

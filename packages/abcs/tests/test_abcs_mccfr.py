@@ -23,9 +23,10 @@ def test_external_sampling_converges_on_kuhn(kuhn):
     result = MCCFR(kuhn, "external", seed=0).run(budget_nodes=150_000, eval_every_nodes=50_000)
     assert result.metric < 0.03
     assert result.nodes_touched >= 150_000
-    assert [h[0] for h in result.history][:3] == sorted(h[0] for h in result.history[:3])
-    assert result.history[-1][1] == pytest.approx(result.metric)
-    assert result.history[0][1] > result.metric  # improves along the run
+    nodes = [h["nodes_touched"] for h in result.history]
+    assert nodes == sorted(nodes) and [n // 50_000 for n in nodes[:3]] == [1, 2, 3]
+    assert result.history[-1]["exploitability"] == pytest.approx(result.metric)
+    assert result.history[0]["exploitability"] > result.metric  # improves along the run
 
 
 def test_outcome_sampling_converges_on_kuhn(kuhn):
@@ -99,3 +100,14 @@ def test_outcome_sampling_on_environments():
     assert combined.policy is None and 0.0 < combined.metric < 4.74722  # uniform Leduc: 4.747
     assert combined.metrics["return"] >= 8.0  # CartPole's uniform policy balances ~22 steps
     assert len(combined.history) == 3
+
+
+def test_run_calls_the_shared_callback_and_budgets_are_keyword_only(kuhn):
+    seen = []
+    solver = MCCFR(kuhn, seed=0)
+    result = solver.run(max_iter=5, callback=lambda step, metrics, state_fn: seen.append(
+        (step, metrics["nodes_touched"], state_fn()["iteration"])))
+    assert [s for s, _, _ in seen] == [1, 2, 3, 4, 5] == [i for _, _, i in seen]
+    assert seen[-1][1] == result.nodes_touched
+    with pytest.raises(TypeError):
+        solver.run(5)

@@ -17,8 +17,9 @@ from econcs.abcs._exploitability import (
     policy_value,
 )
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame, load_game
-from econcs.abcs._mccfr import MCCFR, SamplingResult
+from econcs.abcs._mccfr import MCCFR
 from econcs.abcs._policy import Policy
+from econcs.abcs._sampling import SamplingResult
 from econcs.abcs._tabular_mdp import TabularMDP, make_mdp
 from econcs.abcs._tree_env import TreeEnv
 from econcs.abcs._weighted_rps import weighted_rps

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-import time
 from typing import Any
 
 import numpy as np
@@ -42,8 +40,8 @@ from econcs.abcs._cartpole import CartPoleEnv
 from econcs.abcs._cartpole_leduc import CartPoleLeducEnv
 from econcs.abcs._env_tools import env_metrics, legal_mask
 from econcs.abcs._game import CompiledGame
-from econcs.abcs._mccfr import SamplingResult
 from econcs.abcs._policy import Policy, normalise_rows
+from econcs.abcs._sampling import SamplingLearner
 from econcs.abcs._tabular_mdp import TabularMDP
 from econcs.abcs._tree_env import TreeEnv
 from econcs.shared import check_bool, check_choice, check_float, check_int, make_rng
@@ -73,7 +71,7 @@ def chi2_pvalue(table: np.ndarray) -> float:
     return float(chdtrc(dof, stat))
 
 
-class ABCs:
+class ABCs(SamplingLearner):
     """ABCs (and, through ``stationarity``, Boltzmann Q-learning and a MAX-CFR-like baseline).
 
     Parameters
@@ -242,10 +240,6 @@ class ABCs:
         s = sum(e)
         return [x / s for x in e]
 
-    def exploration_probs(self, infoset: int) -> np.ndarray:
-        """(n_legal,) exploration policy at ``infoset`` (over ``env.legal(infoset)``)."""
-        return np.array(self._probs(infoset, self._legal_of(infoset)))
-
     def _draw(self, probs: list[float]) -> int:
         u = self.rng.random()
         acc = 0.0
@@ -404,43 +398,20 @@ class ABCs:
             return Policy(self.average_probs(), self.env.game.infoset_keys)
         return None
 
-    def run(self, budget_nodes: int, max_iter: int | None = None,
-            eval_every_nodes: int = 0) -> SamplingResult:
-        """Run rounds until ``budget_nodes`` nodes are touched (or ``max_iter`` more rounds).
+    # the run loop's hooks (:class:`~econcs.abcs._sampling.SamplingLearner`) ----------------------
+    @property
+    def metric_key(self) -> str:
+        """``exploitability`` on games (and CartPole + Leduc), ``return`` on MDPs."""
+        return "exploitability" if isinstance(self.env, (TreeEnv, CartPoleLeducEnv)) else "return"
 
-        Parameters
-        ----------
-        budget_nodes
-            total nodes touched at which to stop (>= 0).
-        max_iter : optional cap on rounds in this call.
-        eval_every_nodes
-            evaluate each time this many more nodes have been touched (0: at the
-            end only). The history's metric is ``exploitability`` for games, ``return`` otherwise.
-        """
-        budget_nodes = check_int(budget_nodes, "budget_nodes", low=0)
-        if max_iter is not None:
-            max_iter = check_int(max_iter, "max_iter", low=0)
-        eval_every_nodes = check_int(eval_every_nodes, "eval_every_nodes", low=0)
-        start = time.perf_counter()
+    def _result_policy(self) -> Policy | None:
+        return self.policy()
+
+    def _set_budget(self, budget_nodes: float) -> None:
         self._budget = budget_nodes
-        old = sys.getrecursionlimit()
+
+    def _recursion_limit(self) -> int:
+        # one frame per step of an episode: an MDP's, CartPole's (twice: CartPole + Leduc)
         depth = getattr(self.env, "max_steps", 0) + 2 * getattr(
             getattr(self.env, "cartpole", None), "max_steps", 0) + 100
-        sys.setrecursionlimit(max(old, 3 * depth + 1000))
-        history = []
-        next_eval = self.nodes_touched + eval_every_nodes if eval_every_nodes else None
-        done = 0
-        key = "exploitability" if isinstance(self.env, (TreeEnv, CartPoleLeducEnv)) else "return"
-        try:
-            while self.nodes_touched < budget_nodes and (max_iter is None or done < max_iter):
-                self.iterate()
-                done += 1
-                if next_eval is not None and self.nodes_touched >= next_eval:
-                    history.append((self.nodes_touched, self.evaluate()[key]))
-                    next_eval += eval_every_nodes
-        finally:
-            sys.setrecursionlimit(old)
-        metrics = self.evaluate()
-        history.append((self.nodes_touched, metrics[key]))
-        return SamplingResult(self.policy(), self.iteration, self.nodes_touched, metrics[key],
-                              time.perf_counter() - start, tuple(history), metrics)
+        return 3 * depth + 1000

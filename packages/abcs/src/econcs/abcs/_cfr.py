@@ -38,7 +38,7 @@ import numpy as np
 from econcs.abcs._exploitability import _check_game, _edge_probs, exploitability
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame
 from econcs.abcs._policy import Policy
-from econcs.shared import check_bool, check_choice, check_int
+from econcs.shared import Callback, check_bool, check_choice, check_int, history_tuple
 
 __all__ = ["CFR", "CFRResult", "regret_matching"]
 
@@ -151,7 +151,8 @@ class CFRResult:
     seconds
         wall-clock time of this call.
     history
-        ``(iteration, nodes_touched, exploitability)`` rows, every ``eval_every`` iterations.
+        ``{"step": iteration, "nodes_touched": ..., "exploitability": ...}`` every
+        ``eval_every`` iterations.
     """
 
     policy: Policy
@@ -159,7 +160,7 @@ class CFRResult:
     nodes_touched: int
     exploitability: float
     seconds: float
-    history: tuple[tuple[int, int, float], ...] = field(default=())
+    history: tuple[dict[str, Any], ...] = field(default=())
 
 
 class CFR:
@@ -306,7 +307,20 @@ class CFR:
         for p in range(self.game.n_players):
             update(p, regret_matching(self.regrets, self.game.legal_mask))
 
-    def run(self, max_iter: int, eval_every: int = 0, callback: Any = None) -> CFRResult:
+    def state_dict(self) -> dict[str, Any]:
+        """The solver's state (numpy arrays and numbers), which :meth:`load_state_dict` restores."""
+        return {"regrets": self.regrets.copy(), "cumulative_policy": self.cumulative_policy.copy(),
+                "iteration": self.iteration, "nodes_touched": self.nodes_touched}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (of a solver on the same game and variant)."""
+        self.regrets[:] = np.asarray(state["regrets"], dtype=np.float64)
+        self.cumulative_policy[:] = np.asarray(state["cumulative_policy"], dtype=np.float64)
+        self.iteration = int(state["iteration"])
+        self.nodes_touched = int(state["nodes_touched"])
+
+    def run(self, *, max_iter: int, eval_every: int = 0,
+            callback: Callback | None = None) -> CFRResult:
         """Run ``max_iter`` more iterations.
 
         Parameters
@@ -316,7 +330,10 @@ class CFR:
         eval_every
             compute the average policy's exploitability every this many iterations and at
             the end (0: never).
-        callback : optional ``callback(solver)`` after each iteration.
+        callback
+            ``callback(step, metrics, state_fn)`` after each iteration: ``step`` the iterations
+            run so far, ``metrics`` ``{"nodes_touched": ...}`` plus ``exploitability`` when it
+            was evaluated, ``state_fn`` :meth:`state_dict`.
         """
         max_iter = check_int(max_iter, "max_iter", low=0)
         eval_every = check_int(eval_every, "eval_every", low=0)
@@ -324,14 +341,18 @@ class CFR:
         history = []
         for _ in range(max_iter):
             self.iterate()
-            if callback is not None:
-                callback(self)
+            metrics: dict[str, float] = {}
             if eval_every and self.iteration % eval_every == 0:
-                history.append((self.iteration, self.nodes_touched,
-                                exploitability(self.game, self.average_policy())))
+                metrics["exploitability"] = exploitability(self.game, self.average_policy())
+                history.append({"step": self.iteration, "nodes_touched": self.nodes_touched,
+                                **metrics})
+            if callback is not None:
+                callback(self.iteration, {**metrics, "nodes_touched": self.nodes_touched},
+                         self.state_dict)
         expl = float("nan")
         if eval_every:
-            expl = (history[-1][2] if history and history[-1][0] == self.iteration
+            expl = (history[-1]["exploitability"] if history
+                    and history[-1]["step"] == self.iteration
                     else exploitability(self.game, self.average_policy()))
         return CFRResult(self.average_policy(), self.iteration, self.nodes_touched, expl,
-                         time.perf_counter() - start, tuple(history))
+                         time.perf_counter() - start, history_tuple(history))

@@ -10,7 +10,7 @@ nodes, Leduc 0.15-0.38 at 5e6, CartPole 142.9-200, CartPole+Leduc ~0.46 vs 1.5-2
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,8 +27,10 @@ from econcs.abcs._exploitability import exploitability, policy_value
 from econcs.abcs._game import CompiledGame, load_game
 from econcs.abcs._mccfr import MCCFR
 from econcs.abcs._policy import Policy
+from econcs.abcs._sampling import SamplingLearner
 from econcs.abcs._tabular_mdp import TabularMDP
 from econcs.shared import (
+    Callback,
     Experiment,
     ExperimentResult,
     ExperimentSuite,
@@ -37,6 +39,7 @@ from econcs.shared import (
     RunContext,
     check_float,
     check_int,
+    history_tuple,
 )
 
 __all__ = ["EXPERIMENTS"]
@@ -51,8 +54,11 @@ _CARTPOLE_LEDUC_BASELINE = Reference(
     "ABCs's row holds <= 1.0", relation="ge")
 
 
-def _plot(ctx: RunContext, history: list[tuple[int, float]], ylabel: str, title: str) -> None:
-    if not ctx.plots_enabled or len(history) < 2:
+def _plot(ctx: RunContext, history: Sequence[Mapping[str, Any]], x: str, y: str,
+          title: str) -> None:
+    """The curve of ``history``'s ``y`` against its ``x`` (rows without ``y`` are skipped)."""
+    rows = [row for row in history if y in row]
+    if not ctx.plots_enabled or len(rows) < 2:
         return
     import matplotlib
 
@@ -60,14 +66,24 @@ def _plot(ctx: RunContext, history: list[tuple[int, float]], ylabel: str, title:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    x, y = zip(*history)
-    ax.plot(x, y)
+    xs, ys = [row[x] for row in rows], [row[y] for row in rows]
+    ax.plot(xs, ys)
     ax.set_xlabel("nodes touched")
-    ax.set_ylabel(ylabel)
-    if ylabel == "exploitability" and min(y) > 0:
+    ax.set_ylabel(y)
+    if y == "exploitability" and min(ys) > 0:
         ax.set_yscale("log")
     ax.set_title(title)
     ctx.save_figure(fig, "curve")
+
+
+def _to_plain(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Arrays as nested lists: checkpoints hold only plain Python values (no torch needed)."""
+    return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in state.items()}
+
+
+def _plain_states(callback: Callback) -> Callback:
+    """``callback`` with the states it checkpoints converted by :func:`_to_plain`."""
+    return lambda step, metrics, state_fn: callback(step, metrics, lambda: _to_plain(state_fn()))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -107,32 +123,17 @@ def run_cfr(cfg: CFRConfig, ctx: RunContext) -> ExperimentResult:
     solver = CFR(game, cfg.variant)
     ckpt = ctx.load_checkpoint()
     if ckpt is not None:
-        _, state = ckpt
-        solver.regrets[:] = np.asarray(state["regrets"], dtype=np.float64)
-        solver.cumulative_policy[:] = np.asarray(state["cumulative_policy"], dtype=np.float64)
-        solver.iteration = int(state["iteration"])
-        solver.nodes_touched = int(state["nodes_touched"])
-    history = []
-    start = time.perf_counter()
+        solver.load_state_dict(ckpt[1])
     first = solver.iteration
-    while solver.iteration < cfg.max_iter:
-        solver.iterate()
-        it = solver.iteration
-        if cfg.eval_every and it % cfg.eval_every == 0:
-            e = exploitability(game, solver.average_policy())
-            ctx.log(it, exploitability=e, nodes_touched=solver.nodes_touched)
-            history.append((solver.nodes_touched, e))
-        if ctx.should_checkpoint(it):
-            ctx.save_checkpoint(it, {
-                "regrets": solver.regrets.tolist(),
-                "cumulative_policy": solver.cumulative_policy.tolist(),
-                "iteration": it, "nodes_touched": solver.nodes_touched})
-    seconds = time.perf_counter() - start
+    # logs the exploitability at the eval_every steps (never when eval_every is 0)
+    callback = ctx.callback(log_every=cfg.eval_every or cfg.max_iter + 1)
+    result = solver.run(max_iter=cfg.max_iter - first, eval_every=cfg.eval_every,
+                        callback=_plain_states(callback))
     avg = solver.average_policy()
     metrics: dict[str, float] = {
         "exploitability": exploitability(game, avg),
         "nodes_touched": solver.nodes_touched,
-        "seconds_per_iteration": seconds / max(cfg.max_iter - first, 1),
+        "seconds_per_iteration": result.seconds / max(cfg.max_iter - first, 1),
     }
     refs: dict[str, Reference] = {}
     if game.n_players == 2:
@@ -159,7 +160,8 @@ def run_cfr(cfg: CFRConfig, ctx: RunContext) -> ExperimentResult:
             atol=1e-9)
         refs["max_policy_diff_openspiel"] = Reference(
             0.0, f"identical iterates: average policy of {source}", atol=1e-9, relation="le")
-    _plot(ctx, history, "exploitability", f"CFR ({cfg.variant}) on {cfg.game}")
+    _plot(ctx, result.history, "nodes_touched", "exploitability",
+          f"CFR ({cfg.variant}) on {cfg.game}")
     return ExperimentResult(metrics, refs)
 
 
@@ -185,41 +187,35 @@ class MCCFRConfig:
         check_float(self.epsilon, "epsilon", low=0.0, high=1.0)
 
 
-def _to_plain(state: dict[str, Any]) -> dict[str, Any]:
-    """Arrays as nested lists: checkpoints hold only plain Python values (no torch needed)."""
-    return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in state.items()}
-
-
-def _drive(learner: Any, budget: int, eval_every: int, checkpoint_every: int, ctx: RunContext,
-           key: str, evaluate: Any) -> tuple[dict[str, float], list[tuple[int, float]]]:
-    """Run ``learner`` round by round to ``budget`` nodes touched, logging ``key`` every
-    ``eval_every`` nodes and checkpointing every ``checkpoint_every`` nodes (resumable exactly:
-    the learner's randomness is a generator of ``ctx``)."""
+def _drive(learner: SamplingLearner, cfg: Any, ctx: RunContext,
+           eval_rng: np.random.Generator) -> tuple[dict[str, float], tuple[dict[str, Any], ...]]:
+    """Run ``learner`` to ``cfg.budget_nodes`` nodes touched, logging its metric every
+    ``cfg.eval_every_nodes`` nodes (step = nodes touched) and checkpointing every
+    ``cfg.checkpoint_every`` nodes (resumable exactly: the learner's randomness is a generator of
+    ``ctx``, evaluations draw from ``eval_rng``). Returns the final metrics and the whole run's
+    logged history (from ``metrics.jsonl``, so a resumed run's curve starts at node 0)."""
     ckpt = ctx.load_checkpoint()
     if ckpt is not None:
         learner.load_state_dict(ckpt[1])
-    if hasattr(learner, "_budget"):
-        learner._budget = budget
-    eval_bucket = learner.nodes_touched // eval_every if eval_every else 0
-    ckpt_bucket = learner.nodes_touched // checkpoint_every if checkpoint_every else 0
-    while learner.nodes_touched < budget:
-        learner.iterate()
-        nodes = learner.nodes_touched
-        if eval_every and nodes // eval_every > eval_bucket:
-            eval_bucket = nodes // eval_every
-            ctx.log(nodes, **{key: evaluate()[key]})
-        if checkpoint_every and nodes // checkpoint_every > ckpt_bucket:
-            ckpt_bucket = nodes // checkpoint_every
-            ctx.save_checkpoint(nodes, _to_plain(learner.state_dict()))
-    metrics = evaluate()
-    ctx.log(learner.nodes_touched, **{key: metrics[key]})
-    history = []
+    key, every = learner.metric_key, cfg.checkpoint_every
+    bucket = learner.nodes_touched // every if every else 0
+
+    def callback(step: int, metrics: Mapping[str, float], state_fn: Any) -> None:
+        nonlocal bucket
+        nodes = int(metrics["nodes_touched"])
+        if key in metrics:
+            ctx.log(nodes, **{key: metrics[key]})
+        if every and nodes // every > bucket:
+            bucket = nodes // every
+            ctx.save_checkpoint(nodes, _to_plain(state_fn()))
+
+    result = learner.run(budget_nodes=cfg.budget_nodes, eval_every_nodes=cfg.eval_every_nodes,
+                         callback=callback, eval_rng=eval_rng)
+    ctx.log(result.nodes_touched, **{key: result.metric})
+    rows = []
     if ctx.metrics_path.exists():
-        for line in ctx.metrics_path.read_text().splitlines():
-            row = json.loads(line)
-            if key in row:
-                history.append((row["step"], row[key]))
-    return metrics, history
+        rows = [json.loads(line) for line in ctx.metrics_path.read_text().splitlines()]
+    return dict(result.metrics), history_tuple(row for row in rows if key in row)
 
 
 def run_mccfr(cfg: MCCFRConfig, ctx: RunContext) -> ExperimentResult:
@@ -230,9 +226,8 @@ def run_mccfr(cfg: MCCFRConfig, ctx: RunContext) -> ExperimentResult:
         raise ValueError("sampling: on CartPoleLeduc only 'outcome' sampling runs (external "
                          "sampling would explore every action of every CartPole step).")
     solver = MCCFR(game, cfg.sampling, epsilon=cfg.epsilon, seed=ctx.rng("mccfr"))
-    eval_rng = ctx.rng("eval")  # evaluations must not change the training run
-    metrics, history = _drive(solver, cfg.budget_nodes, cfg.eval_every_nodes, cfg.checkpoint_every,
-                              ctx, "exploitability", lambda: solver.evaluate(eval_rng))
+    # evaluations draw from their own stream: they must not change the training run
+    metrics, history = _drive(solver, cfg, ctx, ctx.rng("eval"))
     metrics.update(nodes_touched=solver.nodes_touched, iterations=solver.iteration)
     refs = {}
     if isinstance(game, CompiledGame) and game.n_players == 2:
@@ -243,7 +238,7 @@ def run_mccfr(cfg: MCCFRConfig, ctx: RunContext) -> ExperimentResult:
             relation="le")
     if isinstance(game, CartPoleLeducEnv) and cfg.budget_nodes >= 5_000_000:
         refs["exploitability"] = _CARTPOLE_LEDUC_BASELINE
-    _plot(ctx, history, "exploitability", f"{cfg.sampling} MCCFR on {cfg.game}")
+    _plot(ctx, history, "step", "exploitability", f"{cfg.sampling} MCCFR on {cfg.game}")
     return ExperimentResult(metrics, refs)
 
 
@@ -281,11 +276,8 @@ class ABCsConfig(BQLConfig):
 
 def _learner_result(name: str, env_name: str, env: Any, learner: ABCs, cfg: Any,
                     ctx: RunContext, is_abcs: bool) -> ExperimentResult:
-    key = ("exploitability" if isinstance(env, (CompiledGame, CartPoleLeducEnv))
-           else "return")
-    eval_rng = ctx.rng("eval")  # evaluations must not change the training run
-    metrics, history = _drive(learner, cfg.budget_nodes, cfg.eval_every_nodes,
-                              cfg.checkpoint_every, ctx, key, lambda: learner.evaluate(eval_rng))
+    # evaluations draw from their own stream: they must not change the training run
+    metrics, history = _drive(learner, cfg, ctx, ctx.rng("eval"))
     metrics["nodes_touched"] = learner.nodes_touched
     metrics["iterations"] = learner.iteration
     refs: dict[str, Reference] = {}
@@ -315,7 +307,7 @@ def _learner_result(name: str, env_name: str, env: Any, learner: ABCs, cfg: Any,
             refs["exploitability"] = Reference(
                 _CARTPOLE_LEDUC_ABCS, "paper: Leduc part ~0.46 under ABCs vs 1.5-2.4 for BQL "
                 "and OS-MCCFR (their rows hold >= 1.0)", relation="le")
-    _plot(ctx, history, key, f"{name} on {env_name}")
+    _plot(ctx, history, "step", learner.metric_key, f"{name} on {env_name}")
     return ExperimentResult(metrics, refs)
 
 

@@ -21,9 +21,6 @@ touched per step of the environment, as for ABCs.
 
 from __future__ import annotations
 
-import sys
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,44 +30,14 @@ from econcs.abcs._env_tools import env_metrics, legal_mask
 from econcs.abcs._exploitability import exploitability
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame
 from econcs.abcs._policy import Policy, normalise_rows
+from econcs.abcs._sampling import SamplingLearner
 from econcs.abcs._tree_env import TreeEnv
-from econcs.shared import check_choice, check_float, check_int, make_rng
+from econcs.shared import check_choice, check_float, make_rng
 
-__all__ = ["MCCFR", "SamplingResult"]
-
-
-@dataclass(frozen=True)
-class SamplingResult:
-    """What a sampling learner's ``run`` returns.
-
-    Attributes
-    ----------
-    policy
-        the average policy (games) or the learner's current policy (MDPs).
-    iterations
-        traversal rounds run so far.
-    nodes_touched
-        nodes touched so far (the budget unit).
-    metric
-        the final metric (exploitability for games, expected return for MDPs; NaN if none).
-    seconds
-        wall-clock time of this call.
-    history
-        ``(nodes_touched, metric)`` rows, one per evaluation.
-    metrics
-        all final metrics by name (e.g. ``exploitability``, ``return``).
-    """
-
-    policy: Policy | None
-    iterations: int
-    nodes_touched: int
-    metric: float
-    seconds: float
-    history: tuple[tuple[int, float], ...] = field(default=())
-    metrics: dict[str, float] = field(default_factory=dict)
+__all__ = ["MCCFR"]
 
 
-class MCCFR:
+class MCCFR(SamplingLearner):
     """External- or outcome-sampling MCCFR on a compiled two-or-more-player game.
 
     Parameters
@@ -290,50 +257,20 @@ class MCCFR:
             return None
         return Policy(self.average_probs(), self.game.infoset_keys)
 
-    def run(self, max_iter: int | None = None, budget_nodes: int | None = None,
-            eval_every_nodes: int = 0) -> SamplingResult:
-        """Run until ``max_iter`` more rounds or ``budget_nodes`` total nodes touched.
+    # the run loop's hooks (:class:`~econcs.abcs._sampling.SamplingLearner`) ----------------------
+    @property
+    def metric_key(self) -> str:
+        """``return`` on a one-player environment, ``exploitability`` otherwise."""
+        one_player = self.env is not None and self.env.n_players == 1
+        return "return" if one_player else "exploitability"
 
-        Parameters
-        ----------
-        max_iter
-            rounds to run (None: no limit; at least one of the two limits is required).
-        budget_nodes
-            stop once this many nodes (in total) have been touched.
-        eval_every_nodes
-            log exploitability each time this many more nodes have been touched
-            (0: only at the end).
-        """
-        if max_iter is None and budget_nodes is None:
-            raise ValueError("max_iter, budget_nodes: give at least one of them.")
-        if max_iter is not None:
-            max_iter = check_int(max_iter, "max_iter", low=0)
-        if budget_nodes is not None:
-            budget_nodes = check_int(budget_nodes, "budget_nodes", low=0)
-        eval_every_nodes = check_int(eval_every_nodes, "eval_every_nodes", low=0)
-        start = time.perf_counter()
-        old = sys.getrecursionlimit()
+    def _result_policy(self) -> Policy | None:
+        return self.average_policy()
+
+    def _recursion_limit(self) -> int:
         if self.env is None:
             depth = int(self.game.depth.max())
         else:  # one frame per step: CartPole's episode (and Leduc's) at most
             cart = getattr(self.env, "cartpole", self.env)
             depth = getattr(cart, "max_steps", 0) + 100
-        sys.setrecursionlimit(max(old, 4 * depth + 1000))
-        history = []
-        next_eval = self.nodes_touched + eval_every_nodes if eval_every_nodes else None
-        done = 0
-        key = "return" if self.env is not None and self.env.n_players == 1 else "exploitability"
-        try:
-            while (max_iter is None or done < max_iter) and (
-                    budget_nodes is None or self.nodes_touched < budget_nodes):
-                self.iterate()
-                done += 1
-                if next_eval is not None and self.nodes_touched >= next_eval:
-                    history.append((self.nodes_touched, self.evaluate()[key]))
-                    next_eval += eval_every_nodes
-        finally:
-            sys.setrecursionlimit(old)
-        metrics = self.evaluate()
-        history.append((self.nodes_touched, metrics[key]))
-        return SamplingResult(self.average_policy(), self.iteration, self.nodes_touched,
-                              metrics[key], time.perf_counter() - start, tuple(history), metrics)
+        return 4 * depth + 1000
