@@ -185,3 +185,34 @@ def test_search_bad_input(small):
         awp_search(base, X, y, epsilon=0.0, metric="auc")
     with pytest.raises(TypeError, match="estimator"):
         awp_search(object(), X, y, epsilon=0.0)
+
+
+def test_mip_params_bounds_and_overrides(small):
+    from econcs.churn import MIPParams
+
+    with pytest.raises(ValueError, match=r"^time_limit"):
+        MIPParams(time_limit=0.0)
+    with pytest.raises(ValueError, match=r"^solver"):
+        MIPParams(solver="cplex")
+    X, y = small
+    base = LogisticRegression().fit(X, y)
+    p = base.predict(X)
+    with pytest.raises(TypeError, match="unknown parameter"):
+        mip_multiplicity(X, y, p, epsilon=0.0, classes=base.classes_, steps=3)
+    a = mip_multiplicity(X, y, p, MIPParams(solver="highs"), epsilon=0.04,
+                         classes=base.classes_)
+    b = mip_multiplicity(X, y, p, epsilon=0.04, classes=base.classes_, solver="highs")
+    assert a.converged and b.converged
+    assert_allclose([a.ambiguity, a.discrepancy], [b.ambiguity, b.discrepancy])
+
+
+def test_mip_warns_at_its_limits():
+    from econcs.shared import ConvergenceWarning
+
+    X, y = load_dataset("breast_cancer", n_samples=120, random_state=0)
+    X = scale(X[:, :3])
+    base = LogisticRegression().fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="lower bounds"):
+        res = mip_multiplicity(X, y, base.predict(X), epsilon=0.02, classes=base.classes_,
+                               max_cells=50, time_limit=0.5, discrepancy_time_limit=1.0)
+    assert not res.converged and res.discrepancy_status != "optimal"

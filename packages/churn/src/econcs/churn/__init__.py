@@ -21,7 +21,7 @@ from econcs.churn._measures import (
     multiplicity_from_predictions,
     pairwise_disagreement,
 )
-from econcs.churn._mip import MIPResult, mip_multiplicity
+from econcs.churn._mip import MIPParams, MIPResult, mip_multiplicity
 from econcs.churn._models import LinearClassifier, MLPModel, predict_many, predict_proba_many
 from econcs.churn._rashomon import RashomonSet
 from econcs.churn._uncertainty import (
@@ -37,6 +37,7 @@ __all__ = [
     "ChurnBound",
     "Dataset",
     "LinearClassifier",
+    "MIPParams",
     "MIPResult",
     "MLPModel",
     "Multiplicity",
