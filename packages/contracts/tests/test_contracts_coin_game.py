@@ -199,8 +199,8 @@ def test_spe_tends_to_the_planner_optimum():
         coin_game_spe(3, 20, alpha=0.0)
 
 
-def _trainer(mode, n_iter, **kw):
-    return CoinGameTrainer(mode, size=3, max_steps=20, n_iter=n_iter, n_envs=16,
+def _trainer(mode, max_iter, **kw):
+    return CoinGameTrainer(mode, size=3, max_steps=20, max_iter=max_iter, n_envs=16,
                            generator=torch.Generator().manual_seed(0),
                            init_generator=torch.Generator().manual_seed(1), **kw)
 
@@ -278,8 +278,9 @@ def test_trainer_bad_input():
 
 def test_coin_experiment_resume_gives_identical_metrics(tmp_path, monkeypatch):
     exp = next(e for e in EXPERIMENTS.experiments if e.name == "contracts.coin-game")
-    cfg = exp.config(size=3, max_iter=25, n_envs=8, batch_size=32, buffer_size=2000,
-                     baselines=True, optimum=False, eval_episodes=16, checkpoint_every=45)
+    cfg = config_from_overrides(exp.config, dict(
+        size=3, max_iter=25, n_envs=8, batch_size=32, buffer_size=2000, baselines=True,
+        optimum=False, eval_episodes=16, checkpoint_every=45))
     full = run_experiment(exp, cfg, seed=1, device="cpu", out_dir=tmp_path / "a")
     # kill a second run at global step 95: its last checkpoint is step 90, mid-way through the
     # 4th learner (each learner trains 25 iterations)
@@ -307,7 +308,7 @@ def test_coin_experiment_resume_gives_identical_metrics(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("size", [3, 7])
 def test_ensemble_heads_share_the_trunk(size):
-    from econcs.contracts._coin_principal import _ConvQEnsemble, _ConvQNet
+    from econcs.contracts._networks import _ConvQEnsemble, _ConvQNet
 
     ens = _ConvQEnsemble(size, 4, 3, torch.Generator().manual_seed(0))
     obs = coin_game_observe(coin_game_reset(8, size, 20, torch.Generator().manual_seed(1)))
@@ -336,20 +337,20 @@ def test_ensemble_principal_overrides_only_on_a_confident_gain():
         g = tr.principal(obs.flatten(0, 1)).view(256, 2, 4, 4)  # (B, agent, head, action)
     fav = qbar.argmax(-1)
     # confidence 0: the best mean value net of alpha * payment (the favourite costs nothing)
-    assert torch.equal(rec, (g.mean(2) - tr.alpha * pay).argmax(-1))
+    assert torch.equal(rec, (g.mean(2) - tr.params.alpha * pay).argmax(-1))
     assert (rec != fav).any() and (rec == fav).any()
     # the target value of each head: its value of the recommended joint action, net of payments
     picked = g.gather(-1, rec[:, :, None, None].expand(-1, -1, 4, 1))[..., 0]
     assert_allclose(value.numpy(),
-                    (picked - tr.alpha * pay.gather(-1, rec[..., None])).sum(1).numpy(),
+                    (picked - tr.params.alpha * pay.gather(-1, rec[..., None])).sum(1).numpy(),
                     atol=1e-6)
     # a higher confidence only removes overrides; an infinite one recommends the favourites
-    tr.confidence = 1.0
+    tr.params = tr.params.replace(confidence=1.0)
     with torch.no_grad():
         rec1 = tr._recommend(obs, tr.agent, tr.principal)[0]
     assert (rec1 != fav).sum() < (rec != fav).sum()
     assert bool(((rec1 == fav) | (rec1 == rec)).all())
-    tr.confidence = 1e9
+    tr.params = tr.params.replace(confidence=1e9)
     with torch.no_grad():
         assert torch.equal(tr._recommend(obs, tr.agent, tr.principal)[0], fav)
 
@@ -374,7 +375,7 @@ def test_ensemble_principal_learns():
 
 @pytest.mark.parametrize("time_limit", ["terminate", "truncate"])
 def test_time_limit_stores_the_last_state(time_limit):
-    tr = CoinGameTrainer("selfish", size=3, max_steps=3, n_iter=10, n_envs=4, batch_size=8,
+    tr = CoinGameTrainer("selfish", size=3, max_steps=3, max_iter=10, n_envs=4, batch_size=8,
                          buffer_size=64, time_limit=time_limit, centered=False,  # positions
                          generator=torch.Generator().manual_seed(0),
                          init_generator=torch.Generator().manual_seed(1))

@@ -16,10 +16,10 @@ from econcs.contracts._experiments import EXPERIMENTS, TreeMDPConfig
 from econcs.shared.experiments import ConfigError, config_from_overrides, run_experiment
 
 
-def _trainer(mdp, n_iter, seed=0, **kw):
+def _trainer(mdp, max_iter, seed=0, **kw):
     g = torch.Generator().manual_seed(seed)
     ig = torch.Generator().manual_seed(seed + 1)
-    return DeepContractTrainer(mdp, n_iter=n_iter, generator=g, init_generator=ig, **kw)
+    return DeepContractTrainer(mdp, max_iter=max_iter, generator=g, init_generator=ig, **kw)
 
 
 def test_deep_close_to_spe_on_small_tree():
@@ -39,8 +39,9 @@ def _tree_exp():
 
 def test_tree_experiment_resume_gives_identical_metrics(tmp_path):
     exp = _tree_exp()
-    cfg = exp.config(depth=3, method="deep", n_iter=120, refine_iter=60, hidden=32,
-                     log_every=40, checkpoint_every=50, tolerance=1.0, min_accuracy=0.0)
+    cfg = config_from_overrides(exp.config, dict(
+        depth=3, method="deep", max_iter=120, refine_iter=60, hidden=32, log_every=40,
+        checkpoint_every=50, tolerance=1.0, min_accuracy=0.0))
     full = run_experiment(exp, cfg, seed=3, device="cpu", out_dir=tmp_path / "a")
     # the last checkpoint of run "a" is at step 150, mid-way through the agent-only phase;
     # resuming it must reproduce the same end
@@ -69,7 +70,7 @@ def test_refine_phase_makes_the_true_agent_follow():
     trainer = _trainer(mdp, 500, seed=0, hidden=64, margin=0.01, adaptive_margin=False,
                        polyak=0.0)
     before = trainer.train()
-    after = trainer.refine(250)
+    after = trainer.refine(max_iter=250)
     assert before.follow_rate < 1.0
     assert after.follow_rate == 1.0
     assert after.principal_utility >= spe.principal_utility * (1 - 0.05)
@@ -89,14 +90,14 @@ def test_adaptive_margin_covers_the_agent_error():
     margins = margins[:, 0]
     assert res.follow_rate == 1.0
     assert res.principal_utility >= spe.principal_utility * (1 - 0.10)
-    assert np.all(margins >= 0.01 - 1e-12) and np.all(margins <= trainer.margin_max + 1e-12)
+    assert np.all(margins >= 0.01 - 1e-12) and np.all(margins <= trainer.params.margin_max + 1e-12)
     # the bound grows towards the root (errors accumulate over the remaining horizon)
     assert margins[0] > margins[-8:].mean()
     ev = evaluate_contracts(mdp, res.contracts, res.targets)
     with torch.no_grad():
         q = trainer.agent(torch.arange(mdp.n_states)).double().numpy()
     err = np.abs(np.diff(q - ev.agent_qbar, axis=1))[:, 0]
-    assert np.mean(margins / trainer.margin_scale >= err) >= 0.9
+    assert np.mean(margins / trainer.params.margin_scale >= err) >= 0.9
 
 
 def test_signed_error_estimate_tracks_the_true_agent_error():
@@ -140,8 +141,8 @@ def test_per_target_margins():
 
 def test_deep_bad_input():
     mdp = make_tree_mdp(2, seed=0)
-    with pytest.raises(ValueError, match="n_iter"):
-        DeepContractTrainer(mdp, n_iter=0)
+    with pytest.raises(ValueError, match="max_iter"):
+        DeepContractTrainer(mdp, max_iter=0)
     with pytest.raises(ValueError, match="margin"):
         DeepContractTrainer(mdp, margin=-0.1)
     with pytest.raises(ValueError, match="margin_max"):

@@ -5,9 +5,14 @@ AI Agents with Contracts" (arXiv 2407.18074).
 """
 
 from econcs.contracts._coin_game import CoinGameEnv, coin_game_optimal_welfare
-from econcs.contracts._coin_principal import CoinGameResult, CoinGameTrainer
+from econcs.contracts._coin_principal import (
+    CoinGameParams,
+    CoinGameResult,
+    CoinGameTrainer,
+    CoinGameTrainingResult,
+)
 from econcs.contracts._coin_spe import CoinGameSPE, coin_game_spe
-from econcs.contracts._deep import DeepContractResult, DeepContractTrainer
+from econcs.contracts._deep import DeepContractParams, DeepContractResult, DeepContractTrainer
 from econcs.contracts._mdp import PrincipalAgentEnv, PrincipalAgentMDP, make_tree_mdp
 from econcs.contracts._oneshot import (
     ContractResult,
@@ -17,6 +22,7 @@ from econcs.contracts._oneshot import (
 )
 from econcs.contracts._spe import (
     ContractPolicyEvaluation,
+    MetaAlgorithmParams,
     SPEResult,
     evaluate_contracts,
     meta_algorithm,
@@ -27,14 +33,18 @@ from econcs.shared.errors import ConvergenceWarning  # re-exported: the one clas
 
 __all__ = [
     "CoinGameEnv",
+    "CoinGameParams",
     "CoinGameResult",
     "CoinGameSPE",
     "CoinGameTrainer",
+    "CoinGameTrainingResult",
     "ContractPolicyEvaluation",
     "ContractResult",
     "ConvergenceWarning",
+    "DeepContractParams",
     "DeepContractResult",
     "DeepContractTrainer",
+    "MetaAlgorithmParams",
     "PrincipalAgentEnv",
     "PrincipalAgentMDP",
     "SPEResult",

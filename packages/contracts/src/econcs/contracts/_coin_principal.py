@@ -50,6 +50,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -60,67 +61,16 @@ from econcs.contracts._coin_game import (
     coin_game_step,
     reset_finished,
 )
-from econcs.contracts._loop import SteppedTrainer
+from econcs.contracts._networks import _ConvQEnsemble, _ConvQNet
+from econcs.contracts._training import RENAMES, SteppedTrainer, budget, generators
+from econcs.shared import Callback, Params, apply_renames, history_tuple, param, resolve_params
 from econcs.shared.device import cpu_threads, resolve_device
-from econcs.shared.validation import check_bool, check_choice, check_float, check_int
+from econcs.shared.validation import check_choice, check_int
 
-__all__ = ["CoinGameResult", "CoinGameTrainer"]
+__all__ = ["CoinGameParams", "CoinGameResult", "CoinGameTrainer", "CoinGameTrainingResult"]
 
 MODES = ("principal", "selfish", "cooperative", "constant")
 
-
-class _ConvQNet(nn.Module):
-    def __init__(self, size: int, n_out: int, generator: torch.Generator):
-        super().__init__()
-        k = min(4, size)
-        self.conv = nn.Conv2d(4, 32, kernel_size=k)
-        flat = 32 * (size - k + 1) ** 2
-        self.fc1, self.fc2, self.out = nn.Linear(flat, 64), nn.Linear(64, 64), nn.Linear(64, n_out)
-        with torch.no_grad():  # PyTorch's default init, drawn from an explicit generator
-            for p in self.parameters():
-                fan_in = p.shape[1] * (p[0, 0].numel() if p.dim() == 4 else 1) if p.dim() > 1 \
-                    else None
-                if fan_in is None:
-                    continue
-                bound = 1.0 / fan_in**0.5
-                p.copy_((torch.rand(p.shape, generator=generator) * 2 - 1) * bound)
-            for layer in (self.conv, self.fc1, self.fc2, self.out):
-                fan_in = layer.weight[0].numel()
-                layer.bias.copy_((torch.rand(layer.bias.shape, generator=generator) * 2 - 1)
-                                 / fan_in**0.5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: (batch, 4, size, size) -> (batch, n_out) action values."""
-        h = torch.relu(self.conv(x)).flatten(1)
-        return self.out(torch.relu(self.fc2(torch.relu(self.fc1(h)))))
-
-
-class _ConvQEnsemble(nn.Module):
-    """``n_heads`` value heads on one convolutional trunk (bootstrapped DQN, Osband et al. 2016):
-    a shared ``Conv(4 -> 32)``, then per head the paper's ``2 x FC(64)`` and the output layer,
-    evaluated in one pass with batched matrix products: (batch, 4, size, size) ->
-    (batch, n_heads, n_out)."""
-
-    def __init__(self, size: int, n_out: int, n_heads: int, generator: torch.Generator):
-        super().__init__()
-        k = min(4, size)
-        flat = 32 * (size - k + 1) ** 2
-        self.n_heads = n_heads
-
-        def uniform(shape, fan_in):  # PyTorch's default bound 1 / sqrt(fan_in)
-            return nn.Parameter((torch.rand(shape, generator=generator) * 2 - 1) / fan_in**0.5)
-
-        self.conv_w, self.conv_b = uniform((32, 4, k, k), 4 * k * k), uniform((32,), 4 * k * k)
-        self.w1, self.b1 = uniform((flat, n_heads * 64), flat), uniform((n_heads * 64,), flat)
-        self.w2, self.b2 = uniform((n_heads, 64, 64), 64), uniform((n_heads, 1, 64), 64)
-        self.w3, self.b3 = uniform((n_heads, 64, n_out), 64), uniform((n_heads, 1, n_out), 64)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, h = x.shape[0], self.n_heads
-        z = torch.relu(nn.functional.conv2d(x, self.conv_w, self.conv_b)).flatten(1)
-        z = torch.relu(torch.addmm(self.b1, z, self.w1)).view(b, h, 64).transpose(0, 1)
-        z = torch.relu(torch.baddbmm(self.b2, z, self.w2))  # (heads, batch, 64)
-        return torch.baddbmm(self.b3, z, self.w3).transpose(0, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,159 +109,175 @@ class CoinGameResult:
     episode_welfare: tuple[float, ...] = dataclasses.field(default=(), repr=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class CoinGameParams(Params):
+    """Training parameters of :class:`CoinGameTrainer` (Ivanov et al. 2024, Sec. 5). The defaults
+    are the paper's learner (one principal network, ``n_heads=1``); the ``contracts.coin-game``
+    experiment sets its own (an ensemble of 5 heads, batch 512)."""
+
+    max_iter: int = param(5000, "iterations (each: one step of n_envs games, one gradient step "
+                          "per network)", low=1)
+    n_envs: int = param(32, "parallel games", low=1)
+    batch_size: int = param(128, "replay minibatch size", low=1)
+    lr: float = param(5e-4, "Adam learning rate (initial)", low=0.0, low_inclusive=False)
+    lr_final: float | None = param(None, "learning rate at the end (linear decay from lr); "
+                                   "None: constant lr", low=0.0, low_inclusive=False)
+    double: bool = param(False, "Double DQN targets for agents and principal")
+    polyak: float = param(0.0, "evaluate Polyak-averaged networks (decay per iteration, window "
+                          "about 1 / (1 - polyak) iterations; 0: the online ones)", low=0.0,
+                          high=1.0, high_inclusive=False)
+    gamma: float = param(0.99, "discount of the learners' targets", low=0.0, high=1.0)
+    target_every: int = param(200, "target network period (iterations)", low=1)
+    buffer_size: int = param(100_000, "replay capacity (joint transitions, >= batch_size)", low=1)
+    eps_start: float = param(1.0, "initial exploration rate", low=0.0, high=1.0)
+    eps_end: float = param(0.02, "final exploration rate", low=0.0, high=1.0)
+    eps_decay: float = param(0.7, "share of the run over which epsilon decays", low=0.0,
+                             high=1.0, low_inclusive=False)
+    alpha: float = param(0.1, "principal: (1/alpha) welfare - payments", low=0.0,
+                         low_inclusive=False)
+    margin: float = param(0.01, "nudging margin xi added to payments for non-favourite "
+                          "recommendations", low=0.0)
+    beta: float = param(0.0, "transfer proportion of the constant baseline", low=0.0)
+    principal_value: Literal["joint", "vdn"] = param(
+        "vdn", "principal's Q over joint actions, or VDN (sum of per-agent values, the paper)")
+    time_limit: Literal["terminate", "truncate"] = param(
+        "terminate", "the episode's time limit ends the return, or is a truncation that targets "
+        "bootstrap through")
+    centered: bool = param(True, "agents and principal see the grid centred on themselves "
+                           "(torus roll); false: absolute positions")
+    n_heads: int = param(1, "principal's value heads on one trunk (bootstrapped ensemble); 1: "
+                         "the paper's single network", low=1)
+    confidence: float = param(0.0, "with n_heads > 1, recommend a non-favourite action only "
+                              "where the heads' mean gain minus confidence x their std beats "
+                              "alpha x payment", low=0.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.buffer_size < self.batch_size:
+            raise ValueError(f"buffer_size: expected >= batch_size = {self.batch_size}, got "
+                             f"{self.buffer_size}.")
+        if self.n_heads > 1 and (self.principal_value != "vdn" or self.double):
+            raise ValueError(f"n_heads: an ensemble of {self.n_heads} heads needs "
+                             f"principal_value='vdn' and double=False; use n_heads=1.")
+
+
+@dataclasses.dataclass(frozen=True)
+class CoinGameTrainingResult:
+    """What :meth:`CoinGameTrainer.train` returns (evaluate the learners with
+    :meth:`CoinGameTrainer.evaluate`).
+
+    Attributes
+    ----------
+    mode
+        the learner trained (``"principal"`` or a baseline).
+    iterations
+        training iterations done.
+    history
+        step outputs every ``history_every`` iterations (``step``, ``epsilon``, ``loss``).
+    """
+
+    mode: str
+    iterations: int
+    history: tuple[dict[str, float], ...] = dataclasses.field(default=(), repr=False)
+
+
 class CoinGameTrainer(SteppedTrainer):
     """Train agents (and the principal) in the Coin Game with DQN.
+
+    ``CoinGameTrainer(mode, params, size=..., ...)`` or ``CoinGameTrainer(mode, max_iter=500,
+    ...)``: the hyperparameters are a :class:`CoinGameParams` (or keyword overrides of it; the
+    released name ``n_iter`` still works, with a ``DeprecationWarning``). In its fields:
+
+    - ``n_heads``: the principal's VDN values as an ensemble of ``n_heads`` heads on one
+      convolutional trunk, each trained on a random half of every minibatch (bootstrap masks);
+    - ``confidence``: with ``n_heads > 1``, agent ``i`` is recommended a non-favourite action
+      ``a`` only where the heads' gain ``G_i(a) - G_i(favourite)``, as mean minus ``confidence``
+      standard deviations over heads, exceeds ``alpha * pay_i(a)``; the favourite is the default;
+    - ``time_limit``: ``"terminate"``: the episode's time limit ends the return (targets do not
+      bootstrap past it); ``"truncate"``: it is a truncation (Gymnasium's semantics; the
+      observation has no clock), and targets bootstrap from the true last state;
+    - ``centered``: observe the grid centred on each agent (rolled on the torus, see
+      :func:`~econcs.contracts.coin_game_observe`); False: absolute positions.
 
     Parameters
     ----------
     mode
         ``"principal"``, ``"selfish"``, ``"cooperative"`` or ``"constant"``.
+    params
+        a :class:`CoinGameParams` (default ``CoinGameParams()``); ``**overrides`` change its
+        fields.
     size, max_steps
         the game (3/20 or 7/50).
-    n_iter
-        iterations (each: one step of ``n_envs`` games, one gradient step per network).
-    n_envs, batch_size, lr, gamma, target_every, buffer_size
-        DQN settings.
-    lr_final
-        learning rate at the end of training (linear decay from ``lr``); None: constant ``lr``.
-    polyak
-        if > 0, evaluate Polyak averages of the networks (decay per iteration; window about
-        ``1 / (1 - polyak)`` iterations) instead of the online ones.
-    double
-        Double DQN targets (online networks choose the next actions, target networks value
-        them) for the agents and the principal.
-    eps_start, eps_end, eps_decay
-        epsilon-greedy schedule (decay over ``eps_decay`` of the run).
-    alpha
-        the principal's objective is ``(1/alpha) welfare - payments``.
-    margin
-        nudging margin ``xi`` added to payments for non-favourite recommendations.
-    beta
-        transfer proportion of the ``constant`` baseline.
-    principal_value
-        ``"vdn"`` (paper: sum of per-agent values) or ``"joint"`` (one value per
-        joint action).
-    n_heads
-        the principal's VDN values as an ensemble of ``n_heads`` heads on one convolutional
-        trunk, each trained on a random half of every minibatch (bootstrap masks); 1: one
-        network (the paper).
-    confidence
-        with ``n_heads > 1``: agent ``i`` is recommended a non-favourite action ``a`` only where
-        the heads' gain ``G_i(a) - G_i(favourite)``, as mean minus ``confidence`` standard
-        deviations over heads, exceeds ``alpha * pay_i(a)``; the favourite is the default.
-    time_limit
-        ``"terminate"``: the episode's time limit ends the return (targets do not bootstrap
-        past it); ``"truncate"``: it is a truncation (Gymnasium's semantics; the observation has
-        no clock), and targets bootstrap from the true last state.
-    centered
-        observe the grid centred on each agent (rolled on the torus, see
-        :func:`~econcs.contracts.coin_game_observe`); False: absolute positions.
     num_threads
         CPU threads used while training (None: leave PyTorch's setting); the
         networks are tiny, so one thread is fastest.
-    device, generator, init_generator
-        device; ``torch.Generator`` on it for all sampling; CPU
-        generator for network initialisation.
+    device, seed, generator, init_generator
+        the device; a ``torch.Generator`` on it for all sampling and a CPU generator for the
+        network initialisation (when not given: seeded with ``seed`` and ``seed + 1``).
+    history_every
+        iterations between rows of the training result's ``history``.
     """
 
     def __init__(
         self,
         mode: str = "principal",
+        params: CoinGameParams | None = None,
+        /,
         *,
         size: int = 3,
         max_steps: int = 20,
-        n_iter: int = 5000,
-        n_envs: int = 32,
-        batch_size: int = 128,
-        lr: float = 5e-4,
-        lr_final: float | None = None,
-        double: bool = False,
-        polyak: float = 0.0,
-        gamma: float = 0.99,
-        target_every: int = 200,
-        buffer_size: int = 100_000,
-        eps_start: float = 1.0,
-        eps_end: float = 0.02,
-        eps_decay: float = 0.7,
-        alpha: float = 0.1,
-        margin: float = 0.01,
-        beta: float = 0.0,
-        principal_value: str = "vdn",
-        time_limit: str = "terminate",
-        centered: bool = True,
-        n_heads: int = 1,
-        confidence: float = 0.0,
         device: str | torch.device = "cpu",
         num_threads: int | None = 1,
+        seed: int = 0,
         generator: torch.Generator | None = None,
         init_generator: torch.Generator | None = None,
+        history_every: int = 100,
+        **overrides,
     ) -> None:
         self.mode = check_choice(mode, "mode", MODES)
+        p = resolve_params(CoinGameParams, params,
+                           **apply_renames(overrides, RENAMES, "CoinGameTrainer"))
+        self.params = p
         self.size = check_int(size, "size", low=2)
         self.max_steps = check_int(max_steps, "max_steps", low=1)
-        self.n_iter = check_int(n_iter, "n_iter", low=1)
-        self.n_envs = check_int(n_envs, "n_envs", low=1)
-        self.batch_size = check_int(batch_size, "batch_size", low=1)
-        self.lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
-        self.lr_final = self.lr if lr_final is None else check_float(
-            lr_final, "lr_final", low=0.0, low_inclusive=False)
-        self.double = check_bool(double, "double")
-        self.polyak = check_float(polyak, "polyak", low=0.0, high=1.0, high_inclusive=False)
-        self.gamma = check_float(gamma, "gamma", low=0.0, high=1.0)
-        self.target_every = check_int(target_every, "target_every", low=1)
-        self.buffer_size = check_int(buffer_size, "buffer_size", low=self.batch_size)
-        self.eps_start = check_float(eps_start, "eps_start", low=0.0, high=1.0)
-        self.eps_end = check_float(eps_end, "eps_end", low=0.0, high=1.0)
-        self.eps_decay = check_float(eps_decay, "eps_decay", low=0.0, high=1.0,
-                                     low_inclusive=False)
-        self.alpha = check_float(alpha, "alpha", low=0.0, low_inclusive=False)
-        self.margin = check_float(margin, "margin", low=0.0)
-        self.beta = check_float(beta, "beta", low=0.0)
-        self.principal_value = check_choice(principal_value, "principal_value", ("joint", "vdn"))
-        self.time_limit = check_choice(time_limit, "time_limit", ("terminate", "truncate"))
-        self.centered = check_bool(centered, "centered")
-        self.n_heads = check_int(n_heads, "n_heads", low=1)
-        self.confidence = check_float(confidence, "confidence", low=0.0)
-        if self.n_heads > 1 and (self.principal_value != "vdn" or self.double):
-            raise ValueError(f"n_heads: an ensemble of {self.n_heads} heads needs "
-                             f"principal_value='vdn' and double=False; use n_heads=1.")
+        self.history_every = check_int(history_every, "history_every", low=1)
+        self.history: list[dict[str, float]] = []
         self.device = resolve_device(device)
         self.num_threads = None if num_threads is None else check_int(num_threads, "num_threads",
                                                                       low=1)
-        self.gen = generator if generator is not None else torch.Generator(self.device)
-        init_gen = init_generator if init_generator is not None else torch.Generator()
+        self.gen, init_gen = generators(seed, self.device, generator, init_generator)
         dev = self.device
         self.agent = _ConvQNet(self.size, 4, init_gen).to(dev)
         self.agent_target = _ConvQNet(self.size, 4, init_gen).to(dev)
-        params = list(self.agent.parameters())
+        weights = list(self.agent.parameters())
         self.principal = self.principal_target = None
         if self.mode == "principal":
-            n_out = 16 if self.principal_value == "joint" else 4
-            if self.n_heads > 1:
-                self.principal = _ConvQEnsemble(self.size, 4, self.n_heads, init_gen).to(dev)
+            n_out = 16 if p.principal_value == "joint" else 4
+            if p.n_heads > 1:
+                self.principal = _ConvQEnsemble(self.size, 4, p.n_heads, init_gen).to(dev)
                 self.principal_target = copy.deepcopy(self.principal)
             else:
                 self.principal = _ConvQNet(self.size, n_out, init_gen).to(dev)
                 self.principal_target = _ConvQNet(self.size, n_out, init_gen).to(dev)
-            params += list(self.principal.parameters())
+            weights += list(self.principal.parameters())
         self._sync()
-        self.optimizer = torch.optim.Adam(params, lr=self.lr, foreach=True)
+        self.optimizer = torch.optim.Adam(weights, lr=p.lr, foreach=True)
         self.averaged = None
-        if self.polyak > 0:  # averaged copies of the online networks, for evaluation
+        if self.params.polyak > 0:  # averaged copies of the online networks, for evaluation
             self.averaged = {"agent": copy.deepcopy(self.agent)}
             if self.principal is not None:
                 self.averaged["principal"] = copy.deepcopy(self.principal)
             for net in self.averaged.values():
                 net.to(dev).requires_grad_(False)
-        grid = (self.buffer_size, 2, 4, self.size, self.size)
+        grid = (self.params.buffer_size, 2, 4, self.size, self.size)
         self.buf_obs = torch.zeros(grid, dtype=torch.uint8, device=dev)
         self.buf_next = torch.zeros(grid, dtype=torch.uint8, device=dev)
-        self.buf_act = torch.zeros(self.buffer_size, 2, dtype=torch.long, device=dev)
-        self.buf_rew = torch.zeros(self.buffer_size, 2, device=dev)
-        self.buf_done = torch.zeros(self.buffer_size, device=dev)
+        self.buf_act = torch.zeros(self.params.buffer_size, 2, dtype=torch.long, device=dev)
+        self.buf_rew = torch.zeros(self.params.buffer_size, 2, device=dev)
+        self.buf_done = torch.zeros(self.params.buffer_size, device=dev)
         self.buf_ptr = 0
         self.buf_len = 0
-        self.state = coin_game_reset(self.n_envs, self.size, self.max_steps, self.gen, dev)
+        self.state = coin_game_reset(self.params.n_envs, self.size, self.max_steps, self.gen, dev)
         self.iteration = 0
 
     # helpers -----------------------------------------------------------------------------------
@@ -321,25 +287,21 @@ class CoinGameTrainer(SteppedTrainer):
             self.principal_target.load_state_dict(self.principal.state_dict())
 
     def _observe(self, state) -> torch.Tensor:
-        return coin_game_observe(state, centered=self.centered)
-
-    def epsilon(self) -> float:
-        frac = min(1.0, self.iteration / max(1.0, self.eps_decay * self.n_iter))
-        return self.eps_start + frac * (self.eps_end - self.eps_start)
+        return coin_game_observe(state, centered=self.params.centered)
 
     def _training_rewards(self, rewards: torch.Tensor) -> torch.Tensor:
         welfare = rewards.sum(-1, keepdim=True)
         if self.mode == "cooperative":
             return welfare.expand_as(rewards)
         if self.mode == "constant":
-            return rewards + self.beta * welfare
+            return rewards + self.params.beta * welfare
         return rewards
 
     def _payments(self, qbar: torch.Tensor) -> torch.Tensor:
         """(..., 4) agent Qbar -> (..., 4) minimal payment for following each recommendation."""
         best = qbar.max(-1, keepdim=True).values
         favourite = nn.functional.one_hot(qbar.argmax(-1), 4).bool()
-        return best - qbar + torch.where(favourite, 0.0, self.margin)
+        return best - qbar + torch.where(favourite, 0.0, self.params.margin)
 
     @staticmethod
     def _joint_values(obs: torch.Tensor, principal_net) -> torch.Tensor:
@@ -350,12 +312,12 @@ class CoinGameTrainer(SteppedTrainer):
 
     def _gross(self, obs: torch.Tensor, act: torch.Tensor, principal_net) -> torch.Tensor:
         """Principal's gross value ``G(s, a)`` (B,) of the joint actions ``act`` (B, 2)."""
-        if self.principal_value == "joint":
+        if self.params.principal_value == "joint":
             g = self._joint_values(obs, principal_net).flatten(1)
             return g.gather(1, (act[:, 0] * 4 + act[:, 1])[:, None])[:, 0]
-        if self.n_heads > 1:  # (B, heads)
-            g = principal_net(obs.flatten(0, 1)).view(-1, 2, self.n_heads, 4)
-            idx = act[:, :, None, None].expand(-1, -1, self.n_heads, 1)
+        if self.params.n_heads > 1:  # (B, heads)
+            g = principal_net(obs.flatten(0, 1)).view(-1, 2, self.params.n_heads, 4)
+            idx = act[:, :, None, None].expand(-1, -1, self.params.n_heads, 1)
             return g.gather(-1, idx)[..., 0].sum(1)
         g = principal_net(obs.flatten(0, 1)).view(-1, 2, 4)
         return g.gather(-1, act[..., None]).squeeze(-1).sum(-1)  # VDN: G = sum_i G_i
@@ -366,27 +328,27 @@ class CoinGameTrainer(SteppedTrainer):
         flat = obs.flatten(0, 1)
         qbar = agent_net(flat).view(-1, 2, 4)
         pay = self._payments(qbar)
-        if self.principal_value == "joint":
+        if self.params.principal_value == "joint":
             value = (self._joint_values(obs, principal_net)
-                     - self.alpha * (pay[:, 0, :, None] + pay[:, 1, None, :])).flatten(1)
+                     - self.params.alpha * (pay[:, 0, :, None] + pay[:, 1, None, :])).flatten(1)
             best, idx = value.max(-1)
             return torch.stack([idx // 4, idx % 4], dim=-1), pay, best, qbar
-        if self.n_heads > 1:
+        if self.params.n_heads > 1:
             # the favourite is the default; another action is recommended only where the
             # ensemble's pessimistic gain over the favourite, mean - confidence * std over heads,
             # beats the cost of paying for it
-            g = principal_net(flat).view(-1, 2, self.n_heads, 4)
-            fav = qbar.argmax(-1)[:, :, None, None].expand(-1, -1, self.n_heads, 1)
+            g = principal_net(flat).view(-1, 2, self.params.n_heads, 4)
+            fav = qbar.argmax(-1)[:, :, None, None].expand(-1, -1, self.params.n_heads, 1)
             gain = g - g.gather(-1, fav)  # (B, 2, heads, 4), 0 at the favourite
-            score = gain.mean(2) - self.confidence * gain.std(2) - self.alpha * pay
+            score = gain.mean(2) - self.params.confidence * gain.std(2) - self.params.alpha * pay
             rec = score.argmax(-1)  # (B, 2)
             # each head's value of the recommended joint action (B, heads): the targets
             # evaluate the policy actually executed
-            idx = rec[:, :, None, None].expand(-1, -1, self.n_heads, 1)
+            idx = rec[:, :, None, None].expand(-1, -1, self.params.n_heads, 1)
             value = (g.gather(-1, idx)[..., 0]
-                     - self.alpha * pay.gather(-1, rec[..., None])).sum(1)
+                     - self.params.alpha * pay.gather(-1, rec[..., None])).sum(1)
             return rec, pay, value, qbar
-        value = principal_net(flat).view(-1, 2, 4) - self.alpha * pay
+        value = principal_net(flat).view(-1, 2, 4) - self.params.alpha * pay
         best, rec = value.max(-1)
         return rec, pay, best.sum(-1), qbar
 
@@ -428,25 +390,25 @@ class CoinGameTrainer(SteppedTrainer):
         # "terminate": the time limit ends the return (done masks bootstrapping); "truncate":
         # the observation has no clock, so the limit is a truncation and targets bootstrap
         # from the last state (Pardo et al. 2018)
-        ends = done if self.time_limit == "terminate" else torch.zeros_like(done)
-        idx = (self.buf_ptr + torch.arange(len(act), device=self.device)) % self.buffer_size
+        ends = done if self.params.time_limit == "terminate" else torch.zeros_like(done)
+        idx = (self.buf_ptr + torch.arange(len(act), device=self.device)) % self.params.buffer_size
         self.buf_obs[idx] = obs.to(torch.uint8)
         self.buf_next[idx] = nxt.to(torch.uint8)
         self.buf_act[idx] = act
         self.buf_rew[idx] = rewards
         self.buf_done[idx] = ends.float()
-        self.buf_ptr = int((self.buf_ptr + len(act)) % self.buffer_size)
-        self.buf_len = min(self.buffer_size, self.buf_len + len(act))
+        self.buf_ptr = int((self.buf_ptr + len(act)) % self.params.buffer_size)
+        self.buf_len = min(self.params.buffer_size, self.buf_len + len(act))
         return rewards, paid, followed, own, other, done
 
     def _learn(self) -> float:
-        idx = torch.randint(0, self.buf_len, (self.batch_size,), generator=self.gen,
+        idx = torch.randint(0, self.buf_len, (self.params.batch_size,), generator=self.gen,
                             device=self.device)
         obs, nxt = self.buf_obs[idx].float(), self.buf_next[idx].float()
         act, rew, done = self.buf_act[idx], self.buf_rew[idx], self.buf_done[idx]
-        g = self.gamma * (1 - done)[:, None]  # (B, 1)
+        g = self.params.gamma * (1 - done)[:, None]  # (B, 1)
         with torch.no_grad():
-            if self.mode == "principal" and self.double:
+            if self.mode == "principal" and self.params.double:
                 # online networks choose the recommendation and the agents' favourites ...
                 rec_n, _, _, qbar_on = self._recommend(nxt, self.agent, self.principal)
                 fav = qbar_on.argmax(-1, keepdim=True)  # (B, 2, 1)
@@ -455,10 +417,10 @@ class CoinGameTrainer(SteppedTrainer):
                 q_rec = qbar_t.gather(-1, rec_n[..., None]).squeeze(-1)
                 q_fav = qbar_t.gather(-1, fav).squeeze(-1)
                 pay_n = ((q_fav - q_rec).clamp(min=0.0)
-                         + torch.where(rec_n == fav[..., 0], 0.0, self.margin))
+                         + torch.where(rec_n == fav[..., 0], 0.0, self.params.margin))
                 y_agent = rew + g * (q_rec + pay_n)  # (B, 2)
                 value_n = (self._gross(nxt, rec_n, self.principal_target)
-                           - self.alpha * pay_n.sum(-1))
+                           - self.params.alpha * pay_n.sum(-1))
                 y_principal = rew.sum(-1) + g[:, 0] * value_n
             elif self.mode == "principal":
                 rec_n, pay_n, value_n, qbar_n = self._recommend(nxt, self.agent_target,
@@ -466,13 +428,13 @@ class CoinGameTrainer(SteppedTrainer):
                 # the agent follows: Qbar(rec) + pay(rec) = max Qbar (+ margin)
                 v_agent = (qbar_n + pay_n).gather(-1, rec_n[..., None]).squeeze(-1)
                 y_agent = rew + g * v_agent  # (B, 2)
-                if self.n_heads > 1:  # (B, heads)
+                if self.params.n_heads > 1:  # (B, heads)
                     y_principal = rew.sum(-1, keepdim=True) + g * value_n
                 else:
                     y_principal = rew.sum(-1) + g[:, 0] * value_n
             else:
                 q_n = self.agent_target(nxt.flatten(0, 1)).view(-1, 2, 4)
-                if self.double:
+                if self.params.double:
                     a_n = self.agent(nxt.flatten(0, 1)).view(-1, 2, 4).argmax(-1, keepdim=True)
                     v_n = q_n.gather(-1, a_n).squeeze(-1)
                 else:
@@ -482,16 +444,18 @@ class CoinGameTrainer(SteppedTrainer):
         loss = nn.functional.smooth_l1_loss(q, y_agent)
         if self.mode == "principal":
             gp = self._gross(obs, act, self.principal)
-            if self.n_heads > 1:
+            if self.params.n_heads > 1:
                 # each head learns from its own half of the batch (bootstrap masks)
                 mask = torch.rand(gp.shape, generator=self.gen, device=self.device) < 0.5
                 err = nn.functional.smooth_l1_loss(gp, y_principal, reduction="none")
                 loss = loss + ((err * mask).sum(0) / mask.sum(0).clamp(min=1)).sum()
             else:
                 loss = loss + nn.functional.smooth_l1_loss(gp, y_principal)
-        frac = min(1.0, self.iteration / self.n_iter)
+        p = self.params
+        lr_final = p.lr if p.lr_final is None else p.lr_final
+        frac = min(1.0, self.iteration / p.max_iter)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr + frac * (self.lr_final - self.lr)
+            group["lr"] = p.lr + frac * (lr_final - p.lr)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -499,7 +463,7 @@ class CoinGameTrainer(SteppedTrainer):
             with torch.no_grad():
                 for name, net in self.averaged.items():
                     torch._foreach_lerp_(list(net.parameters()),
-                                         list(getattr(self, name).parameters()), 1 - self.polyak)
+                                         list(getattr(self, name).parameters()), 1 - p.polyak)
         return float(loss.detach())
 
     def step(self) -> dict[str, float]:
@@ -507,16 +471,20 @@ class CoinGameTrainer(SteppedTrainer):
         eps = self.epsilon()
         self._collect(eps)
         out = {"epsilon": eps}
-        if self.buf_len >= self.batch_size:
+        if self.buf_len >= self.params.batch_size:
             out["loss"] = self._learn()
         self.iteration += 1
-        if self.iteration % self.target_every == 0:
+        if self.iteration % self.params.target_every == 0:
             self._sync()
         return out
 
-    def train(self, n_iter: int | None = None, callback=None) -> None:
-        """Run until ``n_iter`` (default: the configured total) iterations are done."""
-        self.run_steps(n_iter, callback)
+    def train(self, *, max_iter: int | None = None, callback: Callback | None = None,
+              **renamed) -> CoinGameTrainingResult:
+        """Run until ``max_iter`` (default: ``params.max_iter``) iterations are done, calling
+        ``callback(iteration, step_output, state_fn)`` after each (``n_iter``: deprecated)."""
+        stop = budget(max_iter, self.params.max_iter, "CoinGameTrainer.train", renamed)
+        self.run_steps(stop, callback)
+        return CoinGameTrainingResult(self.mode, self.iteration, history_tuple(self.history))
 
     @torch.no_grad()
     def evaluate(self, episodes: int = 64, generator: torch.Generator | None = None):
@@ -559,7 +527,7 @@ class CoinGameTrainer(SteppedTrainer):
         w = float(welfare.mean())
         se = float(welfare.std()) / math.sqrt(episodes) if episodes > 1 else 0.0
         if self.mode == "constant":
-            payments = 2 * self.beta * welfare
+            payments = 2 * self.params.beta * welfare
         p = float(payments.mean())
         return CoinGameResult(
             welfare=w, payments=p, payment_share=p / w if w > 0 else 0.0,
@@ -573,6 +541,7 @@ class CoinGameTrainer(SteppedTrainer):
     def state_dict(self) -> dict:
         out = {"agent": self.agent.state_dict(), "agent_target": self.agent_target.state_dict(),
                "optimizer": self.optimizer.state_dict(), "iteration": self.iteration,
+               "history": list(self.history),
                "buffer": {"obs": self.buf_obs, "next": self.buf_next, "act": self.buf_act,
                           "rew": self.buf_rew, "done": self.buf_done},
                "buf_ptr": self.buf_ptr, "buf_len": self.buf_len, "game": self.state.tensors()}
@@ -597,5 +566,6 @@ class CoinGameTrainer(SteppedTrainer):
             getattr(self, f"buf_{name}").copy_(state["buffer"][name])
         self.buf_ptr, self.buf_len = int(state["buf_ptr"]), int(state["buf_len"])
         self.iteration = int(state["iteration"])
+        self.history = [dict(row) for row in state.get("history", [])]
         for key, value in state["game"].items():
             setattr(self.state, key, value.to(self.device))

@@ -34,51 +34,30 @@ Training is centralised: the replay buffer records the agent's executed action.
 from __future__ import annotations
 
 import dataclasses
-import itertools
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from econcs.contracts._loop import SteppedTrainer
 from econcs.contracts._mdp import PrincipalAgentMDP
+from econcs.contracts._networks import _StateQNet
 from econcs.contracts._oneshot import minimal_contracts_two_actions
 from econcs.contracts._spe import _principal_values, evaluate_contracts
-from econcs.shared import cpu_threads
+from econcs.contracts._training import RENAMES, SteppedTrainer, budget, generators
+from econcs.shared import (
+    Callback,
+    Params,
+    apply_renames,
+    cpu_threads,
+    history_tuple,
+    param,
+    resolve_params,
+)
 from econcs.shared.device import resolve_device, resolve_dtype
-from econcs.shared.validation import check_bool, check_choice, check_float, check_int
+from econcs.shared.validation import check_float, check_int
 
-__all__ = ["DeepContractResult", "DeepContractTrainer"]
-
-
-class _StateQNet(nn.Module):
-    """ReLU MLP on one-hot states; the first layer is stored as an embedding table (same function
-    as a ``Linear`` layer on the one-hot vector, without the ``(batch, n_states)`` matmul), with
-    sparse gradients updated by lazy Adam (``torch.optim.SparseAdam``).
-
-    Parameters drawn like PyTorch's default ``Linear`` init from ``generator`` (CPU).
-    """
-
-    def __init__(self, n_states, hidden, n_out, n_layers, generator):
-        super().__init__()
-
-        def uniform(shape, fan_in):
-            return nn.Parameter((torch.rand(*shape, generator=generator) * 2 - 1) / fan_in**0.5)
-
-        self.embed = nn.Embedding(n_states, hidden, sparse=True)
-        self.embed.weight = uniform((n_states, hidden), n_states)
-        self.embed_bias = uniform((hidden,), n_states)
-        layers: list[nn.Module] = []
-        dims = [hidden] * n_layers + [n_out]
-        for d_in, d_out in itertools.pairwise(dims):
-            lin = nn.Linear(d_in, d_out)
-            lin.weight, lin.bias = uniform((d_out, d_in), d_in), uniform((d_out,), d_in)
-            layers += [nn.ReLU(), lin]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, s: torch.Tensor) -> torch.Tensor:
-        """``s``: (batch,) state indices -> (batch, n_out)."""
-        return self.body(self.embed(s) + self.embed_bias)
+__all__ = ["DeepContractParams", "DeepContractResult", "DeepContractTrainer"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +81,9 @@ class DeepContractResult:
     learned_agent_utility
         principal's value at ``s0`` when the agent acts greedily on its
         learned ``Qbar`` (ties towards the target): the weaker, training-time notion.
+    history
+        the trainer's step outputs every ``history_every`` iterations (``step``, ``epsilon``,
+        ``agent_loss``, ``principal_loss``; agent-only rows after ``max_iter``).
     """
 
     principal_utility: float
@@ -111,96 +93,113 @@ class DeepContractResult:
     follow_rate: float
     iterations: int
     learned_agent_utility: float = float("nan")
+    history: tuple[dict[str, float], ...] = dataclasses.field(default=(), repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepContractParams(Params):
+    """Training parameters of :class:`DeepContractTrainer` (Ivanov et al. 2024, Sec. 4; the
+    paper's scale: 20k iterations of 8 environment steps, batch 128, 2 x 256 ReLU networks)."""
+
+    max_iter: int = param(20_000, "training iterations (each: n_envs environment steps and one "
+                          "gradient step per network)", low=1)
+    n_envs: int = param(8, "parallel environments", low=1)
+    batch_size: int = param(128, "replay minibatch size", low=1)
+    hidden: int = param(256, "hidden units per layer (MLP on one-hot states)", low=1)
+    layers: int = param(2, "hidden layers", low=1)
+    lr: float = param(1e-3, "initial Adam learning rate", low=0.0, low_inclusive=False)
+    lr_final: float = param(1e-4, "final learning rate (linear decay from lr)", low=0.0,
+                            low_inclusive=False)
+    target_every: int = param(100, "target network period (iterations)", low=1)
+    eps_start: float = param(1.0, "initial exploration rate of both players", low=0.0, high=1.0)
+    eps_end: float = param(0.0, "final exploration rate", low=0.0, high=1.0)
+    eps_decay: float = param(1.0, "share of the run over which epsilon decays", low=0.0,
+                             high=1.0, low_inclusive=False)
+    margin: float = param(0.01, "nudging IC margin xi (with adaptive_margin: the floor of the "
+                          "per-state margins)", low=0.0)
+    adaptive_margin: bool = param(True, "per-state margin from the estimated error of the "
+                                  "agent's Q-values")
+    margin_scale: float = param(0.1, "adaptive margin = margin + margin_scale * error bound",
+                                low=0.0)
+    margin_max: float = param(0.2, "cap of the adaptive margin (>= margin)", low=0.0)
+    signed_error: Literal["off", "margin", "correct"] = param(
+        "margin", "propagated signed error e of the agent's Qbar: off, add the one-sided "
+        "e(s,t) - e(s,u) to the margins, or also contract against Qbar - e")
+    polyak: float = param(0.995, "report the policy of Polyak-averaged networks (decay per "
+                          "iteration; 0: the online ones)", low=0.0, high=1.0,
+                          high_inclusive=False)
+    stat_decay: float = param(0.1, "weight of a new minibatch in the running averages behind "
+                              "the error estimate", low=0.0, high=1.0, low_inclusive=False)
+    buffer_size: int = param(100_000, "replay capacity (transitions, >= batch_size)", low=1)
+    max_steps: int = param(1000, "episodes are truncated after this many steps", low=1)
+    refine_iter: int = param(0, "agent-only best-response iterations after training (targets "
+                             "frozen; see DeepContractTrainer.refine)", low=0)
+    refine_eps: float = param(0.2, "exploration rate of the agent-only phase", low=0.0, high=1.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.margin_max < self.margin:
+            raise ValueError(f"margin_max: expected >= margin = {self.margin}, got "
+                             f"{self.margin_max}.")
+        if self.buffer_size < self.batch_size:
+            raise ValueError(f"buffer_size: expected >= batch_size = {self.batch_size}, got "
+                             f"{self.buffer_size}.")
 
 
 class DeepContractTrainer(SteppedTrainer):
     """Train principal and agent Q-networks on a principal-agent MDP (two actions).
 
+    ``DeepContractTrainer(mdp, params)`` or ``DeepContractTrainer(mdp, max_iter=500, ...)``: the
+    hyperparameters are a :class:`DeepContractParams` (or keyword overrides of it; the released
+    names ``n_iter`` and ``n_layers`` still work, with a ``DeprecationWarning``). Its fields:
+
+    - ``margin``: the nudging IC margin ``xi`` of the contracts (in reward units); with
+      ``adaptive_margin`` the floor of per-state margins set from an estimate of the agent's Q
+      error there (the paper's ``xi = 2 E_t``, here per state): see :meth:`margins`;
+    - ``margin_scale``, ``margin_max``: the adaptive margin is ``min(margin_max, margin +
+      margin_scale * D(s) [+ signed term])`` with ``D(s)`` the estimated error bound of
+      ``Qbar(s, 1) - Qbar(s, 0)``;
+    - ``signed_error``: ``"margin"`` adds ``max(0, e(s, t) - e(s, u))`` to the margin of target
+      ``t``, where ``e = Qbar - Qbar*`` is the propagated signed estimate of the agent's error
+      (``q_true`` holds the estimate of ``Qbar*``); ``"correct"`` computes the reported contracts
+      against ``Qbar*`` itself (can also lower payments, less robust); ``"off"``: the bound alone;
+    - ``polyak``: the reported policy (``policy``, ``result``) uses Polyak averages of the
+      networks, ``avg <- polyak * avg + (1 - polyak) * online`` after every gradient step.
+
     Parameters
     ----------
     mdp
         the environment (sampled only through its transitions; ``outcome_probs`` are known).
-    n_iter
-        training iterations; each does ``n_envs`` environment steps and one gradient step
-        per network (paper: 20k iterations, 8 steps, batch 128).
-    n_envs
-        parallel environments.
-    batch_size
-        replay minibatch size.
-    hidden, n_layers
-        MLP width and depth (paper: 2 x 256, ReLU) on one-hot states.
-    lr, lr_final
-        Adam learning rate, decayed linearly from ``lr`` to ``lr_final``.
-    target_every
-        target networks are copied every this many iterations.
-    eps_start, eps_end
-        epsilon-greedy exploration of both players, decayed linearly over
-        ``eps_decay`` of the run.
-    margin
-        nudging IC margin ``xi`` of the contracts (in reward units); with
-        ``adaptive_margin`` the floor of the per-state margins.
-    adaptive_margin : set the margin of each state from an estimate of the agent's Q error there
-        (the paper's ``xi = 2 E_t``, here per state): see :meth:`margins`.
-    margin_scale, margin_max
-        the adaptive margin is ``min(margin_max, margin + margin_scale *
-        D(s) [+ signed term])`` with ``D(s)`` the estimated error bound of ``Qbar(s, 1) -
-        Qbar(s, 0)``.
-    signed_error
-        ``"margin"`` (default) adds ``max(0, e(s, t) - e(s, u))`` to the margin of
-        target ``t``, where ``e = Qbar - Qbar*`` is the propagated signed estimate of the agent's
-        error (``q_true`` holds the estimate of ``Qbar*``); ``"correct"`` computes the reported
-        contracts against ``Qbar*`` itself (can also lower payments; less robust: one run of
-        eight collapsed at the last evaluation); ``"off"``: the bound alone (previous default,
-        with ``margin_scale=0.5``).
-    polyak
-        the reported policy (``policy``, ``result``) uses Polyak averages of the
-        networks, ``avg <- polyak * avg + (1 - polyak) * online`` after every gradient step
-        (0: the online networks).
-    stat_decay
-        weight of a new minibatch in the running averages behind the error estimate.
-    buffer_size
-        replay capacity (transitions).
-    max_steps
-        episodes are truncated after this many steps (for MDPs whose episodes may not end).
+    params
+        a :class:`DeepContractParams` (default ``DeepContractParams()``); ``**overrides`` change
+        its fields.
     device, dtype
         where and in which precision the networks live.
     num_threads
         CPU threads used while training (None: leave PyTorch's setting); the
         networks are tiny, so one thread is fastest.
-    generator
-        ``torch.Generator`` on ``device`` for exploration and sampling; ``init_generator``
-        a CPU generator for the network initialisation.
+    seed, generator, init_generator
+        ``generator``: a ``torch.Generator`` on ``device`` for exploration and sampling;
+        ``init_generator``: a CPU generator for the network initialisation; when not given they
+        are seeded with ``seed`` and ``seed + 1``.
+    history_every
+        iterations between rows of the result's ``history``.
     """
 
     def __init__(
         self,
         mdp: PrincipalAgentMDP,
+        params: DeepContractParams | None = None,
+        /,
         *,
-        n_iter: int = 20_000,
-        n_envs: int = 8,
-        batch_size: int = 128,
-        hidden: int = 256,
-        n_layers: int = 2,
-        lr: float = 1e-3,
-        lr_final: float = 1e-4,
-        target_every: int = 100,
-        eps_start: float = 1.0,
-        eps_end: float = 0.0,
-        eps_decay: float = 1.0,
-        margin: float = 0.01,
-        adaptive_margin: bool = True,
-        margin_scale: float = 0.1,
-        margin_max: float = 0.2,
-        signed_error: str = "margin",
-        polyak: float = 0.995,
-        stat_decay: float = 0.1,
-        buffer_size: int = 100_000,
-        max_steps: int = 1000,
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype | None = None,
         num_threads: int | None = 1,
+        seed: int = 0,
         generator: torch.Generator | None = None,
         init_generator: torch.Generator | None = None,
+        history_every: int = 100,
+        **overrides,
     ) -> None:
         if not isinstance(mdp, PrincipalAgentMDP):
             raise TypeError(f"mdp: expected a PrincipalAgentMDP, got {type(mdp).__name__}.")
@@ -209,35 +208,15 @@ class DeepContractTrainer(SteppedTrainer):
                 f"mdp: the deep trainer uses closed-form contracts for 2 actions, got "
                 f"{mdp.n_actions}; use meta_algorithm() for more actions."
             )
-        self.mdp = mdp
-        self.n_iter = check_int(n_iter, "n_iter", low=1)
-        self.n_envs = check_int(n_envs, "n_envs", low=1)
-        self.batch_size = check_int(batch_size, "batch_size", low=1)
-        hidden = check_int(hidden, "hidden", low=1)
-        n_layers = check_int(n_layers, "n_layers", low=1)
-        self.lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
-        self.lr_final = check_float(lr_final, "lr_final", low=0.0, low_inclusive=False)
-        self.target_every = check_int(target_every, "target_every", low=1)
-        self.eps_start = check_float(eps_start, "eps_start", low=0.0, high=1.0)
-        self.eps_end = check_float(eps_end, "eps_end", low=0.0, high=1.0)
-        self.eps_decay = check_float(eps_decay, "eps_decay", low=0.0, high=1.0,
-                                     low_inclusive=False)
-        self.margin = check_float(margin, "margin", low=0.0)
-        self.adaptive_margin = check_bool(adaptive_margin, "adaptive_margin")
-        self.margin_scale = check_float(margin_scale, "margin_scale", low=0.0)
-        self.margin_max = check_float(margin_max, "margin_max", low=self.margin)
-        self.signed_error = check_choice(signed_error, "signed_error", ("off", "margin", "correct"))
-        self.polyak = check_float(polyak, "polyak", low=0.0, high=1.0, high_inclusive=False)
-        self.stat_decay = check_float(stat_decay, "stat_decay", low=0.0, high=1.0,
-                                      low_inclusive=False)
-        self.buffer_size = check_int(buffer_size, "buffer_size", low=self.batch_size)
-        self.max_steps = check_int(max_steps, "max_steps", low=1)
+        p = resolve_params(DeepContractParams, params,
+                           **apply_renames(overrides, RENAMES, "DeepContractTrainer"))
+        self.mdp, self.params = mdp, p
+        self.history_every = check_int(history_every, "history_every", low=1)
         self.device = resolve_device(device)
         self.num_threads = None if num_threads is None else check_int(num_threads, "num_threads",
                                                                       low=1)
         self.dtype = resolve_dtype(dtype)
-        self.gen = generator if generator is not None else torch.Generator(self.device)
-        init_gen = init_generator if init_generator is not None else torch.Generator()
+        self.gen, init_gen = generators(seed, self.device, generator, init_generator)
         dev, dt = self.device, self.dtype
         self.probs = torch.as_tensor(mdp.outcome_probs, dtype=dt, device=dev)  # (S, A, O)
         self.trans = torch.as_tensor(mdp.transitions, dtype=dt, device=dev)  # (S, O, S)
@@ -245,29 +224,27 @@ class DeepContractTrainer(SteppedTrainer):
         self.principal_rewards = torch.as_tensor(mdp.principal_rewards, dtype=dt, device=dev)
         self.terminal = self.trans.sum(-1) < 0.5  # (S, O)
         n_s = mdp.n_states
-        self.agent = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
-        self.principal = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
-        self.agent_target = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
-        self.principal_target = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
-        self.agent_avg = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
-        self.principal_avg = _StateQNet(n_s, hidden, 2, n_layers, init_gen).to(dev, dt)
+        # drawn in this order from init_gen: online, target and averaged copies
+        (self.agent, self.principal, self.agent_target, self.principal_target, self.agent_avg,
+         self.principal_avg) = (_StateQNet(n_s, p.hidden, 2, p.layers, init_gen).to(dev, dt)
+                                for _ in range(6))
         self.agent_avg.load_state_dict(self.agent.state_dict())
         self.principal_avg.load_state_dict(self.principal.state_dict())
         nets = (self.agent, self.principal)
-        dense = [p for net in nets for n, p in net.named_parameters() if n != "embed.weight"]
-        self.optimizer = torch.optim.Adam(dense, lr=self.lr, foreach=True)
+        dense = [w for net in nets for n, w in net.named_parameters() if n != "embed.weight"]
+        self.optimizer = torch.optim.Adam(dense, lr=p.lr, foreach=True)
         self.sparse_optimizer = torch.optim.SparseAdam([net.embed.weight for net in nets],
-                                                       lr=self.lr)
+                                                       lr=p.lr)
         long = dict(dtype=torch.long, device=dev)
-        self.buf_s = torch.zeros(self.buffer_size, **long)
-        self.buf_a = torch.zeros(self.buffer_size, **long)
-        self.buf_o = torch.zeros(self.buffer_size, **long)
-        self.buf_next = torch.zeros(self.buffer_size, **long)
-        self.buf_done = torch.zeros(self.buffer_size, dtype=dt, device=dev)
+        self.buf_s = torch.zeros(p.buffer_size, **long)
+        self.buf_a = torch.zeros(p.buffer_size, **long)
+        self.buf_o = torch.zeros(p.buffer_size, **long)
+        self.buf_next = torch.zeros(p.buffer_size, **long)
+        self.buf_done = torch.zeros(p.buffer_size, dtype=dt, device=dev)
         self.buf_ptr = 0
         self.buf_len = 0
-        self.states = torch.full((self.n_envs,), mdp.initial_state, **long)
-        self.steps = torch.zeros(self.n_envs, **long)
+        self.states = torch.full((p.n_envs,), mdp.initial_state, **long)
+        self.steps = torch.zeros(p.n_envs, **long)
         # running statistics behind the adaptive margin (see ``margins``)
         n_o = mdp.n_outcomes
         self.cont = torch.zeros(n_s, n_o, dtype=dt, device=dev)  # E[gamma V_agent(s') | s, o]
@@ -278,14 +255,14 @@ class DeepContractTrainer(SteppedTrainer):
         self.q_true = torch.zeros(n_s, 2, dtype=dt, device=dev)  # estimate of the true Qbar*
         self.error_bound = torch.zeros(n_s, dtype=dt, device=dev)  # bound D(s) on |e(1) - e(0)|
         self.state_seen = torch.zeros(n_s, dtype=torch.bool, device=dev)
-        self.q_error = torch.full((n_s, 2), self.margin_max, dtype=dt, device=dev)  # bound E
-        self.state_margin = torch.full((n_s, 2), self.margin_max if self.adaptive_margin
-                                       else self.margin, dtype=dt, device=dev)
+        self.q_error = torch.full((n_s, 2), p.margin_max, dtype=dt, device=dev)  # bound E
+        self.state_margin = torch.full((n_s, 2), p.margin_max if p.adaptive_margin else p.margin,
+                                       dtype=dt, device=dev)
         self._sync_targets()
         self.iteration = 0
         self.frozen_targets: torch.Tensor | None = None
         self.refine_iteration = 0
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, float]] = []  # rows every history_every iterations
 
     # policies ---------------------------------------------------------------------------------
     def _contracts(self, s, qbar, gross, margin=None):
@@ -310,28 +287,24 @@ class DeepContractTrainer(SteppedTrainer):
         """The reported contract policy at states ``s`` (see ``_contracts``)."""
         agent, principal = self._eval_nets()
         qbar = agent(s)
-        if not self.adaptive_margin:
+        if not self.params.adaptive_margin:
             return self._contracts(s, qbar, principal(s))
-        if self.signed_error == "correct":
+        if self.params.signed_error == "correct":
             # contracts against the estimate Qbar* of the agent's true Q-values
             seen = self.state_seen[s]
             qbar = torch.where(seen[:, None], self.q_true[s], qbar)
-            margin = (self.margin + self.margin_scale * self.error_bound[s]).clamp_max(
-                self.margin_max)
-            margin = torch.where(seen, margin, self.margin_max)
+            p = self.params
+            margin = (p.margin + p.margin_scale * self.error_bound[s]).clamp_max(p.margin_max)
+            margin = torch.where(seen, margin, p.margin_max)
         else:
             margin = self._margins(s, qbar)
         return self._contracts(s, qbar, principal(s), margin)
 
     def _eval_nets(self):
         """The networks behind the reported policy: Polyak averages if ``polyak > 0``."""
-        if self.polyak > 0:
+        if self.params.polyak > 0:
             return self.agent_avg, self.principal_avg
         return self.agent, self.principal
-
-    def epsilon(self) -> float:
-        frac = min(1.0, self.iteration / max(1.0, self.eps_decay * self.n_iter))
-        return self.eps_start + frac * (self.eps_end - self.eps_start)
 
     # one iteration ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -359,18 +332,18 @@ class DeepContractTrainer(SteppedTrainer):
         rows = self.trans[s, o]
         rows = torch.where(done[:, None], torch.ones_like(rows), rows)
         nxt = torch.multinomial(rows, 1, generator=self.gen).squeeze(1)
-        idx = (self.buf_ptr + torch.arange(b, device=self.device)) % self.buffer_size
+        idx = (self.buf_ptr + torch.arange(b, device=self.device)) % self.params.buffer_size
         self.buf_s[idx], self.buf_a[idx], self.buf_o[idx] = s, a, o
         self.buf_next[idx], self.buf_done[idx] = nxt, done.to(self.dtype)
-        self.buf_ptr = int((self.buf_ptr + b) % self.buffer_size)
-        self.buf_len = min(self.buffer_size, self.buf_len + b)
+        self.buf_ptr = int((self.buf_ptr + b) % self.params.buffer_size)
+        self.buf_len = min(self.params.buffer_size, self.buf_len + b)
         self.steps = self.steps + 1
-        reset = done | (self.steps >= self.max_steps)
+        reset = done | (self.steps >= self.params.max_steps)
         self.states = torch.where(reset, torch.full_like(nxt, self.mdp.initial_state), nxt)
         self.steps = torch.where(reset, torch.zeros_like(self.steps), self.steps)
 
     def _learn(self) -> tuple[float, float]:
-        idx = torch.randint(0, self.buf_len, (self.batch_size,), generator=self.gen,
+        idx = torch.randint(0, self.buf_len, (self.params.batch_size,), generator=self.gen,
                             device=self.device)
         s, a, o = self.buf_s[idx], self.buf_a[idx], self.buf_o[idx]
         nxt, done = self.buf_next[idx], self.buf_done[idx]
@@ -381,7 +354,7 @@ class DeepContractTrainer(SteppedTrainer):
             _, contract_n, value_n, _ = self._contracts(nxt, qbar_n, self.principal_target(xn))
             agent_v = (qbar_n + (self.probs[nxt] * contract_n[:, None, :]).sum(-1)).max(-1).values
             true_v = None
-            if self.signed_error != "off":
+            if self.params.signed_error != "off":
                 # the true agent's value at s' under the reported contracts, from the estimate
                 # of its true Q-values (the learned ones where s' was never sampled)
                 _, contract_r, _, _ = self._report_contracts(nxt)
@@ -408,14 +381,14 @@ class DeepContractTrainer(SteppedTrainer):
         loss.backward()
         self.optimizer.step()
         self.sparse_optimizer.step()
-        if self.adaptive_margin:
+        if self.params.adaptive_margin:
             self._update_margins(s, o, nxt, done, agent_v, true_v, q_all.detach())
-        if self.polyak > 0:
+        if self.params.polyak > 0:
             with torch.no_grad():
                 for avg, net in ((self.agent_avg, self.agent), (self.principal_avg,
                                                                 self.principal)):
                     for pa, pn in zip(avg.parameters(), net.parameters(), strict=True):
-                        pa.lerp_(pn, 1 - self.polyak)
+                        pa.lerp_(pn, 1 - self.params.polyak)
         return float(loss_a.detach()), float(loss_p.detach())
 
     @torch.no_grad()
@@ -451,7 +424,7 @@ class DeepContractTrainer(SteppedTrainer):
             total = torch.zeros_like(count).index_add_(0, key, value)
             flat = table.view(-1)
             w = torch.where(self.cont_count.view(-1) > 0,
-                            1 - (1 - self.stat_decay) ** count, torch.ones_like(count))
+                            1 - (1 - self.params.stat_decay) ** count, torch.ones_like(count))
             flat.copy_(torch.where(hit, flat + w * (total / count.clamp_min(1) - flat), flat))
         self.cont_count.view(-1).add_(count)
         probs = self.probs[s]  # (B, 2, O)
@@ -459,7 +432,7 @@ class DeepContractTrainer(SteppedTrainer):
         res = self.agent_rewards[s] + (probs * self.cont[s][:, None, :]).sum(-1) - qbar
         self.residual[s] = res
         err = res.abs() + (probs * self.cont_err[s][:, None, :]).sum(-1)
-        self.q_error[s] = torch.where(seen, err, torch.full_like(err, self.margin_max))
+        self.q_error[s] = torch.where(seen, err, torch.full_like(err, self.params.margin_max))
         self.q_true[s] = self.agent_rewards[s] + (probs * self.cont_true[s][:, None, :]).sum(-1)
         self.error_bound[s] = ((res[:, 1] - res[:, 0]).abs()
                                + ((probs[:, 1] - probs[:, 0]).abs() * self.cont_err[s]).sum(-1))
@@ -469,13 +442,14 @@ class DeepContractTrainer(SteppedTrainer):
     def _margins(self, s, qbar):
         """(B, 2) margins of the contracts implementing each action at states ``s`` given the
         agent's learned ``qbar`` (B, 2) there."""
-        margin = self.margin + self.margin_scale * self.error_bound[s][:, None].expand(-1, 2)
-        if self.signed_error != "off":  # target t needs xi >= e(s, t) - e(s, u)
+        p = self.params
+        margin = p.margin + p.margin_scale * self.error_bound[s][:, None].expand(-1, 2)
+        if p.signed_error != "off":  # target t needs xi >= e(s, t) - e(s, u)
             signed = torch.where(self.state_seen[s][:, None], qbar - self.q_true[s], 0.0)
             margin = margin + (signed - signed.flip(-1)).clamp_min(0)
-        margin = margin.clamp_max(self.margin_max)
+        margin = margin.clamp_max(p.margin_max)
         return torch.where(self.state_seen[s][:, None], margin,
-                           torch.full_like(margin, self.margin_max))
+                           torch.full_like(margin, p.margin_max))
 
     def margins(self) -> torch.Tensor:
         """(n_states, 2) the nudging margin of the contract implementing each action (training).
@@ -484,9 +458,7 @@ class DeepContractTrainer(SteppedTrainer):
         D(s) + max(0, e(s, t) - e(s, u)))`` where ``D(s)`` bounds the error of the agent's
         learned ``Qbar(s, 1) - Qbar(s, 0)`` (estimated from Bellman residuals, see
         ``_update_margins``) and ``e`` is the signed error estimate (``signed_error``); states
-        never sampled get ``margin_max``. (Refreshing the margins in use only with the target networks was
-        tried: worse on the depth-10 tree, 6.8-9.4% vs 4.9-6.6% gap over the last 5k iterations
-        of seed 0.)
+        never sampled get ``margin_max``.
         """
         return self.state_margin.clone()
 
@@ -496,47 +468,56 @@ class DeepContractTrainer(SteppedTrainer):
 
     def step(self) -> dict[str, float]:
         """One iteration: ``n_envs`` environment steps and one gradient step."""
-        frac = self.iteration / max(1, self.n_iter - 1)
+        p = self.params
+        frac = self.iteration / max(1, p.max_iter - 1)
         for group in [*self.optimizer.param_groups, *self.sparse_optimizer.param_groups]:
-            group["lr"] = self.lr + min(1.0, frac) * (self.lr_final - self.lr)
+            group["lr"] = p.lr + min(1.0, frac) * (p.lr_final - p.lr)
         eps = self.epsilon()
         self._collect(eps)
         out = {"epsilon": eps}
-        if self.buf_len >= self.batch_size:
+        if self.buf_len >= self.params.batch_size:
             out["agent_loss"], out["principal_loss"] = self._learn()
         self.iteration += 1
-        if self.iteration % self.target_every == 0:
+        if self.iteration % self.params.target_every == 0:
             self._sync_targets()
         return out
 
-    def train(self, n_iter: int | None = None, callback=None) -> DeepContractResult:
-        """Run until ``n_iter`` (default: the configured total) iterations are done."""
-        self.run_steps(n_iter, callback)
+    def train(self, *, max_iter: int | None = None, callback: Callback | None = None,
+              **renamed) -> DeepContractResult:
+        """Run until ``max_iter`` (default: ``params.max_iter``) iterations are done, calling
+        ``callback(iteration, step_output, state_fn)`` after each (``n_iter``: deprecated)."""
+        stop = budget(max_iter, self.params.max_iter, "DeepContractTrainer.train", renamed)
+        self.run_steps(stop, callback)
         return self.result()
 
-    def refine(self, n_iter: int, eps: float = 0.2, callback=None) -> DeepContractResult:
+    def refine(self, *, max_iter: int | None = None, eps: float | None = None,
+               callback: Callback | None = None, **renamed) -> DeepContractResult:
         """Agent best-response phase (step 1 of the meta-algorithm) after training.
 
         The principal's targets are frozen at its current greedy policy and only the agent's
-        ``Qbar`` keeps learning (epsilon ``eps``, learning rate ``lr_final``), against the
+        ``Qbar`` keeps learning (epsilon ``eps``, default ``params.refine_eps``; learning rate
+        ``lr_final``) for ``max_iter`` iterations (default ``params.refine_iter``), against the
         contracts that implement those targets at minimal cost; this lowers the agent's Q error
-        that the nudging margin must cover. Resumable (``refine_iteration`` is checkpointed).
+        that the nudging margin must cover. ``callback(refine_iteration, {"agent_loss": ...},
+        state_fn)`` is called after each. Resumable (``refine_iteration`` is checkpointed).
         """
-        n_iter = check_int(n_iter, "n_iter", low=0)
-        eps = check_float(eps, "eps", low=0.0, high=1.0)
+        stop = budget(max_iter, self.params.refine_iter, "DeepContractTrainer.refine", renamed)
+        eps = self.params.refine_eps if eps is None else check_float(eps, "eps", low=0.0,
+                                                                      high=1.0)
         if self.frozen_targets is None:
             self.frozen_targets = self.policy()[0]
         for group in [*self.optimizer.param_groups, *self.sparse_optimizer.param_groups]:
-            group["lr"] = self.lr_final
+            group["lr"] = self.params.lr_final
         with cpu_threads(self.num_threads, self.device):
-            while self.refine_iteration < n_iter:
+            while self.refine_iteration < stop:
                 self._collect(eps)
                 out = {"agent_loss": self._learn()[0]}
                 self.refine_iteration += 1
-                if self.refine_iteration % self.target_every == 0:
+                if self.refine_iteration % self.params.target_every == 0:
                     self._sync_targets()
+                self.record(self.iteration + self.refine_iteration, out)
                 if callback is not None:
-                    callback(self.refine_iteration, out)
+                    callback(self.refine_iteration, out, self.state_dict)
         return self.result()
 
     def result(self) -> DeepContractResult:
@@ -553,7 +534,8 @@ class DeepContractTrainer(SteppedTrainer):
         vp = _principal_values(self.mdp, contracts, learned)
         return DeepContractResult(ev.principal_utility, contracts, targets, ev.actions,
                                   float(np.mean(ev.actions == targets)), self.iteration,
-                                  float(vp[self.mdp.initial_state]))
+                                  float(vp[self.mdp.initial_state]),
+                                  history_tuple(self.history))
 
     # checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -567,7 +549,7 @@ class DeepContractTrainer(SteppedTrainer):
                        "done": self.buf_done},
             "buf_ptr": self.buf_ptr, "buf_len": self.buf_len, "states": self.states,
             "steps": self.steps, "iteration": self.iteration,
-            "refine_iteration": self.refine_iteration,
+            "refine_iteration": self.refine_iteration, "history": list(self.history),
             "margin_stats": {"cont": self.cont, "cont_err": self.cont_err,
                              "cont_count": self.cont_count, "residual": self.residual,
                              "q_error": self.q_error, "state_margin": self.state_margin,
@@ -596,6 +578,7 @@ class DeepContractTrainer(SteppedTrainer):
         self.steps = state["steps"].to(self.device)
         self.iteration = int(state["iteration"])
         self.refine_iteration = int(state.get("refine_iteration", 0))
+        self.history = [dict(row) for row in state.get("history", [])]
         for name, value in state.get("margin_stats", {}).items():
             getattr(self, name).copy_(value)
         frozen = state.get("frozen_targets")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from typing import Literal
 
 import numpy as np
 
@@ -28,11 +29,13 @@ from econcs.contracts._mdp import PrincipalAgentMDP
 from econcs.contracts._oneshot import minimal_contracts_two_actions
 from econcs.shared.dp import value_iteration
 from econcs.shared.errors import ConvergenceWarning
+from econcs.shared.params import Params, param, resolve_params
 from econcs.shared.solvers import InfeasibleError, solve_lp
-from econcs.shared.validation import check_array, check_choice, check_float, check_int
+from econcs.shared.validation import check_array, check_choice, check_float
 
 __all__ = [
     "ContractPolicyEvaluation",
+    "MetaAlgorithmParams",
     "SPEResult",
     "evaluate_contracts",
     "meta_algorithm",
@@ -284,13 +287,20 @@ def solve_spe(mdp: PrincipalAgentMDP) -> SPEResult:
                      "optimal", n_s, (float(vp[s0]),))
 
 
+@dataclasses.dataclass(frozen=True)
+class MetaAlgorithmParams(Params):
+    """Parameters of :func:`meta_algorithm` (Ivanov et al. 2024, Sec. 3, Algorithm 1)."""
+
+    max_iter: int = param(1000, "maximum rounds of the meta-algorithm", low=1)
+    tol: float = param(1e-10, "convergence tolerance of contracts and values", low=0.0,
+                       low_inclusive=False)
+    vi_max_iter: int = param(100_000, "maximum sweeps of each value iteration", low=1)
+    method: Literal["auto", "lp", "closed_form"] = param(
+        "auto", "minimal-contract solver (see minimal_implementing_contracts)")
+
+
 def meta_algorithm(
-    mdp: PrincipalAgentMDP,
-    *,
-    max_iter: int = 1000,
-    tol: float = 1e-10,
-    vi_max_iter: int = 100_000,
-    method: str = "auto",
+    mdp: PrincipalAgentMDP, params: MetaAlgorithmParams | None = None, /, **overrides
 ) -> SPEResult:
     """The tabular meta-algorithm: alternate agent best response and principal optimisation.
 
@@ -303,14 +313,9 @@ def meta_algorithm(
     ----------
     mdp
         the principal-agent MDP.
-    max_iter
-        maximum rounds of the meta-algorithm.
-    tol
-        convergence tolerance of contracts and values.
-    vi_max_iter
-        maximum sweeps of each value iteration.
-    method
-        minimal-contract solver, see :func:`minimal_implementing_contracts`.
+    params
+        a :class:`MetaAlgorithmParams` (``max_iter`` rounds, ``tol``, ``vi_max_iter``,
+        ``method``); ``**overrides`` change its fields (``meta_algorithm(mdp, max_iter=50)``).
 
     Examples
     --------
@@ -321,9 +326,8 @@ def meta_algorithm(
     """
     if not isinstance(mdp, PrincipalAgentMDP):
         raise TypeError(f"mdp: expected a PrincipalAgentMDP, got {type(mdp).__name__}.")
-    max_iter = check_int(max_iter, "max_iter", low=1)
-    tol = check_float(tol, "tol", low=0.0, low_inclusive=False)
-    vi_max_iter = check_int(vi_max_iter, "vi_max_iter", low=1)
+    p = resolve_params(MetaAlgorithmParams, params, **overrides)
+    max_iter, tol, vi_max_iter, method = p.max_iter, p.tol, p.vi_max_iter, p.method
     states = np.arange(mdp.n_states)
     contracts = np.zeros((mdp.n_states, mdp.n_outcomes))
     vp = np.zeros(mdp.n_states)
