@@ -10,6 +10,12 @@ from numpy.testing import assert_allclose
 
 from econcs.auctions import AuctionSetting, GemNet, evaluate
 from econcs.auctions._evaluate import grid_regret
+from econcs.auctions._gemnet_certificate import (
+    box_compatible,
+    certified_boxes,
+    certified_share,
+    menu_bounds,
+)
 from econcs.auctions._gemnet_programs import (
     _cell_revenue,
     _dominated,
@@ -182,7 +188,7 @@ def trained_2x2() -> GemNet:
 @pytest.mark.parametrize("width", [0.02, 0.5])
 def test_menu_bounds_contain_the_menus_and_are_tight_on_small_boxes(trained_2x2, valuation,
                                                                     width):
-    """Every menu inside a box lies within ``_menu_bounds``; on small boxes the bounds (mean
+    """Every menu inside a box lies within ``menu_bounds``; on small boxes the bounds (mean
     value form with an interval Jacobian) are close to the range actually taken (1.10x / 1.08x
     of the sampled price range here; interval propagation alone gave 3.7x / 5.4x)."""
     gem = trained_2x2 if valuation == "additive" else _trained_2x2(valuation)
@@ -190,7 +196,7 @@ def test_menu_bounds_contain_the_menus_and_are_tight_on_small_boxes(trained_2x2,
     lo, hi = _random_boxes(gen, 64, width)
     x = _inside(lo, hi, gen, 256)
     with torch.no_grad():
-        a_lo, a_hi, p_lo, p_hi = gem._menu_bounds(lo, hi)
+        a_lo, a_hi, p_lo, p_hi = menu_bounds(gem, lo, hi)
         a, p = gem.menus(x.reshape(-1, 2, 2))
     a, p = a.reshape(64, -1, *a.shape[1:]), p.reshape(64, -1, *p.shape[1:])
     assert bool((a >= a_lo.unsqueeze(1) - 1e-6).all() and (a <= a_hi.unsqueeze(1) + 1e-6).all())
@@ -206,7 +212,7 @@ def test_certified_boxes_hold_only_compatible_profiles(trained_2x2):
     gem, gen = trained_2x2, torch.Generator().manual_seed(2)
     lo, hi = _random_boxes(gen, 2000, 0.05)
     with torch.no_grad():
-        ok = gem._box_compatible(lo, hi, 1e-6)
+        ok = box_compatible(gem, lo, hi, 1e-6)
         x = _inside(lo[ok], hi[ok], gen, 64)
         alloc, _ = gem(x.reshape(-1, 2, 2))
     assert 0.05 < float(ok.float().mean()) < 1.0
@@ -218,12 +224,12 @@ def test_refined_certificate_tiles_the_value_space_and_holds_no_over_allocation(
     contain no over-allocating profile, and their volume is the certified share: uniform samples
     fall into them at that rate and none that over-allocates does. Refining certifies more."""
     gem, gen = trained_2x2, torch.Generator().manual_seed(4)
-    steps = list(gem._certified_boxes(5, 2, 1e-6))
+    steps = list(certified_boxes(gem, 5, 2, 1e-6))
     lo, hi = torch.cat([b[0] for b in steps]), torch.cat([b[1] for b in steps])
     assert len(steps) == 2 * 4 + 1 and bool((lo >= 0).all() and (hi <= 1).all())
     share = float((hi - lo).prod(-1).prod(-1).sum())
-    assert gem._certify(5, 2, 1e-6) == pytest.approx(share)
-    assert gem._certify(5, 0, 1e-6) < share - 0.02 and 0.1 < share < 0.95
+    assert certified_share(gem, 5, 2, 1e-6) == pytest.approx(share)
+    assert certified_share(gem, 5, 0, 1e-6) < share - 0.02 and 0.1 < share < 0.95
     with torch.no_grad():
         alloc, _ = gem(_inside(lo, hi, gen, 8).reshape(-1, 2, 2))
         assert float(gem.incompatibility(alloc).max()) <= 1e-6

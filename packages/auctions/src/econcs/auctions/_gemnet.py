@@ -25,7 +25,9 @@ grid cell of ``v_{-i}``, so the menus stay functions of the others' bids (strate
 kept). Bounds on the menu networks over boxes (a local Lipschitz argument: the mean-value form with
 an interval Jacobian, intersected with interval propagation) then certify boxes of the value space
 on which the options each bidder may choose are compatible, bisecting the boxes where the
-certificate fails; the certified share of the value space is reported.
+certificate fails; the certified share of the value space is reported (the certificate is in
+:mod:`econcs.auctions._gemnet_certificate`, the per-cell programs in
+:mod:`econcs.auctions._gemnet_programs`).
 
 Off the certified boxes the menus' choices can still conflict (rarely: ~0.02-0.09% of profiles on
 the trained 2x2 networks). ``repair=True`` makes every outcome feasible: bidders in turn take
@@ -41,13 +43,14 @@ import dataclasses
 import itertools
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from econcs.auctions._gemnet_certificate import certified_share, hard_sigmoid
 from econcs.auctions._gemnet_programs import (
     _cell_revenue,
     _dominated,
@@ -72,17 +75,8 @@ from econcs.shared import (
 
 __all__ = ["GemNet", "GemNetParams", "TransformResult"]
 
-#: allocations are ``clamp((1 + 2 s) sigmoid(z) - s, 0, 1)``: exactly 0 or 1 for ``|z| >~ 4``, so
-#: that two bidders' options can be exactly compatible (a sigmoid is never 0 or 1)
-_STRETCH = 0.02
-
-
 #: allocations summing to at most ``1 + _FIT_TOL`` per item count as fitting (float rounding)
 _FIT_TOL = 1e-6
-
-
-def _hard_sigmoid(logits: torch.Tensor) -> torch.Tensor:
-    return ((1 + 2 * _STRETCH) * torch.sigmoid(logits) - _STRETCH).clamp(0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,7 +244,7 @@ class GemNet(Mechanism):
         logits = h[..., : k * self.width].reshape(b, n, k, self.width)
         prices = h[..., k * self.width:]
         if self.setting.valuation == "additive":
-            alloc = _hard_sigmoid(logits)
+            alloc = hard_sigmoid(logits)
         else:
             alloc = torch.softmax(logits, dim=-1)[..., :m]
         if self.price_delta.numel():
@@ -479,7 +473,7 @@ class GemNet(Mechanism):
         with torch.no_grad():
             alloc, _, _ = self.choices(profiles, repair=False)
             violations_after = int((self.incompatibility(alloc) > tol).sum())
-        share = self._certify(grid_points, refine, tol)
+        share = certified_share(self, grid_points, refine, tol)
         return TransformResult(grid_points, n_milps, n_inf, violations_before, violations_after,
                                share, revenue_before, revenue_after,
                                time.perf_counter() - start, tuple(chosen))
@@ -535,126 +529,3 @@ class GemNet(Mechanism):
                 self.price_delta[i, c] += torch.as_tensor(delta, dtype=self.dtype_,
                                                           device=self.device_)
         return n_milps, n_inf
-
-    def _menu_bounds(self, lo: torch.Tensor, hi: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sound bounds on every bidder's menu when the reports range over the box ``[lo, hi]``
-        ``(P, n, m)``: allocations ``(P, n, K, m)`` and prices ``(P, n, K)``, low and high.
-
-        Each layer's pre-activations are bounded twice and the bounds intersected: by interval
-        propagation (``|W|`` times the radius; loose on a deep net, ~10x the true range of the
-        prices on a 2x2 cell a quarter grid step wide) and by the mean-value form ``f(c) +
-        J(xi) (x - c)`` with the Jacobian ``J`` bounded over the box in midpoint-radius interval
-        arithmetic (forward mode over the ``(n - 1) m`` inputs; tanh' bounded on each unit's
-        pre-activation interval), which is within ~10% of the true range on small boxes. Both
-        are sound, so is their intersection; tanh and the (hard) sigmoid are monotone."""
-        b = lo.shape[0]
-        n, m = self.setting.shape
-        k = self.menu_size
-        span = self._high - self._low
-        xl = ((lo - self._low) / span)[:, self._others].reshape(b, n, (n - 1) * m)
-        xh = ((hi - self._low) / span)[:, self._others].reshape(b, n, (n - 1) * m)
-        radius = (xh - xl).unsqueeze(-2) / 2  # (P, n, 1, D)
-        mid = (xl + xh) / 2  # the network at the box centre
-        d = radius.shape[-1]
-        jc = torch.eye(d, device=lo.device, dtype=lo.dtype).expand(b, n, d, d)  # d x / d x
-        jr = torch.zeros_like(jc)  # Jacobian interval: midpoint jc, radius jr, (P, n, width, D)
-        for layer, (w, bias) in enumerate(zip(self.weights, self.biases)):
-            c = torch.einsum("bna,nac->bnc", (xl + xh) / 2, w) + bias
-            r = torch.einsum("bna,nac->bnc", (xh - xl) / 2, w.abs())
-            mid = torch.einsum("bna,nac->bnc", mid, w) + bias
-            jc = torch.einsum("bnaD,nac->bncD", jc, w)
-            jr = torch.einsum("bnaD,nac->bncD", jr, w.abs())
-            reach = ((jc.abs() + jr) * radius).sum(-1)
-            zl, zh = torch.maximum(c - r, mid - reach), torch.minimum(c + r, mid + reach)
-            if layer == len(self.weights) - 1:
-                xl, xh = zl, zh
-                break
-            # tanh' on [zl, zh]: largest at the point nearest 0, smallest at an end
-            s_hi = 1 - torch.tanh(torch.minimum(torch.maximum(zl, zl.new_zeros(())), zh)) ** 2
-            s_lo = torch.minimum(1 - torch.tanh(zl) ** 2, 1 - torch.tanh(zh) ** 2)
-            sc, sr = ((s_hi + s_lo) / 2).unsqueeze(-1), ((s_hi - s_lo) / 2).unsqueeze(-1)
-            jc, jr = sc * jc, sc * jr + sr * (jc.abs() + jr)
-            mid = torch.tanh(mid)
-            xl, xh = torch.tanh(zl), torch.tanh(zh)
-        ll = xl[..., : k * self.width].reshape(b, n, k, self.width)
-        lh = xh[..., : k * self.width].reshape(b, n, k, self.width)
-        pl, ph = xl[..., k * self.width:], xh[..., k * self.width:]
-        if self.price_delta.numel():
-            shift = self._lookup_delta((lo + hi) / 2)
-            pl, ph = pl + shift, ph + shift
-        if self.setting.valuation == "additive":
-            return _hard_sigmoid(ll), _hard_sigmoid(lh), pl, ph
-        el, eh = torch.exp(ll - lh.amax(-1, keepdim=True)), torch.exp(lh - lh.amax(-1, keepdim=True))
-        tot_h, tot_l = eh.sum(-1, keepdim=True), el.sum(-1, keepdim=True)
-        a_lo = el / (el + (tot_h - eh))
-        a_hi = eh / (eh + (tot_l - el))
-        return a_lo[..., :m], a_hi[..., :m], pl, ph
-
-    def _certify(self, points: int, refine: int, tol: float, max_boxes: int = 2_000_000
-                 ) -> float:
-        """Share of the value space (by volume) certified compatible: the volume of the boxes
-        :meth:`_certified_boxes` yields."""
-        span = self._high - self._low
-        certified = sum(float(((hi - lo) / span).prod(-1).prod(-1).sum())
-                        for lo, hi in self._certified_boxes(points, refine, tol, max_boxes))
-        return min(certified, 1.0)
-
-    def _certified_boxes(self, points: int, refine: int, tol: float, max_boxes: int = 2_000_000,
-                         chunk: int = 4096) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Boxes ``(lo, hi)``, each ``(B, n, m)``, on which :meth:`_box_compatible` proves the
-        choices compatible; with the boxes left uncertified they tile the value space.
-
-        The first boxes are centred on the grid profiles, half a grid step wide (so each lies in
-        one price-change cell). A box not certified is bisected along its widest value dimension
-        (the first on a tie) and both halves are checked again, ``refine * n * m`` times in all,
-        so ``refine`` levels halve every side; a half certified early is not split further. On
-        the 3000-step 2x2 quick network (11-grid), refine 3 certifies 98.8% in 78 s (one CPU
-        thread); splitting every box into its ``2^(n m)`` half-width children, as before,
-        certified 97.3% in 65 s, because the children of a box at the edge of the value space
-        were clipped copies of it (never refined along that edge) and no half was accepted early.
-        Refinement stops early when a step would check more than ``max_boxes`` boxes."""
-        n, m = self.setting.shape
-        span = self._high - self._low
-        centers = self._grid_profiles(points)
-        half = span / (2 * (points - 1))
-        lo, hi = torch.maximum(centers - half, self._low), torch.minimum(centers + half, self._high)
-        with torch.no_grad():
-            for step in range(refine * n * m + 1):
-                if step:  # bisect the boxes left along their widest dimension
-                    if 2 * lo.shape[0] > max_boxes:
-                        break
-                    widest = ((hi - lo) / span).flatten(1).argmax(1)
-                    axis = nn.functional.one_hot(widest, n * m).view_as(lo).bool()
-                    mid = (lo + hi) / 2
-                    lo = torch.cat([lo, torch.where(axis, mid, lo)])
-                    hi = torch.cat([torch.where(axis, mid, hi), hi])
-                ok = torch.cat([self._box_compatible(a, b, tol)
-                                for a, b in zip(lo.split(chunk), hi.split(chunk))])
-                yield lo[ok], hi[ok]
-                lo, hi = lo[~ok], hi[~ok]
-                if not lo.shape[0]:
-                    break
-
-    def _box_compatible(self, lo: torch.Tensor, hi: torch.Tensor, tol: float) -> torch.Tensor:
-        """``(P,)`` whether the choices are provably compatible on every box ``[lo, hi]``.
-
-        Bidder ``i`` may choose option ``k`` somewhere in the box unless (a) its highest utility
-        is below the best lowest utility (the null option's 0 included), or (b) the option ``b``
-        with the best lowest utility beats it everywhere: ``min (a_b - a_k) . v - (p_b - p_k)``
-        over the box is positive (one own value ``v`` in both terms, so this is much tighter than
-        (a) when the box is wide in ``i``'s own values)."""
-        a_lo, a_hi, p_lo, p_hi = self._menu_bounds(lo, hi)
-        u_lo = torch.einsum("bnkm,bnm->bnk", a_lo, lo) - p_hi  # values >= 0
-        u_hi = torch.einsum("bnkm,bnm->bnk", a_hi, hi) - p_lo
-        best_lo, best = u_lo.max(-1, keepdim=True)
-        may = u_hi >= best_lo.clamp(min=0.0)  # (P, n, K) options that may be chosen in the box
-        pick = best.unsqueeze(-1).expand(-1, -1, 1, a_lo.shape[-1])
-        d_lo, d_hi = a_lo.gather(2, pick) - a_hi, a_hi.gather(2, pick) - a_lo  # a_b - a_k
-        v_lo, v_hi = lo.unsqueeze(2), hi.unsqueeze(2)
-        gain = torch.minimum(torch.minimum(d_lo * v_lo, d_lo * v_hi),
-                             torch.minimum(d_hi * v_lo, d_hi * v_hi)).sum(-1)
-        may &= gain - (p_hi.gather(2, best) - p_lo) <= 0
-        top = torch.where(may.unsqueeze(-1), a_hi, torch.zeros_like(a_hi)).amax(2)  # (P, n, m)
-        return (top.sum(1) <= 1 + tol).all(-1)
-
