@@ -290,66 +290,34 @@ FULL = [
          valuation="unit-demand", values="uniform(2,3)", max_iter=20_000, **_EVAL_FULL),
     _row("auctions.rochetnet", "RochetNet 1x2 additive U[4,16] x U[4,7] (Daskalakis et al. 9.781)",
          values="uniform(4,16),uniform(4,7)", max_iter=20_000, **_EVAL_FULL),
-    # rho 100 +100 (forty times), not the default rho 1 +5: regret buys revenue above the optimum
-    # and too strong a penalty leaves revenue below it. Measured (seed 0, 100k profiles for
-    # revenue, 1000 x 100 restarts x 50 steps + 51-grid for regret): rho 100 +100: 0.41900
-    # (+0.56%) at regret 7.6e-5, max 1.0e-3; rho 1000 +500: 0.41038 (-1.5%) at 3.2e-5. The recipe
-    # before (batch 256, lr 2e-3, 65,536 profiles, 10 misreport steps) with rho 1000 +2000 ten
-    # times: 0.41843 (+0.4%) at 1.3e-4; with rho 10 +50 for 50_000 steps: +3.3% at 2.8e-4.
+    # rho 100 +100: a weaker penalty lets regret buy revenue, a stronger one ends below Myerson
     _row("auctions.regretnet", "RegretNet 2x1 (Myerson 5/12, regret <= 1e-3)", n_items=1,
          max_iter=20_000, rho=100.0, rho_increment=100.0,
          ref_revenue=MYERSON_2X1, ref_regret=1e-3, **{**_EVAL_FULL, "n_eval": 100_000}),
-    # the default (authors') recipe at their scale: 400_000 steps, rho +5 every 10_000. Measured
-    # (seed 0, ~5.5 h on one CPU thread, 100k profiles for revenue): 0.87661 +- 0.0011 at mean
-    # regret 1.75e-4 with this row's search (10k x 1000 x 200 + 21-grid, on a GPU), -0.16% (the
-    # authors' log: 0.8749 at 2.1e-4); its step-160k checkpoint: 0.8832 at 4.7e-4. A 4x shorter schedule
-    # is seed-sensitive at 1%: 0.87343 at 3.0e-4 (seed 0), 0.86565 at 3.7e-4 (seed 1, -1.41%);
-    # at 400k seed 1 gives 0.87701 at 1.74e-4 (-0.11%; 1000 x 100 x 50 + grid).
-    # Batch 256, lr 2e-3, 65,536 profiles, 10 misreport steps stay ~1% lower (MEASUREMENTS.md).
+    # the default (authors') recipe at their scale: 400_000 steps, rho +5 every 10_000
     _row("auctions.regretnet", "RegretNet 2x2 (paper 0.878 at regret <= 1e-3, within 1%)",
          max_iter=400_000, ref_revenue=0.878,
          ref_rtol=0.01, ref_relation="ge", ref_regret=1e-3, **{**_EVAL_FULL, "n_eval": 100_000}),
-    # 3x10 / 5x10: the authors' recipe (the defaults) with their penalty schedules (rho +1 every
-    # 10k; 0.25 +0.25 every 100k, multipliers from 1 instead of 5 for 5x10) at their scale, 400k
-    # steps (~16 h on one CPU thread for 3x10). With multipliers from 5, 5x10 was at training
-    # revenue 6.53 at regret 8.7e-3 (below item-wise Myerson) from step 60k to 96k.
-    # 3x10 measured (seed 0, one CPU thread across sessions, the last 94k steps on two): 5.57849
-    # +- 0.0057 (+5.0% over item-wise Myerson; paper ~5.54) at regret mean 9.09e-4 (row's search),
-    # 9.92e-4 under 10,000 x 1000 x 200 on a GPU. 5x10 not run to the end yet; shorter schedules
-    # (3x10: 5.409 at 1.2e-3; 5x10: 5.675 at 2.2e-3) are in MEASUREMENTS.md.
+    # the authors' recipe with their 3x10 penalty schedule (rho +1 every 10k) at their scale
     _row("auctions.regretnet", "RegretNet 3x10 (above item-wise Myerson 5.3125)", n_bidders=3,
          n_items=10, layers=5, max_iter=400_000, rho=1.0, rho_increment=1.0, rho_every=10_000,
          ref_revenue=5.3125, ref_rtol=0.0, ref_relation="ge", ref_regret=1e-3,
          n_regret_samples=1000,
          n_restarts=100, n_steps=200),
+    # the authors' 5x10 schedule (rho 0.25 +0.25 every 100k), multipliers from 1 (from 5: stalled)
     _row("auctions.regretnet", "RegretNet 5x10 (above item-wise Myerson 6.71875)", n_bidders=5,
          n_items=10, layers=5, max_iter=400_000, rho=0.25, rho_increment=0.25, rho_every=100_000,
          lambda_init=1.0, ref_revenue=6.71875, ref_rtol=0.0, ref_relation="ge", n_regret_samples=1000,
          n_restarts=100, n_steps=200),
-    # final temperature 5e-4, not temperature / 10 = 5e-3: under the softmax relaxation N
-    # near-identical options priced p sell like one option priced p - tau log N, so the
-    # incompatibility penalty keeps the exact (argmax) thresholds ~3 tau above Myerson's
-    # max(v_-i, 1/2). Measured (seed 0, 20_000 steps, 100k profiles, on which Myerson gets
-    # 0.41676): 0.40954 (-1.7%) at 5e-3, 0.41458 (-0.5%) at 5e-4, certified 99.5%.
-    # Penalty 0.5 (-> 5), not the default 2 (-> 20): a strong penalty pushes each bidder's price
-    # above the other's value, most near the top (seed 1: 0.02-0.08 above at v_-i >= 0.8, no
-    # sale at all for v_-i = 0.95). Seeds 0 / 1 / 2: 0.41529 / 0.41252 / 0.41410 at 0.5 against
-    # 0.41458 / 0.41008 (-1.6%) / 0.41309 at 2; 0.2 and 1 are worse on seed 1. On 2x2 (3000
-    # steps) 0.5 leaves more incompatible profiles and loses after the transform (0.849 / 0.843
-    # against 0.857 / 0.850), so the default stays 2.
-    # 100k profiles: at 20k the standard error (0.0019) is half the 1% tolerance.
+    # final temperature 5e-4 and penalty 0.5: the relaxation and a strong penalty lift the prices
     _row("auctions.gemnet", "GemNet 2x1 (Myerson 5/12)", max_iter=20_000,
          temperature_final=5e-4, penalty=0.5, ref_revenue=MYERSON_2X1, ref_rtol=0.01,
          **{**_EVAL_FULL, "n_eval": 100_000}),
-    # 20_000 steps sharpen the menus (0.859-0.866 before the transform, 0.849-0.855 at 3000);
-    # since the programs skip dominated options the transform keeps most of it (11-grid, best
-    # order, seeds 2 / 3 / 4: 0.8612 / 0.8586 / 0.8647 against 0.8541 / 0.8533 / 0.8495 at
-    # 3000 steps on the same profiles; before 05d6fbd 0.8500 / 0.8432 at 20_000 steps)
+    # 20_000 steps sharpen the menus, and the transform keeps most of the gain
     _row("auctions.gemnet", "GemNet 2x2 (above item-wise Myerson 5/6 after the transform, "
          "21-grid)", n_items=2, max_iter=20_000, grid_points=21, transform_order="best",
          ref_revenue=5 / 6, ref_rtol=0.0, ref_relation="ge", **_EVAL_FULL),
     # the opt-in feasibility repair: no over-allocation, regret bounded by the repair loss
-    # (seed 0, 21-grid, 100k profiles: 0.85540 against 0.85556 unrepaired; loss mean 5e-7)
     _row("auctions.gemnet", "GemNet 2x2 with the feasibility repair (feasible, regret <= repair "
          "loss, above 5/6)", n_items=2, grid_points=21, repair=True, ref_revenue=5 / 6,
          ref_rtol=0.0, ref_relation="ge", **_EVAL_FULL),

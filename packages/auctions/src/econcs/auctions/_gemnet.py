@@ -419,8 +419,7 @@ class GemNet(Mechanism):
             highest revenue on the grid (n transforms). Which bidder gives way matters less
             since the programs skip dominated options: on 2x2 networks trained 20000 steps
             (11-grid, held-out revenue) ``(1, 0)`` keeps 0.8630 of 0.8649 (seed 0) and 0.8637 of
-            0.8658 (seed 1), index order 0.8624 and 0.8609 (before: 0.8599 / 0.8568 against
-            0.8471 / 0.8495).
+            0.8658 (seed 1), index order 0.8624 and 0.8609.
         """
         start = time.perf_counter()
         n, m = self.setting.shape

@@ -110,10 +110,10 @@ def certified_boxes(gem: GemNet, points: int, refine: int, tol: float,
     (the first on a tie) and both halves are checked again, ``refine * n * m`` times in all,
     so ``refine`` levels halve every side; a half certified early is not split further. On
     the 3000-step 2x2 quick network (11-grid), refine 3 certifies 98.8% in 78 s (one CPU
-    thread); splitting every box into its ``2^(n m)`` half-width children, as before,
-    certified 97.3% in 65 s, because the children of a box at the edge of the value space
-    were clipped copies of it (never refined along that edge) and no half was accepted early.
-    Refinement stops early when a step would check more than ``max_boxes`` boxes."""
+    thread); splitting every box into its ``2^(n m)`` half-width children certifies less, since
+    the children of a box at the edge of the value space are clipped copies of it (never refined
+    along that edge) and no half is accepted early. Refinement stops early when a step would
+    check more than ``max_boxes`` boxes."""
     n, m = gem.setting.shape
     span = gem._high - gem._low
     centers = gem._grid_profiles(points)
