@@ -1,1 +1,77 @@
-"""econcs-persuasion (in progress)."""
+"""econcs-persuasion: multi-sender Bayesian persuasion (Hossain, Wang, Lin, Chen, Parkes, Xu,
+"Multi-Sender Persuasion: A Computational Perspective", ICML 2024, arXiv 2402.04971).
+
+- the game and its exact utilities, vectorised over joint signals and batched over profiles
+  (:class:`PersuasionGame`, :func:`receiver_best_response`, :func:`sender_utilities`);
+- the single-sender optimum by the obedience LP (:func:`optimal_scheme`), the no-information
+  and full-revelation benchmarks;
+- one sender's exact best response (MILP on HiGHS, or enumeration) and the exact NE gap;
+- instance generators (random families, prosecutors, advocates, product recommendation).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from econcs.persuasion._best_response import (
+    MAX_BINARIES,
+    MAX_ENUMERATION,
+    BestResponseResult,
+    NEGapResult,
+    best_response,
+    exact_ne_gap,
+)
+from econcs.persuasion._game import (
+    TIE_BREAKS,
+    PersuasionGame,
+    check_schemes,
+    joint_signal_probabilities,
+    receiver_best_response,
+    sender_utilities,
+)
+from econcs.persuasion._instances import (
+    RANDOM_FAMILIES,
+    STRUCTURED_FAMILIES,
+    advocates_game,
+    make_game,
+    product_recommendation_game,
+    prosecutor_game,
+    random_game,
+)
+from econcs.persuasion._single import (
+    SingleSenderResult,
+    full_revelation_profile,
+    full_revelation_utilities,
+    no_information_utilities,
+    optimal_scheme,
+)
+
+try:
+    __version__ = version("econcs-persuasion")
+except PackageNotFoundError:  # a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "MAX_BINARIES",
+    "MAX_ENUMERATION",
+    "RANDOM_FAMILIES",
+    "STRUCTURED_FAMILIES",
+    "TIE_BREAKS",
+    "BestResponseResult",
+    "NEGapResult",
+    "PersuasionGame",
+    "SingleSenderResult",
+    "advocates_game",
+    "best_response",
+    "check_schemes",
+    "exact_ne_gap",
+    "full_revelation_profile",
+    "full_revelation_utilities",
+    "joint_signal_probabilities",
+    "make_game",
+    "no_information_utilities",
+    "optimal_scheme",
+    "product_recommendation_game",
+    "prosecutor_game",
+    "random_game",
+    "receiver_best_response",
+    "sender_utilities",
+]
