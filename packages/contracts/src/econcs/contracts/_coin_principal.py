@@ -23,9 +23,9 @@ cost ``alpha * pay_i(a)``. The principal's targets bootstrap through this recomm
 they evaluate the policy actually executed. A single network that recommends
 ``argmax_a G_i(a) - alpha * pay_i(a)`` (``n_heads=1``, the paper's rule) overrode the favourite
 where its noisy estimate of a ~0.01-welfare gain happened to be high, and lost welfare to
-selfish play (see the README).
+selfish play (MEASUREMENTS.md).
 
-Options (off by default, measured without gain on 3x3, see the README): Double DQN targets
+Options (off by default: no gain measured on 3x3, see MEASUREMENTS.md): Double DQN targets
 (van Hasselt et al. 2016: the online networks choose the next recommendation or the agent's next
 favourite, the target networks value it), a linear learning-rate decay from ``lr`` to
 ``lr_final``, evaluation of Polyak-averaged networks, and the time limit as a truncation
@@ -41,8 +41,7 @@ principal's ``G_i`` share one network; networks are ``Conv(4 -> 32, kernel min(4
 FC(64)`` as in the paper. With ``centered=True`` (the default) every network sees
 the grid rolled on the torus so that the observing agent sits at the centre: the game is
 translation invariant, and the conv net then learns one pattern per offset of coin and other
-agent instead of one per absolute position (on 7x7 selfish agents reach 94% of the planner's
-optimum in 6000 iterations instead of 85%, see the README).
+agent instead of one per absolute position (far better on 7x7, see MEASUREMENTS.md).
 """
 
 from __future__ import annotations
