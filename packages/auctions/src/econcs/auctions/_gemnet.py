@@ -131,6 +131,25 @@ class TransformResult:
     order: tuple[int, ...] = ()
 
 
+def _transform_orders(order: Sequence[int] | str | None, n: int) -> list[list[int]]:
+    """The bidder orders :meth:`GemNet.transform` tries: ``order`` checked (default index order),
+    or every rotation of the index order for ``"best"``."""
+    if isinstance(order, str):
+        if order != "best":
+            raise ValueError(f"order: expected 'best' or a permutation of the bidders, got "
+                             f"{order!r}.")
+        return [list(range(r, n)) + list(range(r)) for r in range(n)]
+    try:
+        orders = [list(range(n)) if order is None else [int(i) for i in order]]
+    except TypeError:
+        raise TypeError(f"order: expected 'best' or a permutation of the bidders, got "
+                        f"{order!r}.") from None
+    if sorted(orders[0]) != list(range(n)):
+        raise ValueError(f"order: expected a permutation of the bidders 0..{n - 1}, "
+                         f"got {orders[0]}.")
+    return orders
+
+
 class GemNet(Mechanism):
     """Per-bidder menu networks of the others' bids, with a post-training price transform.
 
@@ -431,20 +450,7 @@ class GemNet(Mechanism):
         if n * m > 6:
             raise ValueError(f"setting: the grid transform needs n_bidders * n_items <= 6, got "
                              f"{n * m}.")
-        if isinstance(order, str):
-            if order != "best":
-                raise ValueError(f"order: expected 'best' or a permutation of the bidders, got "
-                                 f"{order!r}.")
-            orders = [list(range(r, n)) + list(range(r)) for r in range(n)]
-        else:
-            try:
-                orders = [list(range(n)) if order is None else [int(i) for i in order]]
-            except TypeError:
-                raise TypeError(f"order: expected 'best' or a permutation of the bidders, got "
-                                f"{order!r}.") from None
-            if sorted(orders[0]) != list(range(n)):
-                raise ValueError(f"order: expected a permutation of the bidders 0..{n - 1}, "
-                                 f"got {orders[0]}.")
+        orders = _transform_orders(order, n)
         k = self.menu_size
         self.price_delta = torch.zeros(0, device=self.device_)
         profiles = self._grid_profiles(grid_points)  # (P, n, m)
