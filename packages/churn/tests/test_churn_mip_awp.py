@@ -216,3 +216,22 @@ def test_mip_warns_at_its_limits():
         res = mip_multiplicity(X, y, base.predict(X), epsilon=0.02, classes=base.classes_,
                                max_cells=50, time_limit=0.5, discrepancy_time_limit=1.0)
     assert not res.converged and res.discrepancy_status != "optimal"
+
+
+def test_awp_params_bounds_and_overrides():
+    from econcs.churn import AWPParams
+
+    with pytest.raises(ValueError, match=r"^lr"):
+        AWPParams(lr=0.0)
+    with pytest.raises(ValueError, match=r"^mu_growth"):
+        AWPParams(mu_growth=0.5)
+    X, y = load_dataset("breast_cancer", n_samples=80, random_state=0)
+    X = scale(X)
+    base = LogisticRegression().fit(X, y)
+    with pytest.raises(TypeError, match="unknown parameter"):
+        awp_search(base, X, y, epsilon=0.02, n_iter=10)
+    a = awp_search(base, X, y, AWPParams(max_iter=30), epsilon=0.02, targets=np.arange(20))
+    b = awp_search(base, X, y, epsilon=0.02, targets=np.arange(20), max_iter=30)
+    assert a.n_steps == 30
+    assert_allclose(a.losses, b.losses)
+    assert (a.flippable == b.flippable).all()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import scale
 
 from econcs.churn import (
+    AWPParams,
     LinearClassifier,
+    MIPParams,
     RashomonSet,
     load_dataset,
     predict_many,
@@ -130,6 +132,9 @@ class _NoPredict:
     ({"hyper_scale": 0.5}, ValueError, "hyper_scale"),
     ({"method": "mip", "metric": "log_loss"}, ValueError, "metric"),
     ({"method": "awp", "method_params": {"steps": 3}}, ValueError, "method_params"),
+    ({"method": "awp", "method_params": MIPParams()}, TypeError, "AWPParams"),
+    ({"method_params": AWPParams()}, TypeError, "method_params"),
+    ({"method": "awp", "method_params": [("max_iter", 3)]}, TypeError, "method_params"),
     ({"estimator": _NoPredict()}, TypeError, "estimator"),
 ])
 def test_bad_parameters(wine, kwargs, exc, match):
@@ -158,3 +163,12 @@ def test_bad_data(wine):
     rs = RashomonSet(n_models=2, method="awp", method_params={"max_iter": 2}).fit(X, y)
     with pytest.raises(ValueError, match="epsilon"):
         rs.members_mask(0.5)
+
+
+def test_method_params_object_equals_dict(wine):
+    X, y = wine
+    kw = dict(n_models=6, method="awp", epsilon=0.03, random_state=0)
+    a = RashomonSet(method_params=AWPParams(max_iter=20, lr=0.1), **kw).fit(X, y)
+    b = RashomonSet(method_params={"max_iter": 20, "lr": 0.1}, **kw).fit(X, y)
+    assert_array_equal(a.search_.flippable, b.search_.flippable)
+    assert_array_equal(a.losses_, b.losses_)

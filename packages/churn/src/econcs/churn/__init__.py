@@ -7,7 +7,7 @@ re-training, adversarial weight perturbation and exact mixed-integer programs (M
 datasets.
 """
 
-from econcs.churn._awp import AWPResult, awp_search
+from econcs.churn._awp import AWPParams, AWPResult, awp_search
 from econcs.churn._data import DATASETS, Dataset, load_csv, load_dataset, make_separable
 from econcs.churn._measures import (
     ChurnBound,
@@ -33,6 +33,7 @@ from econcs.churn._uncertainty import (
 
 __all__ = [
     "DATASETS",
+    "AWPParams",
     "AWPResult",
     "ChurnBound",
     "Dataset",

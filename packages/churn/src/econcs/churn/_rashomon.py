@@ -20,6 +20,7 @@ among ``m`` models drawn from a randomised training procedure. Three ways to exp
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -35,8 +36,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from econcs.churn._awp import AWPParams, awp_search
+from econcs.churn._mip import MIPParams, mip_multiplicity
 from econcs.churn._models import predict_many, predict_proba_many
-from econcs.shared import check_choice, check_float, check_int
+from econcs.shared import Params, check_choice, check_float, check_int
 
 __all__ = ["RashomonSet"]
 
@@ -46,9 +49,8 @@ PERTURBATIONS = ("seed", "bootstrap", "hyper")
 # continuous hyper-parameters that "hyper" perturbs (log-uniformly) when the estimator has them
 HYPER_PARAMETERS = ("C", "alpha", "learning_rate", "learning_rate_init", "l2_regularization",
                     "l1_ratio", "subsample", "max_features")
-_AWP_PARAMS = ("max_iter", "lr", "mu0", "mu_growth", "delta", "batch_size", "device", "dtype")
-_MIP_PARAMS = ("margin", "time_limit", "discrepancy", "discrepancy_time_limit", "start_models",
-               "solver", "max_cells")
+# each search's parameter dataclass, and the keywords besides it that method_params may hold
+_SEARCHES = {"awp": (AWPParams, ("device", "dtype")), "mip": (MIPParams, ("start_models",))}
 
 
 def _has_method(obj: Any, name: str) -> bool:
@@ -103,10 +105,10 @@ class RashomonSet(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     warm_start : {"auto", True, False}, default "auto"
         Start each candidate from the baseline's coefficients (``"auto"``: only for
         ``LogisticRegression``, whose optimum does not depend on the start).
-    method_params : dict, optional
-        Options of the search: for ``"awp"`` any of ``max_iter, lr, mu0, mu_growth, delta,
-        batch_size, device, dtype`` (see :func:`econcs.churn.awp_search`); for ``"mip"`` any of
-        ``margin, time_limit, discrepancy, discrepancy_time_limit, start_models`` (see
+    method_params : dict, AWPParams, MIPParams or None, default None
+        Options of the search: for ``"awp"`` an :class:`~econcs.churn.AWPParams` or a dict of its
+        fields and ``device``, ``dtype`` (see :func:`econcs.churn.awp_search`); for ``"mip"`` a
+        :class:`~econcs.churn.MIPParams` or a dict of its fields and ``start_models`` (see
         :func:`econcs.churn.mip_multiplicity`).
     random_state : int, numpy Generator or None
         Seeds the perturbations and the choice of searched points.
@@ -147,7 +149,7 @@ class RashomonSet(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                  method: str = "retrain", metric: str = "error",
                  perturbation: str | tuple[str, ...] = ("seed", "bootstrap"),
                  hyper_scale: float = 2.0, warm_start: str | bool = "auto",
-                 method_params: dict | None = None, random_state: Any = None) -> None:
+                 method_params: dict | Params | None = None, random_state: Any = None) -> None:
         self.estimator = estimator
         self.epsilon = epsilon
         self.n_models = n_models
@@ -175,7 +177,7 @@ class RashomonSet(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             rs = check_int(rs, "random_state", low=0)
         return np.random.default_rng(rs)
 
-    def _validate_params(self) -> tuple[Any, tuple[str, ...], dict]:
+    def _validate_params(self) -> tuple[Any, tuple[str, ...], tuple[Params | None, dict]]:
         est = self._base_estimator()
         for name in ("fit", "predict"):
             if not _has_method(est, name):
@@ -203,16 +205,27 @@ class RashomonSet(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if not (isinstance(self.warm_start, bool) or self.warm_start == "auto"):
             raise ValueError(f"warm_start: expected 'auto', True or False, got "
                              f"{self.warm_start!r}.")
+        return est, tuple(pert), self._search_params()
+
+    def _search_params(self) -> tuple[Params | None, dict]:
+        """``method_params`` as (the search's parameter object or None, other keywords)."""
         params = {} if self.method_params is None else self.method_params
+        cls, extra = _SEARCHES.get(self.method, (None, ()))
+        if isinstance(params, Params):
+            if cls is None or not isinstance(params, cls):
+                expected = "a dict or None" if cls is None else f"{cls.__name__}, a dict or None"
+                raise TypeError(f"method_params: expected {expected} for method={self.method!r}, "
+                                f"got {type(params).__name__}.")
+            return params, {}
         if not isinstance(params, dict):
             raise TypeError(f"method_params: expected a dict or None, got "
                             f"{type(params).__name__}.")
-        allowed = {"awp": _AWP_PARAMS, "mip": _MIP_PARAMS, "retrain": ()}[self.method]
+        allowed = () if cls is None else (*(f.name for f in dataclasses.fields(cls)), *extra)
         unknown = sorted(set(params) - set(allowed))
         if unknown:
             raise ValueError(f"method_params: unknown key(s) {unknown} for method="
                              f"{self.method!r}; valid keys: {list(allowed)}.")
-        return est, tuple(pert), dict(params)
+        return None, dict(params)
 
     def _losses(self, models: list, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Training metric of every model, (n_models,), scored together where possible."""
@@ -275,17 +288,14 @@ class RashomonSet(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             n = X.shape[0]
             k = min(self.n_models, n)
             targets = np.arange(n) if k == n else np.sort(rng.choice(n, k, replace=False))
+            search, kwargs = params
             if self.method == "awp":
-                from econcs.churn._awp import awp_search
-
-                self.search_ = awp_search(self.baseline_, X, y, epsilon=self.epsilon,
-                                          metric=self.metric, targets=targets, **params)
+                self.search_ = awp_search(self.baseline_, X, y, search, epsilon=self.epsilon,
+                                          metric=self.metric, targets=targets, **kwargs)
             else:
-                from econcs.churn._mip import mip_multiplicity
-
                 self.search_ = mip_multiplicity(
-                    X, y, self.baseline_.predict(X), epsilon=self.epsilon, classes=self.classes_,
-                    targets=targets, **params)
+                    X, y, self.baseline_.predict(X), search, epsilon=self.epsilon,
+                    classes=self.classes_, targets=targets, **kwargs)
             self.candidates_ = list(self.search_.models)
             self.candidate_losses_ = self._losses(self.candidates_, X, y)
         mask = self.members_mask()
