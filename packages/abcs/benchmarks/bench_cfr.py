@@ -36,8 +36,8 @@ def main() -> None:
     t0 = time.perf_counter()
     game = load_game(args.game)
     compile_s = time.perf_counter() - t0
-    ours = CFR(game, "vanilla")
-    fast = CFR(game, "vanilla", exact=False)
+    ours = CFR(game, variant="vanilla")
+    fast = CFR(game, variant="vanilla", exact=False)
     cpp = pyspiel.CFRSolver(game.pyspiel_game)
     py = os_cfr.CFRSolver(game.pyspiel_game)
 
@@ -47,8 +47,8 @@ def main() -> None:
     s_py = _time(py.evaluate_and_update_policy, args.py_iters)
 
     # identical iterates: compare with the Python solver at py_iters and C++ at iters
-    check = CFR(game, "vanilla")
-    check.run(args.py_iters)
+    check = CFR(game, variant="vanilla")
+    check.run(max_iter=args.py_iters)
     diff_py = np.abs(Policy.from_openspiel(py.average_policy(), game).probs
                      - check.average_policy().probs).max()
     e_ours = exploitability(game, ours.average_policy())

@@ -28,7 +28,7 @@ def leduc():
 
 @pytest.mark.parametrize("variant", list(SOLVERS))
 def test_same_iterates_as_openspiel_python_kuhn(kuhn, variant):
-    ours, theirs = CFR(kuhn, variant), SOLVERS[variant](kuhn.pyspiel_game)
+    ours, theirs = CFR(kuhn, variant=variant), SOLVERS[variant](kuhn.pyspiel_game)
     for _ in range(12):
         ours.iterate()
         theirs.evaluate_and_update_policy()
@@ -40,7 +40,7 @@ def test_same_iterates_as_openspiel_python_kuhn(kuhn, variant):
 
 @pytest.mark.parametrize("variant", ["vanilla", "cfr+"])
 def test_same_iterates_as_openspiel_python_leduc(leduc, variant):
-    ours, theirs = CFR(leduc, variant), SOLVERS[variant](leduc.pyspiel_game)
+    ours, theirs = CFR(leduc, variant=variant), SOLVERS[variant](leduc.pyspiel_game)
     for _ in range(3):
         ours.iterate()
         theirs.evaluate_and_update_policy()
@@ -51,7 +51,7 @@ def test_same_iterates_as_openspiel_python_leduc(leduc, variant):
 @pytest.mark.parametrize("variant,cls", [("vanilla", pyspiel.CFRSolver),
                                          ("cfr+", pyspiel.CFRPlusSolver)])
 def test_same_iterates_as_openspiel_cpp_leduc(leduc, variant, cls):
-    ours, theirs = CFR(leduc, variant), cls(leduc.pyspiel_game)
+    ours, theirs = CFR(leduc, variant=variant), cls(leduc.pyspiel_game)
     result = ours.run(max_iter=100)
     for _ in range(100):
         theirs.evaluate_and_update_policy()
@@ -80,7 +80,7 @@ def test_regret_matching():
 
 def test_bad_input(kuhn):
     with pytest.raises(ValueError, match="variant"):
-        CFR(kuhn, "cfr++")
+        CFR(kuhn, variant="cfr++")
     with pytest.raises(TypeError, match="game"):
         CFR("kuhn_poker")
     with pytest.raises(ValueError, match="max_iter"):
@@ -101,13 +101,13 @@ def test_three_player_kuhn_same_iterates():
 
 @pytest.mark.parametrize("variant", ["vanilla", "cfr+", "linear"])
 def test_fast_sequence_form_pass_agrees(leduc, variant):
-    exact, fast = CFR(leduc, variant), CFR(leduc, variant, exact=False)
+    exact, fast = CFR(leduc, variant=variant), CFR(leduc, variant=variant, exact=False)
     exact.run(max_iter=20)
     fast.run(max_iter=20)
     np.testing.assert_allclose(fast.average_policy().probs, exact.average_policy().probs,
                                atol=1e-9, rtol=0)
     with pytest.raises(TypeError, match="exact"):
-        CFR(leduc, variant, exact="yes")
+        CFR(leduc, variant=variant, exact="yes")
 
 
 def test_run_calls_the_shared_callback(kuhn):

@@ -20,7 +20,7 @@ def kuhn():
 
 
 def test_external_sampling_converges_on_kuhn(kuhn):
-    result = MCCFR(kuhn, "external", seed=0).run(budget_nodes=150_000, eval_every_nodes=50_000)
+    result = MCCFR(kuhn, sampling="external", seed=0).run(budget_nodes=150_000, eval_every_nodes=50_000)
     assert result.metric < 0.03
     assert result.nodes_touched >= 150_000
     nodes = [h["nodes_touched"] for h in result.history]
@@ -30,25 +30,25 @@ def test_external_sampling_converges_on_kuhn(kuhn):
 
 
 def test_outcome_sampling_converges_on_kuhn(kuhn):
-    result = MCCFR(kuhn, "outcome", seed=1).run(budget_nodes=150_000)
+    result = MCCFR(kuhn, sampling="outcome", seed=1).run(budget_nodes=150_000)
     assert result.metric < 0.06
     uniform = exploitability(kuhn, kuhn.uniform_policy())
     assert result.metric < uniform / 5
 
 
 def test_seeded_runs_are_reproducible(kuhn):
-    a = MCCFR(kuhn, "external", seed=3).run(max_iter=200)
-    b = MCCFR(kuhn, "external", seed=3).run(max_iter=200)
+    a = MCCFR(kuhn, sampling="external", seed=3).run(max_iter=200)
+    b = MCCFR(kuhn, sampling="external", seed=3).run(max_iter=200)
     np.testing.assert_array_equal(a.policy.probs, b.policy.probs)
-    c = MCCFR(kuhn, "external", seed=4).run(max_iter=200)
+    c = MCCFR(kuhn, sampling="external", seed=4).run(max_iter=200)
     assert not np.array_equal(a.policy.probs, c.policy.probs)
 
 
 def test_bad_input(kuhn):
     with pytest.raises(ValueError, match="sampling"):
-        MCCFR(kuhn, "chance")
+        MCCFR(kuhn, sampling="chance")
     with pytest.raises(ValueError, match="epsilon"):
-        MCCFR(kuhn, "outcome", epsilon=1.5)
+        MCCFR(kuhn, sampling="outcome", epsilon=1.5)
     with pytest.raises(ValueError, match="budget_nodes"):
         MCCFR(kuhn).run(budget_nodes=-5)
     with pytest.raises(ValueError, match="max_iter, budget_nodes"):
@@ -56,11 +56,11 @@ def test_bad_input(kuhn):
     with pytest.raises(TypeError, match="game"):
         MCCFR(None)
     with pytest.raises(TypeError, match="game"):
-        MCCFR("kuhn_poker", "outcome")
+        MCCFR("kuhn_poker", sampling="outcome")
     with pytest.raises(ValueError, match="sampling"):
-        MCCFR(CartPoleEnv(), "external")
+        MCCFR(CartPoleEnv(), sampling="external")
     with pytest.raises(ValueError, match="two players"):
-        MCCFR(TreeEnv(load_game("kuhn_poker", players=3)), "outcome")
+        MCCFR(TreeEnv(load_game("kuhn_poker", players=3)), sampling="outcome")
 
 
 def test_outcome_sampling_on_an_environment_is_unbiased(kuhn):
@@ -69,10 +69,10 @@ def test_outcome_sampling_on_an_environment_is_unbiased(kuhn):
     # the mean average-policy increment at player 1's nodes is sum_h chance(h) * own reach(h) *
     # sigma over the information set's histories h: CFR's increment (the same sum without
     # chance(h)) times 1/6, every Kuhn deal having probability 1/6
-    exact = CFR(kuhn, "vanilla")
+    exact = CFR(kuhn, variant="vanilla")
     exact.iterate()
     p0 = kuhn.infoset_player == 0
-    solver = MCCFR(TreeEnv(kuhn), "outcome", seed=0)
+    solver = MCCFR(TreeEnv(kuhn), sampling="outcome", seed=0)
     n = 20_000
     regrets, cumulative = [], []
     for _ in range(n):
@@ -92,9 +92,9 @@ def test_outcome_sampling_on_an_environment_is_unbiased(kuhn):
 
 def test_outcome_sampling_on_environments():
     kuhn = load_game("kuhn_poker")
-    result = MCCFR(TreeEnv(kuhn), "outcome", seed=0).run(budget_nodes=100_000)
+    result = MCCFR(TreeEnv(kuhn), sampling="outcome", seed=0).run(budget_nodes=100_000)
     assert result.metric < 0.03 and result.policy is not None
-    combined = MCCFR(CartPoleLeducEnv(), "outcome", seed=0).run(budget_nodes=20_000,
+    combined = MCCFR(CartPoleLeducEnv(), sampling="outcome", seed=0).run(budget_nodes=20_000,
                                                                 eval_every_nodes=10_000)
     assert set(combined.metrics) == {"exploitability", "return"}
     assert combined.policy is None and 0.0 < combined.metric < 4.74722  # uniform Leduc: 4.747

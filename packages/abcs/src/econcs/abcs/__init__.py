@@ -4,11 +4,11 @@ Implements D'Amico-Wong, Zhang, Lanctot, Parkes, "Easy as ABCs: Unifying Boltzma
 Counterfactual Regret Minimization" (arXiv 2402.11835).
 """
 
-from econcs.abcs._abcs import ABCs
-from econcs.abcs._bql import BoltzmannQLearning
+from econcs.abcs._abcs import ABCs, ABCsParams
+from econcs.abcs._bql import BoltzmannQLearning, BQLParams
 from econcs.abcs._cartpole import CartPoleEnv
 from econcs.abcs._cartpole_leduc import CartPoleLeducEnv
-from econcs.abcs._cfr import CFR, CFRResult, regret_matching
+from econcs.abcs._cfr import CFR, CFRParams, CFRResult, regret_matching
 from econcs.abcs._env_tools import make_env
 from econcs.abcs._exploitability import (
     best_response_values,
@@ -17,7 +17,7 @@ from econcs.abcs._exploitability import (
     policy_value,
 )
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame, load_game
-from econcs.abcs._mccfr import MCCFR
+from econcs.abcs._mccfr import MCCFR, MCCFRParams
 from econcs.abcs._policy import Policy
 from econcs.abcs._sampling import SamplingResult
 from econcs.abcs._tabular_mdp import TabularMDP, make_mdp
@@ -30,11 +30,15 @@ __all__ = [
     "MCCFR",
     "TERMINAL",
     "ABCs",
+    "ABCsParams",
+    "BQLParams",
     "BoltzmannQLearning",
+    "CFRParams",
     "CFRResult",
     "CartPoleEnv",
     "CartPoleLeducEnv",
     "CompiledGame",
+    "MCCFRParams",
     "Policy",
     "SamplingResult",
     "TabularMDP",
@@ -49,3 +53,10 @@ __all__ = [
     "regret_matching",
     "weighted_rps",
 ]
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("econcs-abcs")
+except PackageNotFoundError:  # a source tree that was not installed
+    __version__ = "0+unknown"

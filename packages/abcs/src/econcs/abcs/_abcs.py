@@ -29,9 +29,10 @@ MAX-CFR-like baseline).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy.special import chdtrc
@@ -44,9 +45,9 @@ from econcs.abcs._policy import Policy, normalise_rows
 from econcs.abcs._sampling import SamplingLearner
 from econcs.abcs._tabular_mdp import TabularMDP
 from econcs.abcs._tree_env import TreeEnv
-from econcs.shared import check_bool, check_choice, check_float, check_int, make_rng
+from econcs.shared import Params, make_rng, param, resolve_params
 
-__all__ = ["ABCs", "chi2_pvalue"]
+__all__ = ["ABCs", "ABCsParams", "BoltzmannParams", "chi2_pvalue"]
 
 
 def chi2_pvalue(table: np.ndarray) -> float:
@@ -71,6 +72,35 @@ def chi2_pvalue(table: np.ndarray) -> float:
     return float(chdtrc(dof, stat))
 
 
+@dataclasses.dataclass(frozen=True)
+class BoltzmannParams(Params):
+    """The parameters ABCs and Boltzmann Q-learning share (the Q-learning side of ABCs)."""
+
+    temperature: float = param(1.0, "initial Boltzmann temperature", low=0.0,
+                               low_inclusive=False)
+    temperature_decay: float = param(0.99, "temperature factor every decay_every rounds",
+                                     low=0.0, high=1.0, low_inclusive=False)
+    decay_every: int = param(20, "rounds between temperature decays", low=1)
+    gamma: float = param(1.0, "discount", low=0.0, high=1.0)
+    lr_power: float = param(1.0, "Q step size n**-lr_power (1 = running mean, as in the paper)",
+                            low=0.0, high=1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ABCsParams(BoltzmannParams):
+    """Parameters of :class:`ABCs` (D'Amico-Wong et al. 2024, sec. 4 and Algorithm 1)."""
+
+    stationarity: Literal["test", "oracle", "stationary", "nonstationary"] = param(
+        "test", "stationarity test (test = ABCs; oracle, stationary = BQL, nonstationary)")
+    alpha: float = param(0.05, "significance level of the test (stationary iff p > alpha)",
+                         low=0.0, high=1.0)
+    window: int = param(1000, "outcomes kept per (infoset, action)", low=2)
+    min_samples: int = param(10, "outcomes needed before testing", low=2)
+    cache_clear_prob: float = param(0.05, "probability of clearing the test cache per round",
+                                    low=0.0, high=1.0)
+    boltzmann: bool = param(True, "softmax(Q / T) at stationary infosets (else softmax(N_max Q))")
+
+
 class ABCs(SamplingLearner):
     """ABCs (and, through ``stationarity``, Boltzmann Q-learning and a MAX-CFR-like baseline).
 
@@ -80,30 +110,25 @@ class ABCs(SamplingLearner):
         a compiled game (wrapped in :class:`~econcs.abcs.TreeEnv`), or an environment:
         :class:`~econcs.abcs.TreeEnv`, :class:`~econcs.abcs.TabularMDP`,
         :class:`~econcs.abcs.CartPoleEnv`, :class:`~econcs.abcs.CartPoleLeducEnv`.
-    stationarity
-        ``"test"``, ``"oracle"``, ``"stationary"`` or ``"nonstationary"``.
-    temperature
-        initial Boltzmann temperature (> 0).
-    temperature_decay, decay_every
-        the temperature is multiplied by ``temperature_decay`` every
-        ``decay_every`` rounds.
-    alpha
-        significance level of the stationarity test (stationary iff p > alpha).
-    window, min_samples
-        outcome window length and the samples needed before testing.
-    cache_clear_prob
-        probability of clearing the test cache at the start of a round.
-    gamma
-        discount.
-    boltzmann
-        Boltzmann exploration ``softmax(Q / T)`` at stationary information sets (else
-        ``softmax(N_max * Q)`` everywhere).
-    lr_power
-        the ``n``-th update of ``Q(I, a)`` has step size ``n ** -lr_power``: 1 is the paper's
-        running mean; smaller values forget stale bootstrapped targets faster (useful on MDPs
-        with long horizons and ``gamma = 1``; 0 replaces ``Q`` by each new target).
-    seed
-        seed or ``numpy.random.Generator``.
+    params
+        an :class:`ABCsParams` (default ``ABCsParams()``), or its fields as keyword ``overrides``:
+
+        - ``stationarity``: ``"test"``, ``"oracle"``, ``"stationary"`` or ``"nonstationary"``;
+        - ``temperature``: initial Boltzmann temperature (> 0); ``temperature_decay``,
+          ``decay_every``: the temperature is multiplied by ``temperature_decay`` every
+          ``decay_every`` rounds;
+        - ``alpha``: significance level of the stationarity test (stationary iff p > alpha);
+        - ``window``, ``min_samples``: outcome window length and the samples needed before
+          testing; ``cache_clear_prob``: probability of clearing the test cache per round;
+        - ``gamma``: discount; ``boltzmann``: Boltzmann exploration ``softmax(Q / T)`` at
+          stationary information sets (else ``softmax(N_max * Q)`` everywhere);
+        - ``lr_power``: the ``n``-th update of ``Q(I, a)`` has step size ``n ** -lr_power``: 1 is
+          the paper's running mean; smaller values forget stale bootstrapped targets faster
+          (useful on MDPs with long horizons and ``gamma = 1``; 0 replaces ``Q`` by each new
+          target).
+    seed, rng
+        the seed of the learner's ``numpy.random.Generator``, or the generator itself (``rng``
+        wins when given).
 
     Examples
     --------
@@ -114,11 +139,9 @@ class ABCs(SamplingLearner):
     True
     """
 
-    def __init__(self, env: Any, stationarity: str = "test", temperature: float = 1.0,
-                 temperature_decay: float = 0.99, decay_every: int = 20, alpha: float = 0.05,
-                 window: int = 1000, min_samples: int = 10, cache_clear_prob: float = 0.05,
-                 gamma: float = 1.0, boltzmann: bool = True, lr_power: float = 1.0,
-                 seed: Any = 0) -> None:
+    def __init__(self, env: Any, params: ABCsParams | None = None, /, *, seed: Any = 0,
+                 rng: np.random.Generator | None = None, **overrides: Any) -> None:
+        p = resolve_params(ABCsParams, params, **overrides)
         if isinstance(env, CompiledGame):
             env = TreeEnv(env)
         if not isinstance(env, (TreeEnv, TabularMDP, CartPoleEnv, CartPoleLeducEnv)):
@@ -127,21 +150,19 @@ class ABCs(SamplingLearner):
                 raise TypeError("env: expected a CompiledGame or an environment with reset, step, "
                                 f"infoset, legal and outcome_key; got {type(env).__name__}.")
         self.env = env
-        self.stationarity = check_choice(stationarity, "stationarity",
-                                         ("test", "oracle", "stationary", "nonstationary"))
-        self.temperature = check_float(temperature, "temperature", low=0.0, low_inclusive=False)
-        self.temperature_decay = check_float(temperature_decay, "temperature_decay", low=0.0,
-                                             high=1.0, low_inclusive=False)
-        self.decay_every = check_int(decay_every, "decay_every", low=1)
-        self.alpha = check_float(alpha, "alpha", low=0.0, high=1.0)
-        self.window = check_int(window, "window", low=2)
-        self.min_samples = check_int(min_samples, "min_samples", low=2)
-        self.cache_clear_prob = check_float(cache_clear_prob, "cache_clear_prob", low=0.0,
-                                            high=1.0)
-        self.gamma = check_float(gamma, "gamma", low=0.0, high=1.0)
-        self.boltzmann = check_bool(boltzmann, "boltzmann")
-        self.lr_power = check_float(lr_power, "lr_power", low=0.0, high=1.0)
-        self.rng = make_rng(seed)
+        self.params = p
+        self.stationarity = p.stationarity
+        self.temperature = p.temperature  # decays during the run
+        self.temperature_decay = p.temperature_decay
+        self.decay_every = p.decay_every
+        self.alpha = p.alpha
+        self.window = p.window
+        self.min_samples = p.min_samples
+        self.cache_clear_prob = p.cache_clear_prob
+        self.gamma = p.gamma
+        self.boltzmann = p.boltzmann
+        self.lr_power = p.lr_power
+        self.rng = rng if rng is not None else make_rng(seed)
         n_i, n_a = env.n_infosets, env.n_actions
         # Python lists: the traversal touches single entries, where lists beat numpy indexing
         self._q = [[0.0] * n_a for _ in range(n_i)]

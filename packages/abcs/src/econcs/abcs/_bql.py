@@ -11,11 +11,21 @@ visited information set; exploration is ``softmax(Q / T)`` with ``T`` starting a
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from econcs.abcs._abcs import ABCs
+import numpy as np
 
-__all__ = ["BoltzmannQLearning"]
+from econcs.abcs._abcs import ABCs, ABCsParams, BoltzmannParams
+from econcs.shared import resolve_params
+
+__all__ = ["BQLParams", "BoltzmannQLearning"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BQLParams(BoltzmannParams):
+    """Parameters of :class:`BoltzmannQLearning`: ABCs's Q-learning side (temperature schedule,
+    discount, step size); every child is stationary, so the test's parameters do not apply."""
 
 
 class BoltzmannQLearning(ABCs):
@@ -25,7 +35,11 @@ class BoltzmannQLearning(ABCs):
     ----------
     env
         a compiled game or an environment (see :class:`~econcs.abcs.ABCs`).
-    temperature, temperature_decay, decay_every, gamma, lr_power, seed
+    params
+        a :class:`BQLParams` or its fields (``temperature``, ``temperature_decay``,
+        ``decay_every``, ``gamma``, ``lr_power``) as keyword ``overrides``, as for
+        :class:`~econcs.abcs.ABCs`.
+    seed, rng
         as for :class:`~econcs.abcs.ABCs`.
 
     Examples
@@ -37,9 +51,9 @@ class BoltzmannQLearning(ABCs):
     True
     """
 
-    def __init__(self, env: Any, temperature: float = 1.0, temperature_decay: float = 0.99,
-                 decay_every: int = 20, gamma: float = 1.0, lr_power: float = 1.0,
-                 seed: Any = 0) -> None:
-        super().__init__(env, stationarity="stationary", temperature=temperature,
-                         temperature_decay=temperature_decay, decay_every=decay_every,
-                         gamma=gamma, boltzmann=True, lr_power=lr_power, seed=seed)
+    def __init__(self, env: Any, params: BQLParams | None = None, /, *, seed: Any = 0,
+                 rng: np.random.Generator | None = None, **overrides: Any) -> None:
+        p = resolve_params(BQLParams, params, **overrides)
+        super().__init__(env, ABCsParams(stationarity="stationary", boltzmann=True,
+                                         **p.to_dict()), seed=seed, rng=rng)
+        self.params = p

@@ -31,16 +31,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from econcs.abcs._exploitability import _check_game, _edge_probs, exploitability
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame
 from econcs.abcs._policy import Policy
-from econcs.shared import Callback, check_bool, check_choice, check_int, history_tuple
+from econcs.shared import Callback, Params, check_int, history_tuple, param, resolve_params
 
-__all__ = ["CFR", "CFRResult", "regret_matching"]
+__all__ = ["CFR", "CFRParams", "CFRResult", "regret_matching"]
 
 _VARIANTS = {
     # rm_plus, averaging exponent gamma (weight t**gamma; None = weight 1), discount (alpha, beta),
@@ -163,6 +163,16 @@ class CFRResult:
     history: tuple[dict[str, Any], ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class CFRParams(Params):
+    """Options of :class:`CFR`: the preset and the arithmetic (CFR has no tuned numbers: each
+    preset fixes its discounting and averaging as published)."""
+
+    variant: Literal["vanilla", "cfr+", "linear", "dcfr"] = param("vanilla", "CFR preset")
+    exact: bool = param(True, "replay OpenSpiel's floating-point operations (False: faster "
+                              "sequence-form pass, equal up to rounding)")
+
+
 class CFR:
     """Full-width CFR on a compiled game (vanilla / CFR+ / linear / DCFR presets).
 
@@ -170,11 +180,11 @@ class CFR:
     ----------
     game
         a :class:`~econcs.abcs.CompiledGame` from :func:`~econcs.abcs.load_game`.
-    variant
-        ``"vanilla"``, ``"cfr+"``, ``"linear"`` or ``"dcfr"``.
-    exact
-        replay OpenSpiel's floating-point operations (identical iterates for any number of
-        iterations); ``False`` is a faster sequence-form pass, equal up to rounding.
+    params
+        a :class:`CFRParams` or its fields as keyword ``overrides``: ``variant`` (``"vanilla"``,
+        ``"cfr+"``, ``"linear"`` or ``"dcfr"``) and ``exact`` (replay OpenSpiel's floating-point
+        operations, identical iterates for any number of iterations; ``False`` is a faster
+        sequence-form pass, equal up to rounding).
 
     Examples
     --------
@@ -186,10 +196,12 @@ class CFR:
     True
     """
 
-    def __init__(self, game: CompiledGame, variant: str = "vanilla", exact: bool = True) -> None:
+    def __init__(self, game: CompiledGame, params: CFRParams | None = None, /,
+                 **overrides: Any) -> None:
+        self.params = p = resolve_params(CFRParams, params, **overrides)
         self.game = _check_game(game)
-        self.variant = check_choice(variant, "variant", tuple(_VARIANTS))
-        self.exact = check_bool(exact, "exact")
+        self.variant = p.variant
+        self.exact = p.exact
         self._rm_plus, self._gamma, self._discount, self._weight_first = _VARIANTS[self.variant]
         shape = (game.n_infosets, game.n_actions)
         self.regrets = np.zeros(shape)

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyspiel
 
-from econcs.abcs._abcs import ABCs
-from econcs.abcs._bql import BoltzmannQLearning
+from econcs.abcs._abcs import ABCs, ABCsParams
+from econcs.abcs._bql import BoltzmannQLearning, BQLParams
 from econcs.abcs._cartpole import CartPoleEnv
 from econcs.abcs._cartpole_leduc import CartPoleLeducEnv
-from econcs.abcs._cfr import CFR
+from econcs.abcs._cfr import CFR, CFRParams
 from econcs.abcs._env_tools import make_env
 from econcs.abcs._exploitability import exploitability, policy_value
 from econcs.abcs._game import CompiledGame, load_game
-from econcs.abcs._mccfr import MCCFR
+from econcs.abcs._mccfr import MCCFR, MCCFRParams
 from econcs.abcs._policy import Policy
 from econcs.abcs._sampling import SamplingLearner
 from econcs.abcs._tabular_mdp import TabularMDP
@@ -34,12 +34,13 @@ from econcs.shared import (
     Experiment,
     ExperimentResult,
     ExperimentSuite,
+    Params,
     Reference,
     Reproduction,
     RunContext,
-    check_float,
-    check_int,
     history_tuple,
+    nested,
+    param,
 )
 
 __all__ = ["EXPERIMENTS"]
@@ -90,21 +91,14 @@ def _plain_states(callback: Callback) -> Callback:
 # CFR
 
 
-@dataclass
-class CFRConfig:
-    game: str = field(default="kuhn_poker", metadata={"help": "OpenSpiel game name"})
-    variant: Literal["vanilla", "cfr+", "linear", "dcfr"] = field(
-        default="vanilla", metadata={"help": "CFR preset"})
-    max_iter: int = field(default=1000, metadata={"help": "CFR iterations"})
-    eval_every: int = field(default=0, metadata={"help": "log exploitability every k iterations"})
-    compare_openspiel: bool = field(
-        default=True, metadata={"help": "run OpenSpiel's solver on the same game and compare"})
-    checkpoint_every: int = field(default=0, metadata={"help": "checkpoint every k iterations"})
-
-    def __post_init__(self) -> None:
-        check_int(self.max_iter, "max_iter", low=1)
-        check_int(self.eval_every, "eval_every", low=0)
-        check_int(self.checkpoint_every, "checkpoint_every", low=0)
+@dataclass(frozen=True)
+class CFRConfig(Params):
+    game: str = param("kuhn_poker", "OpenSpiel game name")
+    solver: CFRParams = nested(CFRParams, "CFR options")
+    max_iter: int = param(1000, "CFR iterations", low=1)
+    eval_every: int = param(0, "log exploitability every k iterations (0: never)", low=0)
+    compare_openspiel: bool = param(True, "run OpenSpiel's solver on the same game and compare")
+    checkpoint_every: int = param(0, "checkpoint every k iterations (0: never)", low=0)
 
 
 def _openspiel_solver(game: CompiledGame, variant: str) -> tuple[Any, str]:
@@ -120,7 +114,7 @@ def _openspiel_solver(game: CompiledGame, variant: str) -> tuple[Any, str]:
 
 def run_cfr(cfg: CFRConfig, ctx: RunContext) -> ExperimentResult:
     game = load_game(cfg.game)
-    solver = CFR(game, cfg.variant)
+    solver = CFR(game, cfg.solver)
     ckpt = ctx.load_checkpoint()
     if ckpt is not None:
         solver.load_state_dict(ckpt[1])
@@ -141,7 +135,7 @@ def run_cfr(cfg: CFRConfig, ctx: RunContext) -> ExperimentResult:
         if cfg.game == "kuhn_poker":
             refs["game_value"] = _KUHN_VALUE
     if cfg.compare_openspiel:
-        os_solver, source = _openspiel_solver(game, cfg.variant)
+        os_solver, source = _openspiel_solver(game, cfg.solver.variant)
         for _ in range(cfg.max_iter):
             os_solver.evaluate_and_update_policy()
         if isinstance(os_solver, (pyspiel.CFRSolver, pyspiel.CFRPlusSolver)):
@@ -161,7 +155,7 @@ def run_cfr(cfg: CFRConfig, ctx: RunContext) -> ExperimentResult:
         refs["max_policy_diff_openspiel"] = Reference(
             0.0, f"identical iterates: average policy of {source}", atol=1e-9, relation="le")
     _plot(ctx, result.history, "nodes_touched", "exploitability",
-          f"CFR ({cfg.variant}) on {cfg.game}")
+          f"CFR ({cfg.solver.variant}) on {cfg.game}")
     return ExperimentResult(metrics, refs)
 
 
@@ -169,22 +163,20 @@ def run_cfr(cfg: CFRConfig, ctx: RunContext) -> ExperimentResult:
 # MCCFR
 
 
-@dataclass
-class MCCFRConfig:
-    game: str = field(default="kuhn_poker", metadata={
-        "help": "OpenSpiel game name, or CartPoleLeduc (outcome sampling)"})
-    sampling: Literal["external", "outcome"] = field(default="external",
-                                                     metadata={"help": "sampling scheme"})
-    budget_nodes: int = field(default=500_000, metadata={"help": "nodes touched budget"})
-    eval_every_nodes: int = field(default=0, metadata={"help": "log every this many nodes"})
-    epsilon: float = field(default=0.6, metadata={"help": "outcome-sampling exploration"})
-    checkpoint_every: int = field(default=0, metadata={"help": "checkpoint every this many nodes"})
+@dataclass(frozen=True)
+class _SamplingConfig(Params):
+    """What every sampling experiment sets besides its learner: the budget and the logging."""
 
-    def __post_init__(self) -> None:
-        check_int(self.checkpoint_every, "checkpoint_every", low=0)
-        check_int(self.budget_nodes, "budget_nodes", low=1)
-        check_int(self.eval_every_nodes, "eval_every_nodes", low=0)
-        check_float(self.epsilon, "epsilon", low=0.0, high=1.0)
+    budget_nodes: int = param(500_000, "nodes touched budget", low=1)
+    eval_every_nodes: int = param(0, "evaluate and log every this many nodes (0: at the end)",
+                                  low=0)
+    checkpoint_every: int = param(0, "checkpoint every this many nodes (0: never)", low=0)
+
+
+@dataclass(frozen=True)
+class MCCFRConfig(_SamplingConfig):
+    game: str = param("kuhn_poker", "OpenSpiel game name, or CartPoleLeduc (outcome sampling)")
+    learner: MCCFRParams = nested(MCCFRParams, "MCCFR")
 
 
 def _drive(learner: SamplingLearner, cfg: Any, ctx: RunContext,
@@ -222,23 +214,23 @@ def run_mccfr(cfg: MCCFRConfig, ctx: RunContext) -> ExperimentResult:
     game = make_env(cfg.game)
     if not isinstance(game, (CompiledGame, CartPoleLeducEnv)):
         raise ValueError(f"game: MCCFR needs an OpenSpiel game or CartPoleLeduc, got {cfg.game!r}.")
-    if isinstance(game, CartPoleLeducEnv) and cfg.sampling != "outcome":
+    if isinstance(game, CartPoleLeducEnv) and cfg.learner.sampling != "outcome":
         raise ValueError("sampling: on CartPoleLeduc only 'outcome' sampling runs (external "
                          "sampling would explore every action of every CartPole step).")
-    solver = MCCFR(game, cfg.sampling, epsilon=cfg.epsilon, seed=ctx.rng("mccfr"))
+    solver = MCCFR(game, cfg.learner, rng=ctx.rng("mccfr"))
     # evaluations draw from their own stream: they must not change the training run
     metrics, history = _drive(solver, cfg, ctx, ctx.rng("eval"))
     metrics.update(nodes_touched=solver.nodes_touched, iterations=solver.iteration)
     refs = {}
     if isinstance(game, CompiledGame) and game.n_players == 2:
         metrics["game_value"] = float(policy_value(game, solver.average_policy())[0])
-    if cfg.game == "kuhn_poker" and cfg.sampling == "external" and cfg.budget_nodes >= 500_000:
+    if cfg.game == "kuhn_poker" and cfg.learner.sampling == "external" and cfg.budget_nodes >= 500_000:
         refs["exploitability"] = Reference(
             0.006, "paper (arXiv 2402.11835, Fig. 2): ES-MCCFR ~0.0037 on Kuhn at 5e5 nodes",
             relation="le")
     if isinstance(game, CartPoleLeducEnv) and cfg.budget_nodes >= 5_000_000:
         refs["exploitability"] = _CARTPOLE_LEDUC_BASELINE
-    _plot(ctx, history, "step", "exploitability", f"{cfg.sampling} MCCFR on {cfg.game}")
+    _plot(ctx, history, "step", "exploitability", f"{cfg.learner.sampling} MCCFR on {cfg.game}")
     return ExperimentResult(metrics, refs)
 
 
@@ -246,32 +238,21 @@ def run_mccfr(cfg: MCCFRConfig, ctx: RunContext) -> ExperimentResult:
 # ABCs and BQL
 
 
-@dataclass
-class BQLConfig:
-    env: str = field(default="FrozenLake", metadata={
-        "help": "OpenSpiel game, weighted_rps, FrozenLake, CliffWalking, Taxi, CartPole or "
-                "CartPoleLeduc"})
-    budget_nodes: int = field(default=200_000, metadata={"help": "nodes touched budget"})
-    eval_every_nodes: int = field(default=0, metadata={"help": "evaluate every this many nodes"})
-    lr_power: float = field(default=1.0, metadata={
-        "help": "Q step size n**-lr_power (1 = running mean, as in the paper)"})
-    checkpoint_every: int = field(default=0, metadata={"help": "checkpoint every this many nodes"})
-
-    def __post_init__(self) -> None:
-        check_int(self.checkpoint_every, "checkpoint_every", low=0)
-        check_int(self.budget_nodes, "budget_nodes", low=1)
-        check_int(self.eval_every_nodes, "eval_every_nodes", low=0)
-        check_float(self.lr_power, "lr_power", low=0.0, high=1.0)
+_ENVS = ("OpenSpiel game, weighted_rps, FrozenLake, CliffWalking, Taxi, CartPole or "
+         "CartPoleLeduc")
 
 
-@dataclass
-class ABCsConfig(BQLConfig):
-    """BQL's fields with other defaults, plus the stationarity mode."""
+@dataclass(frozen=True)
+class BQLConfig(_SamplingConfig):
+    env: str = param("FrozenLake", _ENVS)
+    budget_nodes: int = param(200_000, "nodes touched budget", low=1)
+    learner: BQLParams = nested(BQLParams, "Boltzmann Q-learning")
 
-    env: str = field(default="kuhn_poker", metadata={"help": "as for abcs.bql"})
-    budget_nodes: int = field(default=500_000, metadata={"help": "nodes touched budget"})
-    stationarity: Literal["test", "oracle", "stationary", "nonstationary"] = field(
-        default="test", metadata={"help": "stationarity test (test = ABCs)"})
+
+@dataclass(frozen=True)
+class ABCsConfig(_SamplingConfig):
+    env: str = param("kuhn_poker", _ENVS)
+    learner: ABCsParams = nested(ABCsParams, "ABCs")
 
 
 def _learner_result(name: str, env_name: str, env: Any, learner: ABCs, cfg: Any,
@@ -313,14 +294,13 @@ def _learner_result(name: str, env_name: str, env: Any, learner: ABCs, cfg: Any,
 
 def run_abcs(cfg: ABCsConfig, ctx: RunContext) -> ExperimentResult:
     env = make_env(cfg.env)
-    learner = ABCs(env, stationarity=cfg.stationarity, lr_power=cfg.lr_power,
-                   seed=ctx.rng("abcs"))
+    learner = ABCs(env, cfg.learner, rng=ctx.rng("abcs"))
     return _learner_result("ABCs", cfg.env, env, learner, cfg, ctx, True)
 
 
 def run_bql(cfg: BQLConfig, ctx: RunContext) -> ExperimentResult:
     env = make_env(cfg.env)
-    learner = BoltzmannQLearning(env, lr_power=cfg.lr_power, seed=ctx.rng("bql"))
+    learner = BoltzmannQLearning(env, cfg.learner, rng=ctx.rng("bql"))
     return _learner_result("Boltzmann Q-learning", cfg.env, env, learner, cfg, ctx, False)
 
 

@@ -21,7 +21,8 @@ touched per step of the environment, as for ABCs.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,9 +33,18 @@ from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame
 from econcs.abcs._policy import Policy, normalise_rows
 from econcs.abcs._sampling import SamplingLearner
 from econcs.abcs._tree_env import TreeEnv
-from econcs.shared import check_choice, check_float, make_rng
+from econcs.shared import Params, make_rng, param, resolve_params
 
-__all__ = ["MCCFR"]
+__all__ = ["MCCFR", "MCCFRParams"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MCCFRParams(Params):
+    """Parameters of :class:`MCCFR` (Lanctot et al. 2009, sec. 3)."""
+
+    sampling: Literal["external", "outcome"] = param("external", "sampling scheme")
+    epsilon: float = param(0.6, "outcome-sampling exploration of the traverser's behaviour policy",
+                           low=0.0, high=1.0)
 
 
 class MCCFR(SamplingLearner):
@@ -43,28 +53,30 @@ class MCCFR(SamplingLearner):
     Parameters
     ----------
     game
-        a compiled game.
-    sampling
-        ``"external"`` or ``"outcome"``.
-    epsilon
-        exploration of outcome sampling's behaviour policy, in [0, 1].
-    seed
-        seed or ``numpy.random.Generator``.
+        a compiled game, or an environment (outcome sampling only; see the module docstring).
+    params
+        an :class:`MCCFRParams` or its fields as keyword ``overrides``: ``sampling``
+        (``"external"`` or ``"outcome"``) and ``epsilon`` (exploration of outcome sampling's
+        behaviour policy, in [0, 1]).
+    seed, rng
+        the seed of the learner's ``numpy.random.Generator``, or the generator itself (``rng``
+        wins when given).
 
     Examples
     --------
     >>> from econcs.abcs import load_game
     >>> game = load_game("kuhn_poker")
-    >>> result = MCCFR(game, "external", seed=0).run(budget_nodes=200_000, eval_every_nodes=0)
+    >>> result = MCCFR(game, sampling="external", seed=0).run(budget_nodes=200_000)
     >>> result.metric < 0.05
     True
     """
 
-    def __init__(self, game: Any, sampling: str = "external", epsilon: float = 0.6,
-                 seed: Any = 0) -> None:
-        self.sampling = check_choice(sampling, "sampling", ("external", "outcome"))
-        self.epsilon = check_float(epsilon, "epsilon", low=0.0, high=1.0)
-        self.rng = make_rng(seed)
+    def __init__(self, game: Any, params: MCCFRParams | None = None, /, *, seed: Any = 0,
+                 rng: np.random.Generator | None = None, **overrides: Any) -> None:
+        self.params = p = resolve_params(MCCFRParams, params, **overrides)
+        self.sampling = p.sampling
+        self.epsilon = p.epsilon
+        self.rng = rng if rng is not None else make_rng(seed)
         self.iteration = 0
         self.nodes_touched = 0
         if isinstance(game, CompiledGame):
