@@ -8,7 +8,7 @@ from econcs.abcs._abcs import ABCs, ABCsParams
 from econcs.abcs._bql import BoltzmannQLearning, BQLParams
 from econcs.abcs._cartpole import CartPoleEnv
 from econcs.abcs._cartpole_leduc import CartPoleLeducEnv
-from econcs.abcs._cfr import CFR, CFRParams, CFRResult, regret_matching
+from econcs.abcs._cfr import CFR, CFRParams, CFRResult
 from econcs.abcs._env_tools import make_env
 from econcs.abcs._exploitability import (
     best_response_values,
@@ -19,6 +19,7 @@ from econcs.abcs._exploitability import (
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame, load_game
 from econcs.abcs._mccfr import MCCFR, MCCFRParams
 from econcs.abcs._policy import Policy
+from econcs.abcs._regret import regret_matching
 from econcs.abcs._sampling import SamplingResult
 from econcs.abcs._tabular_mdp import TabularMDP, make_mdp
 from econcs.abcs._tree_env import TreeEnv

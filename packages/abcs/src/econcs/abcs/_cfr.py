@@ -38,9 +38,10 @@ import numpy as np
 from econcs.abcs._exploitability import _check_game, _edge_probs, exploitability
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame
 from econcs.abcs._policy import Policy
+from econcs.abcs._regret import RegretTables, regret_matching
 from econcs.shared import Callback, Params, check_int, history_tuple, param, resolve_params
 
-__all__ = ["CFR", "CFRParams", "CFRResult", "regret_matching"]
+__all__ = ["CFR", "CFRParams", "CFRResult"]
 
 _VARIANTS = {
     # rm_plus, averaging exponent gamma (weight t**gamma; None = weight 1), discount (alpha, beta),
@@ -106,34 +107,6 @@ def _build_node_structure(g: CompiledGame) -> dict[str, Any]:
     return {"forward": forward, "backward": backward, "ranks": ranks}
 
 
-def regret_matching(regrets: np.ndarray, legal_mask: np.ndarray) -> np.ndarray:
-    """Policy proportional to positive regrets; uniform over legal actions where none is positive.
-
-    Parameters
-    ----------
-    regrets
-        (n_infosets, n_actions) cumulative regrets.
-    legal_mask
-        (n_infosets, n_actions) bool.
-
-    Returns
-    -------
-    (n_infosets, n_actions) float64 policy.
-
-    Examples
-    --------
-    >>> regret_matching(np.array([[1.0, 3.0], [-1.0, 0.0]]), np.ones((2, 2), bool)).tolist()
-    [[0.25, 0.75], [0.5, 0.5]]
-    """
-    pos = np.where(legal_mask, np.maximum(regrets, 0.0), 0.0)
-    total = np.zeros((pos.shape[0], 1))
-    for a in range(pos.shape[1]):  # sequential sum, as OpenSpiel's Python ``sum``
-        total[:, 0] = total[:, 0] + pos[:, a]
-    uniform = legal_mask / legal_mask.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, pos / np.where(total > 0, total, 1.0), uniform)
-
-
 @dataclass(frozen=True)
 class CFRResult:
     """What :meth:`CFR.run` returns.
@@ -173,7 +146,7 @@ class CFRParams(Params):
                               "sequence-form pass, equal up to rounding)")
 
 
-class CFR:
+class CFR(RegretTables):
     """Full-width CFR on a compiled game (vanilla / CFR+ / linear / DCFR presets).
 
     Parameters
@@ -319,18 +292,6 @@ class CFR:
         for p in range(self.game.n_players):
             update(p, regret_matching(self.regrets, self.game.legal_mask))
 
-    def state_dict(self) -> dict[str, Any]:
-        """The solver's state (numpy arrays and numbers), which :meth:`load_state_dict` restores."""
-        return {"regrets": self.regrets.copy(), "cumulative_policy": self.cumulative_policy.copy(),
-                "iteration": self.iteration, "nodes_touched": self.nodes_touched}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (of a solver on the same game and variant)."""
-        self.regrets[:] = np.asarray(state["regrets"], dtype=np.float64)
-        self.cumulative_policy[:] = np.asarray(state["cumulative_policy"], dtype=np.float64)
-        self.iteration = int(state["iteration"])
-        self.nodes_touched = int(state["nodes_touched"])
-
     def run(self, *, max_iter: int, eval_every: int = 0,
             callback: Callback | None = None) -> CFRResult:
         """Run ``max_iter`` more iterations.
@@ -345,7 +306,7 @@ class CFR:
         callback
             ``callback(step, metrics, state_fn)`` after each iteration: ``step`` the iterations
             run so far, ``metrics`` ``{"nodes_touched": ...}`` plus ``exploitability`` when it
-            was evaluated, ``state_fn`` :meth:`state_dict`.
+            was evaluated, ``state_fn`` :meth:`~econcs.abcs._regret.RegretTables.state_dict`.
         """
         max_iter = check_int(max_iter, "max_iter", low=0)
         eval_every = check_int(eval_every, "eval_every", low=0)

@@ -26,11 +26,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from econcs.abcs._cfr import regret_matching
 from econcs.abcs._env_tools import env_metrics, legal_mask
 from econcs.abcs._exploitability import exploitability
 from econcs.abcs._game import CHANCE, TERMINAL, CompiledGame
 from econcs.abcs._policy import Policy, normalise_rows
+from econcs.abcs._regret import RegretTables, regret_matching
 from econcs.abcs._sampling import SamplingLearner
 from econcs.abcs._tree_env import TreeEnv
 from econcs.shared import Params, make_rng, param, resolve_params
@@ -47,7 +47,7 @@ class MCCFRParams(Params):
                            low=0.0, high=1.0)
 
 
-class MCCFR(SamplingLearner):
+class MCCFR(RegretTables, SamplingLearner):
     """External- or outcome-sampling MCCFR on a compiled two-or-more-player game.
 
     Parameters
@@ -59,8 +59,7 @@ class MCCFR(SamplingLearner):
         (``"external"`` or ``"outcome"``) and ``epsilon`` (exploration of outcome sampling's
         behaviour policy, in [0, 1]).
     seed, rng
-        the seed of the learner's ``numpy.random.Generator``, or the generator itself (``rng``
-        wins when given).
+        the learner's randomness, as for :class:`~econcs.abcs.ABCs`.
 
     Examples
     --------
@@ -233,18 +232,6 @@ class MCCFR(SamplingLearner):
         return env_metrics(self.env, self.current_probs(), self.average_probs(), rng)
 
     # public --------------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """The learner's state (numpy arrays and numbers; the generator is not included)."""
-        return {"regrets": self.regrets.copy(), "cumulative_policy": self.cumulative_policy.copy(),
-                "iteration": self.iteration, "nodes_touched": self.nodes_touched}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (of a learner on the same game)."""
-        self.regrets[:] = np.asarray(state["regrets"], dtype=np.float64)
-        self.cumulative_policy[:] = np.asarray(state["cumulative_policy"], dtype=np.float64)
-        self.iteration = int(state["iteration"])
-        self.nodes_touched = int(state["nodes_touched"])
-
     def iterate(self) -> None:
         """One round: a traversal for each player in turn."""
         if self.env is not None:
