@@ -27,9 +27,9 @@ n = int(sys.argv[2]) if len(sys.argv) > 2 else 500
 d = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 solver = sys.argv[4] if len(sys.argv) > 4 else "bnb"
 if name == "synthetic":
-    X, y = load_dataset("synthetic", n_samples=n, n_features=d, random_state=0)
+    X, y = load_dataset("synthetic", n_samples=n, n_features=d, seed=0)
 else:
-    X, y = load_dataset(name, n_samples=n, random_state=0)
+    X, y = load_dataset(name, n_samples=n, seed=0)
     X = X[:, :d]
 X = scale(X)
 print(f"load average before: {os.getloadavg()[0]:.2f}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -27,10 +29,10 @@ def test_bundled_datasets_are_binary(name, shape):
 
 
 def test_separable_margin():
-    data = make_separable(100, 3, margin=2.0, random_state=0)
+    data = make_separable(100, 3, margin=2.0, seed=0)
     w = LogisticRegression(C=1e4, max_iter=10000).fit(data.X, data.y)
     assert np.mean(w.predict(data.X) == data.y) == 1.0
-    X, _y = load_dataset("synthetic", n_samples=120, n_features=5, random_state=0)
+    X, _y = load_dataset("synthetic", n_samples=120, n_features=5, seed=0)
     assert X.shape == (120, 5)
 
 
@@ -116,3 +118,43 @@ def test_experiment_configs_reject_bad_values():
     for bad in ({"epsilon": "-1"}, {"n_models": "0"}, {"dataset": "adult"}, {"test_size": "1"}):
         with pytest.raises(ConfigError):
             config_from_overrides(exp.config, bad)
+
+
+def test_experiment_configs_nest_the_search_parameters():
+    from econcs.churn import AWPParams, MIPParams
+
+    exp = _exp("churn.rashomon")
+    assert exp.config().mip == MIPParams(time_limit=20.0, discrepancy_time_limit=100.0)
+    cfg = config_from_overrides(exp.config, ["method=mip", "time_limit=5", "max_iter=30",
+                                             "discrepancy_time_limit=25", "mip.solver=highs"])
+    assert cfg.mip == MIPParams(time_limit=5.0, discrepancy_time_limit=25.0, solver="highs")
+    assert cfg.awp == AWPParams(max_iter=30)
+    with pytest.raises(ConfigError, match="max_cells"):
+        config_from_overrides(exp.config, {"max_cells": 0})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epsilon = 0.5
+
+
+def test_data_seed_rng_and_deprecated_random_state():
+    a = load_dataset("breast_cancer", n_samples=50, seed=3)
+    b = load_dataset("breast_cancer", n_samples=50, rng=np.random.default_rng(3))
+    assert_allclose(a.X, b.X)
+    with pytest.warns(DeprecationWarning, match="random_state"):
+        c = load_dataset("breast_cancer", n_samples=50, random_state=3)
+    assert_allclose(a.X, c.X)
+    with pytest.warns(DeprecationWarning, match="random_state"):
+        d = make_separable(20, 2, random_state=np.random.default_rng(1))
+    assert_allclose(d.X, make_separable(20, 2, seed=1).X)
+    with pytest.raises(TypeError, match="both"), pytest.warns(DeprecationWarning):
+        load_dataset("wine", seed=1, random_state=1)
+    with pytest.raises(TypeError, match="unexpected"):
+        make_separable(20, 2, n_iter=3)
+    with pytest.raises(TypeError, match="rng"):
+        make_separable(20, 2, rng=3)
+
+
+def test_version():
+    import econcs.churn
+
+    assert isinstance(econcs.churn.__version__, str) and econcs.churn.__version__
+    assert "__version__" not in econcs.churn.__all__

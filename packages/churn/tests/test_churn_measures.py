@@ -105,8 +105,8 @@ def test_churn_bound_holds(cancer_set, cancer):
 
 
 def test_separable_ambiguity_zero_at_small_epsilon():
-    X, y = make_separable(300, 2, margin=4.0, random_state=0)
-    Xt, _yt = make_separable(200, 2, margin=4.0, random_state=0)  # same hyperplane, other points
+    X, y = make_separable(300, 2, margin=4.0, seed=0)
+    Xt, _yt = make_separable(200, 2, margin=4.0, seed=0)  # same hyperplane, other points
     rs = RashomonSet(epsilon=0.001, n_models=40, perturbation=("bootstrap", "hyper"),
                      random_state=0).fit(X, y)
     assert rs.baseline_loss_ == 0.0 and len(rs.models_) == 40

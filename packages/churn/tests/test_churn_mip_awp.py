@@ -62,7 +62,7 @@ def test_mip_equals_brute_force_in_2d(epsilon, solver):
 
 @pytest.fixture(scope="module")
 def small():
-    X, y = load_dataset("synthetic", n_samples=30, n_features=3, random_state=2)
+    X, y = load_dataset("synthetic", n_samples=30, n_features=3, seed=2)
     return scale(X), y
 
 
@@ -120,14 +120,14 @@ def test_bnb_agrees_with_highs_on_noisy_data(small):
 
 
 def test_mip_zero_on_separable_at_epsilon_zero():
-    X, y = make_separable(40, 2, margin=3.0, random_state=1)
+    X, y = make_separable(40, 2, margin=3.0, seed=1)
     rs = RashomonSet(epsilon=0.0, n_models=40, method="mip").fit(X, y)
     assert rs.search_.ambiguity == 0.0 and rs.search_.discrepancy == 0.0
     assert set(rs.search_.status) == {"infeasible"}
 
 
 def test_awp_linear_flips_are_members():
-    X, y = load_dataset("breast_cancer", n_samples=150, random_state=0)
+    X, y = load_dataset("breast_cancer", n_samples=150, seed=0)
     X = scale(X)
     base = LogisticRegression().fit(X, y)
     res = awp_search(base, X, y, epsilon=0.02, targets=np.arange(60), max_iter=150)
@@ -160,7 +160,7 @@ def test_awp_mlp():
 
 
 def test_awp_nothing_on_separable_at_epsilon_zero():
-    X, y = make_separable(60, 3, margin=4.0, random_state=0)
+    X, y = make_separable(60, 3, margin=4.0, seed=0)
     rs = RashomonSet(epsilon=0.0, n_models=60, method="awp", random_state=0,
                      method_params={"max_iter": 60}).fit(X, y)
     assert len(rs.models_) == 0  # flipping any training point costs a mistake
@@ -209,7 +209,7 @@ def test_mip_params_bounds_and_overrides(small):
 def test_mip_warns_at_its_limits():
     from econcs.shared import ConvergenceWarning
 
-    X, y = load_dataset("breast_cancer", n_samples=120, random_state=0)
+    X, y = load_dataset("breast_cancer", n_samples=120, seed=0)
     X = scale(X[:, :3])
     base = LogisticRegression().fit(X, y)
     with pytest.warns(ConvergenceWarning, match="lower bounds"):
@@ -225,7 +225,7 @@ def test_awp_params_bounds_and_overrides():
         AWPParams(lr=0.0)
     with pytest.raises(ValueError, match=r"^mu_growth"):
         AWPParams(mu_growth=0.5)
-    X, y = load_dataset("breast_cancer", n_samples=80, random_state=0)
+    X, y = load_dataset("breast_cancer", n_samples=80, seed=0)
     X = scale(X)
     base = LogisticRegression().fit(X, y)
     with pytest.raises(TypeError, match="unknown parameter"):

@@ -94,7 +94,7 @@ def test_vectorised_scoring_matches_loop(wine):
 
 
 def test_multiclass_and_gbt():
-    X, y = load_dataset("digits", n_samples=300, random_state=0)
+    X, y = load_dataset("digits", n_samples=300, seed=0)
     from sklearn.datasets import load_iris
 
     Xi, yi = load_iris(return_X_y=True)

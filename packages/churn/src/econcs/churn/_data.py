@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from econcs.shared import check_choice, check_float, check_int, make_rng
+from econcs.shared import apply_renames, check_choice, check_float, check_int, check_type, make_rng
 
 __all__ = ["DATASETS", "Dataset", "load_csv", "load_dataset", "make_separable"]
 
@@ -43,18 +43,36 @@ class Dataset:
         return iter((self.X, self.y))
 
 
+def _rng(seed: int | None, rng: np.random.Generator | None, deprecated: dict[str, Any],
+         owner: str) -> np.random.Generator:
+    """The generator of a data function: ``rng`` if given, else one from ``seed``; the released
+    keyword ``random_state`` (an int or a Generator) is accepted with a ``DeprecationWarning``."""
+    apply_renames(deprecated, {"random_state": "seed"}, owner)
+    if "seed" in deprecated:
+        if seed is not None:
+            raise TypeError(f"{owner}: got both 'random_state' and its new name 'seed'; use 'seed'.")
+        seed = deprecated.pop("seed")
+    if deprecated:
+        raise TypeError(f"{owner}: unexpected keyword(s) {', '.join(sorted(deprecated))}.")
+    if rng is not None:
+        return check_type(rng, "rng", np.random.Generator)
+    return make_rng(seed)
+
+
 def make_separable(n_samples: int = 200, n_features: int = 2, *, margin: float = 4.0,
-                   random_state: Any = None) -> Dataset:
+                   seed: int | None = None, rng: np.random.Generator | None = None,
+                   **deprecated: Any) -> Dataset:
     """Two classes on either side of a random hyperplane, with a gap of ``margin``.
 
     Points are standard normal, moved by ``+-margin / 2`` along a random unit normal ``u`` after
     removing their component along ``u`` beyond ``[0, 1]``: every point has distance at least
-    ``margin / 2`` from the hyperplane ``u @ x = 0``.
+    ``margin / 2`` from the hyperplane ``u @ x = 0``. Randomness: ``rng`` if given, else
+    ``seed`` (``None``: fresh entropy).
     """
+    rng = _rng(seed, rng, deprecated, "make_separable")
     n_samples = check_int(n_samples, "n_samples", low=2)
     n_features = check_int(n_features, "n_features", low=1)
     margin = check_float(margin, "margin", low=0.0, low_inclusive=False)
-    rng = make_rng(random_state)
     u = rng.normal(size=n_features)
     u /= np.linalg.norm(u)
     Z = rng.normal(size=(n_samples, n_features))
@@ -68,7 +86,8 @@ def make_separable(n_samples: int = 200, n_features: int = 2, *, margin: float =
 
 
 def load_dataset(name: str, *, n_samples: int | None = None, n_features: int = 20,
-                 random_state: Any = None) -> Dataset:
+                 seed: int | None = None, rng: np.random.Generator | None = None,
+                 **deprecated: Any) -> Dataset:
     """Load a named dataset (see the module docstring), optionally subsampled to ``n_samples``.
 
     Parameters
@@ -80,13 +99,14 @@ def load_dataset(name: str, *, n_samples: int | None = None, n_features: int = 2
         ``synthetic`` / ``separable`` the number generated (default 1000 / 200).
     n_features
         features of ``synthetic`` / ``separable``.
-    random_state
-        seed of the subsample or the generator.
+    seed, rng
+        randomness of the subsample or the generator: ``rng`` if given, else ``seed``
+        (``None``: fresh entropy).
     """
+    rng = _rng(seed, rng, deprecated, "load_dataset")
     check_choice(name, "name", DATASETS)
     if n_samples is not None:
         n_samples = check_int(n_samples, "n_samples", low=2)
-    rng = make_rng(random_state)
     if name == "synthetic":
         from sklearn.datasets import make_classification
 
@@ -100,8 +120,7 @@ def load_dataset(name: str, *, n_samples: int | None = None, n_features: int = 2
                                    random_state=int(rng.integers(2**31 - 1)))
         return Dataset(X, y.astype(np.int64), tuple(f"x{j}" for j in range(n_features)), name)
     if name == "separable":
-        data = make_separable(200 if n_samples is None else n_samples, n_features,
-                              random_state=rng)
+        data = make_separable(200 if n_samples is None else n_samples, n_features, rng=rng)
         return data
     from sklearn import datasets
 

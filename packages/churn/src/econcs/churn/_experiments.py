@@ -13,17 +13,19 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import field
+import functools
 from typing import Literal
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from econcs.churn._awp import AWPParams
 from econcs.churn._data import load_dataset
 from econcs.churn._measures import churn, churn_bound, multiplicity, multiplicity_from_predictions
+from econcs.churn._mip import MIPParams
 from econcs.churn._rashomon import RashomonSet
 from econcs.churn._uncertainty import selective_churn
-from econcs.shared import check_float, check_int
+from econcs.shared import Params, nested, param
 from econcs.shared.experiments import (
     Experiment,
     ExperimentResult,
@@ -35,8 +37,6 @@ from econcs.shared.experiments import (
 
 __all__ = ["EXPERIMENTS", "RashomonConfig", "UpdateConfig", "make_model"]
 
-Dataset_ = Literal["breast_cancer", "wine", "digits", "synthetic", "separable"]
-Model_ = Literal["logistic", "gbt", "mlp"]
 PAPER = "Watson-Daniels et al. 2024 (arXiv 2402.07745)"
 
 
@@ -69,35 +69,27 @@ def _split(X, y, test_size: float, rng: np.random.Generator):
 
 def _load(config, rng):
     data = load_dataset(config.dataset, n_samples=config.max_samples or None,
-                        n_features=config.n_features, random_state=rng)
+                        n_features=config.n_features, rng=rng)
     return _split(data.X, data.y, config.test_size, rng)
 
 
-@dataclasses.dataclass
-class RashomonConfig:
-    dataset: Dataset_ = field(default="breast_cancer", metadata={"help": "dataset name"})
-    model: Model_ = field(default="logistic", metadata={"help": "logistic | gbt | mlp"})
-    epsilon: float = field(default=0.01, metadata={"help": "Rashomon tolerance (error rate)"})
-    n_models: int = field(default=100, metadata={"help": "retrain: candidates; awp/mip: points"})
-    method: Literal["retrain", "awp", "mip"] = field(default="retrain",
-                                                    metadata={"help": "exploration method"})
-    max_samples: int = field(default=0, metadata={"help": "subsample the dataset (0: all)"})
-    n_features: int = field(default=10, metadata={"help": "features of synthetic/separable"})
-    test_size: float = field(default=0.3, metadata={"help": "held-out share"})
-    epsilon_grid: tuple[float, ...] = field(default=(0.0, 0.005, 0.01, 0.02, 0.03, 0.05),
-                                            metadata={"help": "epsilons of the curve"})
-    mip_time_limit: float = field(default=20.0, metadata={"help": "seconds per MIP"})
-
-    def __post_init__(self) -> None:
-        check_float(self.epsilon, "epsilon", low=0.0)
-        check_int(self.n_models, "n_models", low=1)
-        check_int(self.max_samples, "max_samples", low=0)
-        check_int(self.n_features, "n_features", low=1)
-        check_float(self.test_size, "test_size", low=0.0, high=1.0, low_inclusive=False,
-                    high_inclusive=False)
-        for e in self.epsilon_grid:
-            check_float(e, "epsilon_grid", low=0.0)
-        check_float(self.mip_time_limit, "mip_time_limit", low=0.0, low_inclusive=False)
+@dataclasses.dataclass(frozen=True)
+class RashomonConfig(Params):
+    dataset: Literal["breast_cancer", "wine", "digits", "synthetic", "separable"] = param(
+        "breast_cancer", "dataset name")
+    model: Literal["logistic", "gbt", "mlp"] = param("logistic", "logistic | gbt | mlp")
+    epsilon: float = param(0.01, "Rashomon tolerance (error rate)", low=0.0)
+    n_models: int = param(100, "retrain: candidates; awp/mip: points", low=1)
+    method: Literal["retrain", "awp", "mip"] = param("retrain", "exploration method")
+    max_samples: int = param(0, "subsample the dataset (0: all)", low=0)
+    n_features: int = param(10, "features of synthetic/separable", low=1)
+    test_size: float = param(0.3, "held-out share", low=0.0, high=1.0, low_inclusive=False,
+                             high_inclusive=False)
+    epsilon_grid: tuple[float, ...] = param((0.0, 0.005, 0.01, 0.02, 0.03, 0.05),
+                                            "epsilons of the curve", low=0.0)
+    awp: AWPParams = nested(AWPParams, "adversarial weight perturbation (method=awp)")
+    mip: MIPParams = nested(MIPParams, "mixed-integer programs (method=mip)", time_limit=20.0,
+                            discrepancy_time_limit=100.0)
 
 
 def _plot_curve(ctx: RunContext, grid, curves: dict, title: str) -> None:
@@ -116,20 +108,25 @@ def _plot_curve(ctx: RunContext, grid, curves: dict, title: str) -> None:
     ctx.save_figure(fig, "churn_vs_epsilon")
 
 
+def _one_blas_thread(run):
+    """Run the experiment with one BLAS / OpenMP thread: its many small fits on a 2-core budget
+    lose to oversubscribed threads."""
+
+    @functools.wraps(run)
+    def wrapped(config, ctx: RunContext) -> ExperimentResult:
+        with threadpool_limits(limits=1):
+            return run(config, ctx)
+
+    return wrapped
+
+
+@_one_blas_thread
 def run_rashomon(config: RashomonConfig, ctx: RunContext) -> ExperimentResult:
-    # small fits on a 2-core budget: one BLAS / OpenMP thread avoids oversubscription
-    with threadpool_limits(limits=1):
-        return _run_rashomon(config, ctx)
-
-
-def _run_rashomon(config: RashomonConfig, ctx: RunContext) -> ExperimentResult:
     rng = ctx.rng("data")
     X, y, Xt, yt = _load(config, rng)
     seed = int(ctx.rng("model").integers(2**31 - 1))
     est = make_model(config.model, seed)
-    params = {"time_limit": config.mip_time_limit,
-              "discrepancy_time_limit": 5 * config.mip_time_limit} if config.method == "mip" \
-        else None
+    params = {"awp": config.awp, "mip": config.mip}.get(config.method)
     rs = RashomonSet(est, epsilon=config.epsilon, n_models=config.n_models, method=config.method,
                      method_params=params, random_state=seed).fit(X, y)
     test = multiplicity(rs, Xt)
@@ -186,39 +183,25 @@ def _run_rashomon(config: RashomonConfig, ctx: RunContext) -> ExperimentResult:
     return ExperimentResult(metrics=metrics, references=refs)
 
 
-@dataclasses.dataclass
-class UpdateConfig:
-    dataset: Dataset_ = field(default="breast_cancer", metadata={"help": "dataset name"})
-    model: Model_ = field(default="logistic", metadata={"help": "logistic | gbt | mlp"})
-    epsilon: float = field(default=0.01, metadata={"help": "Rashomon tolerance (error rate)"})
-    n_models: int = field(default=100, metadata={"help": "prospective models sampled"})
-    initial_fraction: float = field(default=0.5, metadata={"help": "share of training data "
-                                                           "the baseline sees"})
-    n_ensemble: int = field(default=10, metadata={"help": "members of each ensemble"})
-    margin: float = field(default=0.2, metadata={"help": "abstention probability margin"})
-    max_samples: int = field(default=0, metadata={"help": "subsample the dataset (0: all)"})
-    n_features: int = field(default=10, metadata={"help": "features of synthetic/separable"})
-    test_size: float = field(default=0.3, metadata={"help": "held-out share"})
-
-    def __post_init__(self) -> None:
-        check_float(self.epsilon, "epsilon", low=0.0)
-        check_int(self.n_models, "n_models", low=1)
-        check_float(self.initial_fraction, "initial_fraction", low=0.0, high=1.0,
-                    low_inclusive=False, high_inclusive=False)
-        check_int(self.n_ensemble, "n_ensemble", low=1)
-        check_float(self.margin, "margin", low=0.0, high=1.0)
-        check_int(self.max_samples, "max_samples", low=0)
-        check_int(self.n_features, "n_features", low=1)
-        check_float(self.test_size, "test_size", low=0.0, high=1.0, low_inclusive=False,
-                    high_inclusive=False)
+@dataclasses.dataclass(frozen=True)
+class UpdateConfig(Params):
+    dataset: Literal["breast_cancer", "wine", "digits", "synthetic", "separable"] = param(
+        "breast_cancer", "dataset name")
+    model: Literal["logistic", "gbt", "mlp"] = param("logistic", "logistic | gbt | mlp")
+    epsilon: float = param(0.01, "Rashomon tolerance (error rate)", low=0.0)
+    n_models: int = param(100, "prospective models sampled", low=1)
+    initial_fraction: float = param(0.5, "share of training data the baseline sees", low=0.0,
+                                    high=1.0, low_inclusive=False, high_inclusive=False)
+    n_ensemble: int = param(10, "members of each ensemble", low=1)
+    margin: float = param(0.2, "abstention probability margin", low=0.0, high=1.0)
+    max_samples: int = param(0, "subsample the dataset (0: all)", low=0)
+    n_features: int = param(10, "features of synthetic/separable", low=1)
+    test_size: float = param(0.3, "held-out share", low=0.0, high=1.0, low_inclusive=False,
+                             high_inclusive=False)
 
 
+@_one_blas_thread
 def run_update(config: UpdateConfig, ctx: RunContext) -> ExperimentResult:
-    with threadpool_limits(limits=1):
-        return _run_update(config, ctx)
-
-
-def _run_update(config: UpdateConfig, ctx: RunContext) -> ExperimentResult:
     from sklearn.base import clone
     from sklearn.ensemble import BaggingClassifier
 
@@ -286,7 +269,8 @@ EXPERIMENTS = ExperimentSuite(
                                         "n_models": 10}, "breast cancer, MLP"),
         Reproduction("churn.rashomon", {"dataset": "synthetic", "method": "mip",
                                         "max_samples": 60, "n_features": 3, "epsilon": 0.03,
-                                        "n_models": 60, "mip_time_limit": 5.0},
+                                        "n_models": 60, "time_limit": 5.0,
+                                        "discrepancy_time_limit": 25.0},
                      "synthetic, exact MIP vs sampling"),
         Reproduction("churn.rashomon", {"dataset": "breast_cancer", "method": "awp",
                                         "n_models": 100}, "breast cancer, AWP"),
@@ -302,7 +286,8 @@ EXPERIMENTS = ExperimentSuite(
                      "separable, logistic"),
         Reproduction("churn.rashomon", {"dataset": "breast_cancer", "method": "mip",
                                         "max_samples": 200, "n_models": 200,
-                                        "mip_time_limit": 60.0}, "breast cancer, MIP"),
+                                        "time_limit": 60.0, "discrepancy_time_limit": 300.0},
+                     "breast cancer, MIP"),
         Reproduction("churn.rashomon", {"dataset": "breast_cancer", "method": "awp",
                                         "n_models": 400}, "breast cancer, AWP (linear)"),
         Reproduction("churn.rashomon", {"dataset": "breast_cancer", "method": "awp",
