@@ -184,14 +184,11 @@ def interval_bnb(Z: np.ndarray, ys: np.ndarray, ps: np.ndarray, max_errors: int,
             pending.append((lo, hi))
             break
         n_cells += lo.shape[0]
-        centre = Zb @ ((lo + hi) / 2).T  # (n, m) scores at the box centres
-        radius = aZ @ ((hi - lo) / 2).T  # (n, m) half-ranges of the scores over the boxes
-        lower = np.sum(ys[:, None] * centre + radius < gamma - tol, axis=0)
+        centre, radius, lower = _box_scores(Zb, aZ, ys, lo, hi, gamma, tol)
         if ambiguity:
-            can = (ps[open_, None] * centre[open_] - radius[open_] <= -gamma + tol).any(axis=0)
+            can = _can_flip(ps, centre, radius, open_, gamma, tol).any(axis=0)
         else:
-            ub = np.sum(ps[cand, None] * centre[cand] - radius[cand] <= -gamma + tol, axis=0)
-            can = ub > best
+            can = _can_flip(ps, centre, radius, cand, gamma, tol).sum(axis=0) > best
         keep = (lower <= max_errors) & can
         if not keep.any():
             continue
@@ -218,23 +215,42 @@ def interval_bnb(Z: np.ndarray, ys: np.ndarray, ps: np.ndarray, max_errors: int,
                 f = accept(mid[i, :d], float(mid[i, d]))
                 if f is not None:
                     best = max(best, int(np.sum(f & targets)))
-        # branch on the coordinate that decides the most undecided scores
-        undecided = (centre - radius < gamma) & (centre + radius > -gamma)
-        score = (undecided.T.astype(np.float64) @ aZ) * (hi - lo)
-        j = np.argmax(score, axis=1)
-        rows = np.arange(lo.shape[0])
-        cut = mid[rows, j]
-        hi_left, lo_right = hi.copy(), lo.copy()
-        hi_left[rows, j] = cut
-        lo_right[rows, j] = cut
-        pending.append((np.vstack([lo, lo_right]), np.vstack([hi_left, hi])))
+        pending.append(_branch(lo, hi, mid, centre, radius, aZ, gamma))
     done = not pending
     if not ambiguity:
         bound = best
         for lo, hi in pending:  # boxes left: their bound still counts
-            centre = Zb @ ((lo + hi) / 2).T
-            radius = aZ @ ((hi - lo) / 2).T
-            lower = np.sum(ys[:, None] * centre + radius < gamma - tol, axis=0)
-            ub = np.sum(ps[cand, None] * centre[cand] - radius[cand] <= -gamma + tol, axis=0)
+            centre, radius, lower = _box_scores(Zb, aZ, ys, lo, hi, gamma, tol)
+            ub = _can_flip(ps, centre, radius, cand, gamma, tol).sum(axis=0)
             bound = max(bound, int(ub[lower <= max_errors].max(initial=0)))
     return BnBOutcome(done=done, open=open_, best=best, bound=bound, n_cells=n_cells)
+
+
+def _box_scores(Zb: np.ndarray, aZ: np.ndarray, ys: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                gamma: float, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Interval bounds on boxes ``lo, hi`` (m, d + 1): the (n, m) scores at their centres, the
+    (n, m) half-ranges of the scores over them, and the (m,) mistakes every member makes."""
+    centre = Zb @ ((lo + hi) / 2).T
+    radius = aZ @ ((hi - lo) / 2).T
+    lower = np.sum(ys[:, None] * centre + radius < gamma - tol, axis=0)
+    return centre, radius, lower
+
+
+def _can_flip(ps: np.ndarray, centre: np.ndarray, radius: np.ndarray, points: np.ndarray,
+              gamma: float, tol: float) -> np.ndarray:
+    """(n_points, m) bool: the selected ``points`` can flip (margin gamma) somewhere in the box."""
+    return ps[points, None] * centre[points] - radius[points] <= -gamma + tol
+
+
+def _branch(lo: np.ndarray, hi: np.ndarray, mid: np.ndarray, centre: np.ndarray,
+            radius: np.ndarray, aZ: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Split each box at the midpoint of the coordinate that decides the most undecided scores."""
+    undecided = (centre - radius < gamma) & (centre + radius > -gamma)
+    score = (undecided.T.astype(np.float64) @ aZ) * (hi - lo)
+    j = np.argmax(score, axis=1)
+    rows = np.arange(lo.shape[0])
+    cut = mid[rows, j]
+    hi_left, lo_right = hi.copy(), lo.copy()
+    hi_left[rows, j] = cut
+    lo_right[rows, j] = cut
+    return np.vstack([lo, lo_right]), np.vstack([hi_left, hi])
