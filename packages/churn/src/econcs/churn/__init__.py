@@ -63,3 +63,10 @@ __all__ = [
     "predict_with_abstention",
     "selective_churn",
 ]
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("econcs-churn")
+except PackageNotFoundError:  # a source tree that was not installed
+    __version__ = "0+unknown"
