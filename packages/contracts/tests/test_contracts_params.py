@@ -106,3 +106,13 @@ def test_configs_nest_the_parameters_and_keep_bare_cli_keys():
     for row in [*EXPERIMENTS.quick, *EXPERIMENTS.full, *EXPERIMENTS.smoke]:
         exp = next(e for e in EXPERIMENTS.experiments if e.name == row.experiment)
         config_from_overrides(exp.config, row.overrides)
+
+
+def test_tree_mdp_takes_a_seed_or_a_numpy_generator():
+    import numpy as np
+
+    a = make_tree_mdp(4, seed=3)
+    b = make_tree_mdp(4, rng=np.random.default_rng(3))
+    assert (a.agent_rewards == b.agent_rewards).all()
+    with pytest.raises(TypeError, match="rng"):
+        make_tree_mdp(4, rng=3)

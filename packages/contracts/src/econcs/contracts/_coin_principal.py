@@ -61,8 +61,8 @@ from econcs.contracts._coin_game import (
     reset_finished,
 )
 from econcs.contracts._networks import _ConvQEnsemble, _ConvQNet
-from econcs.contracts._training import RENAMES, SteppedTrainer, budget, generators
-from econcs.shared import Callback, Params, apply_renames, history_tuple, param, resolve_params
+from econcs.contracts._training import RENAMES, SteppedTrainer, generators
+from econcs.shared import Params, apply_renames, history_tuple, param, resolve_params
 from econcs.shared.device import cpu_threads, resolve_device
 from econcs.shared.validation import check_choice, check_int
 
@@ -259,7 +259,7 @@ class CoinGameTrainer(SteppedTrainer):
                 self.principal = _ConvQNet(self.size, n_out, init_gen).to(dev)
                 self.principal_target = _ConvQNet(self.size, n_out, init_gen).to(dev)
             weights += list(self.principal.parameters())
-        self._sync()
+        self._sync_targets()
         self.optimizer = torch.optim.Adam(weights, lr=p.lr, foreach=True)
         self.averaged = None
         if self.params.polyak > 0:  # averaged copies of the online networks, for evaluation
@@ -280,7 +280,7 @@ class CoinGameTrainer(SteppedTrainer):
         self.iteration = 0
 
     # helpers -----------------------------------------------------------------------------------
-    def _sync(self) -> None:
+    def _sync_targets(self) -> None:
         self.agent_target.load_state_dict(self.agent.state_dict())
         if self.principal is not None:
             self.principal_target.load_state_dict(self.principal.state_dict())
@@ -465,24 +465,10 @@ class CoinGameTrainer(SteppedTrainer):
                                          list(getattr(self, name).parameters()), 1 - p.polyak)
         return float(loss.detach())
 
-    def step(self) -> dict[str, float]:
-        """One iteration: one step of every game and one gradient step."""
-        eps = self.epsilon()
-        self._collect(eps)
-        out = {"epsilon": eps}
-        if self.buf_len >= self.params.batch_size:
-            out["loss"] = self._learn()
-        self.iteration += 1
-        if self.iteration % self.params.target_every == 0:
-            self._sync()
-        return out
+    def _learn_step(self) -> dict[str, float]:
+        return {"loss": self._learn()}
 
-    def train(self, *, max_iter: int | None = None, callback: Callback | None = None,
-              **renamed) -> CoinGameTrainingResult:
-        """Run until ``max_iter`` (default: ``params.max_iter``) iterations are done, calling
-        ``callback(iteration, step_output, state_fn)`` after each (``n_iter``: deprecated)."""
-        stop = budget(max_iter, self.params.max_iter, "CoinGameTrainer.train", renamed)
-        self.run_steps(stop, callback)
+    def _train_result(self) -> CoinGameTrainingResult:
         return CoinGameTrainingResult(self.mode, self.iteration, history_tuple(self.history))
 
     @torch.no_grad()

@@ -42,6 +42,7 @@ from torch import nn
 
 from econcs.contracts._mdp import PrincipalAgentMDP
 from econcs.contracts._networks import _StateQNet
+from econcs.contracts._nudging import AgentErrorEstimate
 from econcs.contracts._oneshot import minimal_contracts_two_actions
 from econcs.contracts._spe import _principal_values, evaluate_contracts
 from econcs.contracts._training import RENAMES, SteppedTrainer, budget, generators
@@ -246,18 +247,7 @@ class DeepContractTrainer(SteppedTrainer):
         self.states = torch.full((p.n_envs,), mdp.initial_state, **long)
         self.steps = torch.zeros(p.n_envs, **long)
         # running statistics behind the adaptive margin (see ``margins``)
-        n_o = mdp.n_outcomes
-        self.cont = torch.zeros(n_s, n_o, dtype=dt, device=dev)  # E[gamma V_agent(s') | s, o]
-        self.cont_err = torch.zeros(n_s, n_o, dtype=dt, device=dev)  # E[gamma E(s') | s, o]
-        self.cont_count = torch.zeros(n_s, n_o, dtype=dt, device=dev)
-        self.residual = torch.zeros(n_s, 2, dtype=dt, device=dev)  # Bellman residual of Qbar
-        self.cont_true = torch.zeros(n_s, n_o, dtype=dt, device=dev)  # E[gamma V*(s') | s, o]
-        self.q_true = torch.zeros(n_s, 2, dtype=dt, device=dev)  # estimate of the true Qbar*
-        self.error_bound = torch.zeros(n_s, dtype=dt, device=dev)  # bound D(s) on |e(1) - e(0)|
-        self.state_seen = torch.zeros(n_s, dtype=torch.bool, device=dev)
-        self.q_error = torch.full((n_s, 2), p.margin_max, dtype=dt, device=dev)  # bound E
-        self.state_margin = torch.full((n_s, 2), p.margin_max if p.adaptive_margin else p.margin,
-                                       dtype=dt, device=dev)
+        self.nudging = AgentErrorEstimate(self.probs, self.agent_rewards, mdp.gamma, p)
         self._sync_targets()
         self.iteration = 0
         self.frozen_targets: torch.Tensor | None = None
@@ -267,7 +257,7 @@ class DeepContractTrainer(SteppedTrainer):
     # policies ---------------------------------------------------------------------------------
     def _contracts(self, s, qbar, gross, margin=None):
         """Principal's greedy targets and contracts at states ``s`` from (B, 2) Q-values."""
-        margin = self.state_margin[s] if margin is None else margin
+        margin = self.nudging.state_margin[s] if margin is None else margin
         pay, expected, feasible = minimal_contracts_two_actions(self.probs[s], qbar, margin)
         value = torch.where(feasible, gross - expected, torch.full_like(gross, -torch.inf))
         target = value.argmax(-1)
@@ -291,13 +281,9 @@ class DeepContractTrainer(SteppedTrainer):
             return self._contracts(s, qbar, principal(s))
         if self.params.signed_error == "correct":
             # contracts against the estimate Qbar* of the agent's true Q-values
-            seen = self.state_seen[s]
-            qbar = torch.where(seen[:, None], self.q_true[s], qbar)
-            p = self.params
-            margin = (p.margin + p.margin_scale * self.error_bound[s]).clamp_max(p.margin_max)
-            margin = torch.where(seen, margin, p.margin_max)
+            qbar, margin = self.nudging.correct(s, qbar)
         else:
-            margin = self._margins(s, qbar)
+            margin = self.nudging.margins(s, qbar)
         return self._contracts(s, qbar, principal(s), margin)
 
     def _eval_nets(self):
@@ -316,7 +302,7 @@ class DeepContractTrainer(SteppedTrainer):
         b = len(s)
         explore_p = torch.rand(b, generator=self.gen, device=self.device) < eps
         rand_t = torch.multinomial(feasible.to(self.dtype), 1, generator=self.gen).squeeze(1)
-        pay, _, _ = minimal_contracts_two_actions(self.probs[s], qbar, self.state_margin[s])
+        pay, _, _ = minimal_contracts_two_actions(self.probs[s], qbar, self.nudging.state_margin[s])
         target = torch.where(explore_p, rand_t, target)
         contract = torch.where(explore_p[:, None], pay[torch.arange(b, device=s.device), target],
                                contract)
@@ -358,8 +344,8 @@ class DeepContractTrainer(SteppedTrainer):
                 # the true agent's value at s' under the reported contracts, from the estimate
                 # of its true Q-values (the learned ones where s' was never sampled)
                 _, contract_r, _, _ = self._report_contracts(nxt)
-                seen = self.state_seen[nxt][:, None]
-                q_true_n = torch.where(seen, self.q_true[nxt], self._eval_nets()[0](nxt))
+                seen = self.nudging.state_seen[nxt][:, None]
+                q_true_n = torch.where(seen, self.nudging.q_true[nxt], self._eval_nets()[0](nxt))
                 true_v = (q_true_n + (self.probs[nxt] * contract_r[:, None, :]).sum(-1)).max(
                     -1).values
             principal_v = value_n.max(-1).values
@@ -382,7 +368,7 @@ class DeepContractTrainer(SteppedTrainer):
         self.optimizer.step()
         self.sparse_optimizer.step()
         if self.params.adaptive_margin:
-            self._update_margins(s, o, nxt, done, agent_v, true_v, q_all.detach())
+            self.nudging.update(s, o, nxt, done, agent_v, true_v, q_all.detach())
         if self.params.polyak > 0:
             with torch.no_grad():
                 for avg, net in ((self.agent_avg, self.agent), (self.principal_avg,
@@ -391,103 +377,36 @@ class DeepContractTrainer(SteppedTrainer):
                         pa.lerp_(pn, 1 - self.params.polyak)
         return float(loss_a.detach()), float(loss_p.detach())
 
-    @torch.no_grad()
-    def _update_margins(self, s, o, nxt, done, agent_v, true_v, qbar) -> None:
-        """Update the error estimate behind the adaptive margins from one minibatch.
-
-        The outcome distributions are known, so the Bellman target of ``Qbar(s, a)`` splits into
-        ``r(s, a) + sum_o O(s, a, o) C(s, o)`` with ``C(s, o) = gamma E[V_agent(s') | s, o]``
-        (shared by both actions); ``C`` is a running average over sampled transitions, which
-        removes the outcome noise from the residual ``res(s, a) = target - Qbar(s, a)``. The
-        error of ``Qbar`` obeys ``|Qbar - Qbar*|(s, a) <= E(s, a) = |res(s, a)| + sum_o O(s, a, o)
-        gamma E[max_a' E(s', a') | s, o]`` (the agent's value is a max over actions, which is
-        1-Lipschitz), and the error of the difference that the contract must cover is
-        ``D(s) <= |res(s, 1) - res(s, 0)| + sum_o |O(s, 1, o) - O(s, 0, o)| gamma E[max E(s')]``.
-
-        Signed estimate (``signed_error``): ``Qbar*(s, a) ~ r(s, a) + sum_o O(s, a, o) C*(s, o)``
-        with ``C*(s, o)`` the running average of ``gamma max_a' [Qbar*(s', a') + O(s', a') .
-        b(s')]`` (``true_v``), ``b`` the reported contracts and ``Qbar*`` at ``s'`` the estimate
-        itself (the learned ``Qbar`` where ``s'`` was never sampled): policy evaluation of the
-        true agent's best response along the sampled transitions.
-        """
-        n_o = self.mdp.n_outcomes
-        key = s * n_o + o
-        live = self.mdp.gamma * (1 - done)
-        count = torch.zeros(self.cont.numel(), dtype=self.dtype, device=self.device)
-        count.index_add_(0, key, torch.ones_like(live))
-        hit = count > 0
-        tables = [(self.cont, live * agent_v),
-                  (self.cont_err, live * self.q_error[nxt].max(-1).values)]
-        if true_v is not None:
-            tables.append((self.cont_true, live * true_v))
-        for table, value in tables:
-            total = torch.zeros_like(count).index_add_(0, key, value)
-            flat = table.view(-1)
-            w = torch.where(self.cont_count.view(-1) > 0,
-                            1 - (1 - self.params.stat_decay) ** count, torch.ones_like(count))
-            flat.copy_(torch.where(hit, flat + w * (total / count.clamp_min(1) - flat), flat))
-        self.cont_count.view(-1).add_(count)
-        probs = self.probs[s]  # (B, 2, O)
-        seen = ((self.cont_count[s][:, None, :] > 0) | (probs <= 0)).all(-1)  # (B, 2)
-        res = self.agent_rewards[s] + (probs * self.cont[s][:, None, :]).sum(-1) - qbar
-        self.residual[s] = res
-        err = res.abs() + (probs * self.cont_err[s][:, None, :]).sum(-1)
-        self.q_error[s] = torch.where(seen, err, torch.full_like(err, self.params.margin_max))
-        self.q_true[s] = self.agent_rewards[s] + (probs * self.cont_true[s][:, None, :]).sum(-1)
-        self.error_bound[s] = ((res[:, 1] - res[:, 0]).abs()
-                               + ((probs[:, 1] - probs[:, 0]).abs() * self.cont_err[s]).sum(-1))
-        self.state_seen[s] = seen.all(-1)
-        self.state_margin[s] = self._margins(s, qbar)
-
-    def _margins(self, s, qbar):
-        """(B, 2) margins of the contracts implementing each action at states ``s`` given the
-        agent's learned ``qbar`` (B, 2) there."""
-        p = self.params
-        margin = p.margin + p.margin_scale * self.error_bound[s][:, None].expand(-1, 2)
-        if p.signed_error != "off":  # target t needs xi >= e(s, t) - e(s, u)
-            signed = torch.where(self.state_seen[s][:, None], qbar - self.q_true[s], 0.0)
-            margin = margin + (signed - signed.flip(-1)).clamp_min(0)
-        margin = margin.clamp_max(p.margin_max)
-        return torch.where(self.state_seen[s][:, None], margin,
-                           torch.full_like(margin, p.margin_max))
-
     def margins(self) -> torch.Tensor:
         """(n_states, 2) the nudging margin of the contract implementing each action (training).
 
         Fixed ``margin`` or, with ``adaptive_margin``, ``min(margin_max, margin + margin_scale *
         D(s) + max(0, e(s, t) - e(s, u)))`` where ``D(s)`` bounds the error of the agent's
         learned ``Qbar(s, 1) - Qbar(s, 0)`` (estimated from Bellman residuals, see
-        ``_update_margins``) and ``e`` is the signed error estimate (``signed_error``); states
-        never sampled get ``margin_max``.
+        ``AgentErrorEstimate.update`` in ``_nudging.py``) and ``e`` is the signed error estimate
+        (``signed_error``); states never sampled get ``margin_max``.
         """
-        return self.state_margin.clone()
+        return self.nudging.state_margin.clone()
+
+    @property
+    def q_true(self) -> torch.Tensor:
+        """(n_states, 2) the running estimate of the true agent's ``Qbar*`` (``signed_error``)."""
+        return self.nudging.q_true
 
     def _sync_targets(self) -> None:
         self.agent_target.load_state_dict(self.agent.state_dict())
         self.principal_target.load_state_dict(self.principal.state_dict())
 
-    def step(self) -> dict[str, float]:
-        """One iteration: ``n_envs`` environment steps and one gradient step."""
+    def _learn_step(self) -> dict[str, float]:
+        """The gradient step of one training iteration, at the scheduled learning rate."""
         p = self.params
         frac = self.iteration / max(1, p.max_iter - 1)
         for group in [*self.optimizer.param_groups, *self.sparse_optimizer.param_groups]:
             group["lr"] = p.lr + min(1.0, frac) * (p.lr_final - p.lr)
-        eps = self.epsilon()
-        self._collect(eps)
-        out = {"epsilon": eps}
-        if self.buf_len >= self.params.batch_size:
-            out["agent_loss"], out["principal_loss"] = self._learn()
-        self.iteration += 1
-        if self.iteration % self.params.target_every == 0:
-            self._sync_targets()
-        return out
+        agent_loss, principal_loss = self._learn()
+        return {"agent_loss": agent_loss, "principal_loss": principal_loss}
 
-    def train(self, *, max_iter: int | None = None, callback: Callback | None = None,
-              **renamed) -> DeepContractResult:
-        """Run until ``max_iter`` (default: ``params.max_iter``) iterations are done, calling
-        ``callback(iteration, step_output, state_fn)`` after each (``n_iter``: deprecated)."""
-        stop = budget(max_iter, self.params.max_iter, "DeepContractTrainer.train", renamed)
-        self.run_steps(stop, callback)
+    def _train_result(self) -> DeepContractResult:
         return self.result()
 
     def refine(self, *, max_iter: int | None = None, eps: float | None = None,
@@ -550,11 +469,7 @@ class DeepContractTrainer(SteppedTrainer):
             "buf_ptr": self.buf_ptr, "buf_len": self.buf_len, "states": self.states,
             "steps": self.steps, "iteration": self.iteration,
             "refine_iteration": self.refine_iteration, "history": list(self.history),
-            "margin_stats": {"cont": self.cont, "cont_err": self.cont_err,
-                             "cont_count": self.cont_count, "residual": self.residual,
-                             "q_error": self.q_error, "state_margin": self.state_margin,
-                             "cont_true": self.cont_true, "q_true": self.q_true,
-                             "error_bound": self.error_bound, "state_seen": self.state_seen},
+            "margin_stats": self.nudging.state_dict(),
             "agent_avg": self.agent_avg.state_dict(),
             "principal_avg": self.principal_avg.state_dict(),
             "frozen_targets": (self.frozen_targets if self.frozen_targets is not None
@@ -579,8 +494,7 @@ class DeepContractTrainer(SteppedTrainer):
         self.iteration = int(state["iteration"])
         self.refine_iteration = int(state.get("refine_iteration", 0))
         self.history = [dict(row) for row in state.get("history", [])]
-        for name, value in state.get("margin_stats", {}).items():
-            getattr(self, name).copy_(value)
+        self.nudging.load_state_dict(state.get("margin_stats", {}))
         frozen = state.get("frozen_targets")
         self.frozen_targets = (frozen.to(self.device) if frozen is not None and frozen.numel()
                                else None)

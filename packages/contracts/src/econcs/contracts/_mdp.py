@@ -128,6 +128,7 @@ def make_tree_mdp(
     *,
     p_high: float = 0.9,
     p_low: float = 0.1,
+    rng: np.random.Generator | None = None,
 ) -> PrincipalAgentMDP:
     """The paper's random binary-tree MDP with ``2**depth - 1`` states (heap order).
 
@@ -138,8 +139,9 @@ def make_tree_mdp(
     ----------
     depth
         number of levels, 1 to 11 (the paper uses 10: 1023 states).
-    seed
-        seed or ``numpy.random.Generator`` for the rewards.
+    seed, rng
+        the rewards are drawn from ``rng`` when given, else from ``default_rng(seed)`` (``seed``
+        may also be a ``numpy.random.Generator``).
     p_high, p_low
         ``P(o1 | a1)`` and ``P(o1 | a0)``.
 
@@ -152,7 +154,10 @@ def make_tree_mdp(
     depth = check_int(depth, "depth", low=1, high=11)
     p_high = check_float(p_high, "p_high", low=0.0, high=1.0)
     p_low = check_float(p_low, "p_low", low=0.0, high=1.0)
-    rng = make_rng(seed)
+    if rng is None:
+        rng = make_rng(seed)
+    elif not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}.")
     n = 2**depth - 1
     probs = np.empty((n, 2, 2))
     probs[:, 0] = [1 - p_low, p_low]

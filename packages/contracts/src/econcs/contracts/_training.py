@@ -47,13 +47,16 @@ def budget(max_iter: int | None, default: int, owner: str, old: dict[str, Any]) 
 class SteppedTrainer:
     """Mixin: :meth:`run_steps` calls ``self.step()`` until ``self.iteration`` reaches the target.
 
-    Subclasses set ``params`` (with ``max_iter``, ``eps_start``, ``eps_end``, ``eps_decay``),
-    ``iteration``, ``history`` (a list of rows), ``history_every``, ``num_threads`` and
-    ``device``, and define ``step() -> dict[str, float]`` and ``state_dict()``.
+    Subclasses set ``params`` (with ``max_iter``, ``batch_size``, ``target_every`` and the
+    ``eps_*`` schedule), ``iteration``, ``buf_len``, ``history`` (a list of rows),
+    ``history_every``, ``num_threads`` and ``device``, and define ``_collect(eps)``,
+    ``_learn_step() -> dict[str, float]``, ``_sync_targets()``, ``_train_result()`` and
+    ``state_dict()``.
     """
 
     params: Any
     iteration: int
+    buf_len: int
     history: list[dict[str, float]]
     history_every: int
     num_threads: int | None
@@ -70,6 +73,29 @@ class SteppedTrainer:
         """Append ``{"step": step, **out}`` to the history every ``history_every`` steps."""
         if step % self.history_every == 0:
             self.history.append({"step": step, **out})
+
+    def step(self) -> dict[str, float]:
+        """One iteration: one environment step of every game (epsilon-greedy), one gradient step
+        once the replay buffer holds a minibatch, the target networks synced every
+        ``target_every`` iterations."""
+        eps = self.epsilon()
+        self._collect(eps)
+        out = {"epsilon": eps}
+        if self.buf_len >= self.params.batch_size:
+            out.update(self._learn_step())
+        self.iteration += 1
+        if self.iteration % self.params.target_every == 0:
+            self._sync_targets()
+        return out
+
+    def train(self, *, max_iter: int | None = None, callback: Callback | None = None,
+              **renamed):
+        """Run until ``max_iter`` (default: ``params.max_iter``) iterations are done, calling
+        ``callback(iteration, step_output, state_fn)`` after each (``n_iter``: deprecated);
+        returns the trainer's frozen result."""
+        stop = budget(max_iter, self.params.max_iter, f"{type(self).__name__}.train", renamed)
+        self.run_steps(stop, callback)
+        return self._train_result()
 
     def run_steps(self, stop: int, callback: Callback | None = None) -> None:
         """Step until ``stop`` iterations are done, calling ``callback(iteration, step_output,
