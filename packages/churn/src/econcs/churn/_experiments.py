@@ -67,24 +67,30 @@ def _split(X, y, test_size: float, rng: np.random.Generator):
     return scaler.transform(X[~test]), y[~test], scaler.transform(X[test]), y[test]
 
 
-def _load(config, rng):
+def _load(config: _DataConfig, rng: np.random.Generator):
     data = load_dataset(config.dataset, n_samples=config.max_samples or None,
                         n_features=config.n_features, rng=rng)
     return _split(data.X, data.y, config.test_size, rng)
 
 
 @dataclasses.dataclass(frozen=True)
-class RashomonConfig(Params):
+class _DataConfig(Params):
+    """What both experiments read: the data, its split and the model class (:func:`_load`)."""
+
     dataset: Literal["breast_cancer", "wine", "digits", "synthetic", "separable"] = param(
         "breast_cancer", "dataset name")
     model: Literal["logistic", "gbt", "mlp"] = param("logistic", "logistic | gbt | mlp")
     epsilon: float = param(0.01, "Rashomon tolerance (error rate)", low=0.0)
-    n_models: int = param(100, "retrain: candidates; awp/mip: points", low=1)
-    method: Literal["retrain", "awp", "mip"] = param("retrain", "exploration method")
     max_samples: int = param(0, "subsample the dataset (0: all)", low=0)
     n_features: int = param(10, "features of synthetic/separable", low=1)
     test_size: float = param(0.3, "held-out share", low=0.0, high=1.0, low_inclusive=False,
                              high_inclusive=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class RashomonConfig(_DataConfig):
+    n_models: int = param(100, "retrain: candidates; awp/mip: points", low=1)
+    method: Literal["retrain", "awp", "mip"] = param("retrain", "exploration method")
     epsilon_grid: tuple[float, ...] = param((0.0, 0.005, 0.01, 0.02, 0.03, 0.05),
                                             "epsilons of the curve", low=0.0)
     awp: AWPParams = nested(AWPParams, "adversarial weight perturbation (method=awp)")
@@ -184,20 +190,12 @@ def run_rashomon(config: RashomonConfig, ctx: RunContext) -> ExperimentResult:
 
 
 @dataclasses.dataclass(frozen=True)
-class UpdateConfig(Params):
-    dataset: Literal["breast_cancer", "wine", "digits", "synthetic", "separable"] = param(
-        "breast_cancer", "dataset name")
-    model: Literal["logistic", "gbt", "mlp"] = param("logistic", "logistic | gbt | mlp")
-    epsilon: float = param(0.01, "Rashomon tolerance (error rate)", low=0.0)
+class UpdateConfig(_DataConfig):
     n_models: int = param(100, "prospective models sampled", low=1)
     initial_fraction: float = param(0.5, "share of training data the baseline sees", low=0.0,
                                     high=1.0, low_inclusive=False, high_inclusive=False)
     n_ensemble: int = param(10, "members of each ensemble", low=1)
     margin: float = param(0.2, "abstention probability margin", low=0.0, high=1.0)
-    max_samples: int = param(0, "subsample the dataset (0: all)", low=0)
-    n_features: int = param(10, "features of synthetic/separable", low=1)
-    test_size: float = param(0.3, "held-out share", low=0.0, high=1.0, low_inclusive=False,
-                             high_inclusive=False)
 
 
 @_one_blas_thread
@@ -258,41 +256,56 @@ EXPERIMENTS = ExperimentSuite(
                    "anticipated vs realised churn of a model update; ensembles and abstention"),
     ],
     quick=[
+        # the default setting: the bound and the nested epsilon-curve on tabular data
         Reproduction("churn.rashomon", {"dataset": "breast_cancer"}, "breast cancer, logistic"),
+        # a small dataset (178 rows): the same checks with few held-out points
         Reproduction("churn.rashomon", {"dataset": "wine"}, "wine, logistic"),
+        # the largest bundled set (1797 x 64); 50 candidates keep it inside the quick budget
         Reproduction("churn.rashomon", {"dataset": "digits", "n_models": 50}, "digits, logistic"),
+        # the theory check: wide-margin separable data has ambiguity 0 at epsilon 0
         Reproduction("churn.rashomon", {"dataset": "separable", "n_features": 2},
                      "separable, logistic (ambiguity 0 at epsilon 0)"),
+        # a non-linear model class; 20 refits fit the quick budget
         Reproduction("churn.rashomon", {"dataset": "breast_cancer", "model": "gbt",
                                         "n_models": 20}, "breast cancer, boosted trees"),
+        # a network class; 10 refits, each a full MLP fit
         Reproduction("churn.rashomon", {"dataset": "breast_cancer", "model": "mlp",
                                         "n_models": 10}, "breast cancer, MLP"),
+        # MIP >= sampling; 60 points and 3 features are what the exact search decides in seconds
         Reproduction("churn.rashomon", {"dataset": "synthetic", "method": "mip",
                                         "max_samples": 60, "n_features": 3, "epsilon": 0.03,
                                         "n_models": 60, "time_limit": 5.0,
                                         "discrepancy_time_limit": 25.0},
                      "synthetic, exact MIP vs sampling"),
+        # adversarial weight perturbation on 100 training points of the default setting
         Reproduction("churn.rashomon", {"dataset": "breast_cancer", "method": "awp",
                                         "n_models": 100}, "breast cancer, AWP"),
+        # anticipated vs realised churn of an update, ensembles and abstention
         Reproduction("churn.update", {"dataset": "breast_cancer"}, "update, breast cancer"),
+        # the same on the largest set, 50 prospective models for the quick budget
         Reproduction("churn.update", {"dataset": "digits", "n_models": 50}, "update, digits"),
     ],
     full=[
+        # every dataset x model class; candidates scaled to the cost of one fit of the class
         *[Reproduction("churn.rashomon", {"dataset": d, "model": m, "n_models": n},
                        f"{d}, {m}")
           for d in ("breast_cancer", "wine", "digits")
           for m, n in (("logistic", 500), ("gbt", 100), ("mlp", 50))],
+        # the theory check (ambiguity 0 at epsilon 0) in the full suite too
         Reproduction("churn.rashomon", {"dataset": "separable", "n_features": 2},
                      "separable, logistic"),
+        # the MIP on real data with all 30 features: the time limits bound the run (lower bounds)
         Reproduction("churn.rashomon", {"dataset": "breast_cancer", "method": "mip",
                                         "max_samples": 200, "n_models": 200,
                                         "time_limit": 60.0, "discrepancy_time_limit": 300.0},
                      "breast cancer, MIP"),
+        # AWP on 400 of the 398 training points (all of them), linear and MLP (200, costlier)
         Reproduction("churn.rashomon", {"dataset": "breast_cancer", "method": "awp",
                                         "n_models": 400}, "breast cancer, AWP (linear)"),
         Reproduction("churn.rashomon", {"dataset": "breast_cancer", "method": "awp",
                                         "model": "mlp", "n_models": 200},
                      "breast cancer, AWP (MLP)"),
+        # the update experiment over every dataset x model class
         *[Reproduction("churn.update", {"dataset": d, "model": m}, f"update, {d}, {m}")
           for d in ("breast_cancer", "wine", "digits") for m in ("logistic", "gbt", "mlp")],
     ],

@@ -78,8 +78,8 @@ def selective_churn(model_a: Any, model_b: Any, X: Any, *, margin: float) -> Sel
     --------
     >>> import numpy as np
     >>> from sklearn.linear_model import LogisticRegression
-    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
-    >>> m = LogisticRegression().fit(X, y)
+    >>> X = np.linspace(0.0, 3.0, 4)[:, None]
+    >>> m = LogisticRegression().fit(X, X[:, 0] > 1.5)
     >>> selective_churn(m, m, X, margin=0.0)
     SelectiveChurn(churn=0.0, coverage=1.0, n_covered=4)
     """
