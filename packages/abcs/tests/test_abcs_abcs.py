@@ -121,3 +121,11 @@ def test_bad_input(kuhn):
         ABCs("kuhn_poker")
     with pytest.raises(ValueError, match="lr_power"):
         BoltzmannQLearning(kuhn, lr_power=2.0)
+    with pytest.raises(ValueError, match="max_iter, budget_nodes"):
+        ABCs(kuhn).run()
+    with pytest.raises(TypeError, match="params"):
+        ABCs(kuhn, "test")  # parameters by keyword or as an ABCsParams
+    with pytest.raises(TypeError):
+        ABCs(kuhn).run(1_000)  # budgets are keyword-only
+    with pytest.raises(ValueError, match="eval_every_nodes"):
+        ABCs(kuhn).run(budget_nodes=10, eval_every_nodes=-1)
