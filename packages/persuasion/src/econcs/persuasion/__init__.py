@@ -19,6 +19,12 @@ from econcs.persuasion._best_response import (
     best_response,
     exact_ne_gap,
 )
+from econcs.persuasion._equilibrium import (
+    EquilibriumParams,
+    EquilibriumResult,
+    extragradient_equilibria,
+    local_ne_gap,
+)
 from econcs.persuasion._game import (
     TIE_BREAKS,
     PersuasionGame,
@@ -36,12 +42,24 @@ from econcs.persuasion._instances import (
     prosecutor_game,
     random_game,
 )
+from econcs.persuasion._networks import (
+    NETWORKS,
+    UtilityNetwork,
+    count_parameters,
+    hidden_for_budget,
+)
 from econcs.persuasion._single import (
     SingleSenderResult,
     full_revelation_profile,
     full_revelation_utilities,
     no_information_utilities,
     optimal_scheme,
+)
+from econcs.persuasion._utility_fit import (
+    UtilityFitParams,
+    UtilityFitResult,
+    fit_utility_network,
+    sample_profiles,
 )
 
 try:
@@ -52,20 +70,31 @@ except PackageNotFoundError:  # a source tree that was not installed
 __all__ = [
     "MAX_BINARIES",
     "MAX_ENUMERATION",
+    "NETWORKS",
     "RANDOM_FAMILIES",
     "STRUCTURED_FAMILIES",
     "TIE_BREAKS",
     "BestResponseResult",
+    "EquilibriumParams",
+    "EquilibriumResult",
     "NEGapResult",
     "PersuasionGame",
     "SingleSenderResult",
+    "UtilityFitParams",
+    "UtilityFitResult",
+    "UtilityNetwork",
     "advocates_game",
     "best_response",
     "check_schemes",
+    "count_parameters",
     "exact_ne_gap",
+    "extragradient_equilibria",
+    "fit_utility_network",
     "full_revelation_profile",
     "full_revelation_utilities",
+    "hidden_for_budget",
     "joint_signal_probabilities",
+    "local_ne_gap",
     "make_game",
     "no_information_utilities",
     "optimal_scheme",
@@ -73,5 +102,6 @@ __all__ = [
     "prosecutor_game",
     "random_game",
     "receiver_best_response",
+    "sample_profiles",
     "sender_utilities",
 ]
