@@ -116,3 +116,14 @@ def test_tree_mdp_takes_a_seed_or_a_numpy_generator():
     assert (a.agent_rewards == b.agent_rewards).all()
     with pytest.raises(TypeError, match="rng"):
         make_tree_mdp(4, rng=3)
+
+
+def test_solver_results_hold_a_history_of_rows():
+    from econcs.contracts import solve_spe
+
+    mdp = make_tree_mdp(4, seed=1)
+    res = meta_algorithm(mdp)
+    assert [row["step"] for row in res.history] == list(range(1, res.iterations + 1))
+    assert res.history[-1]["principal_utility"] == pytest.approx(res.principal_utility, abs=1e-9)
+    spe = solve_spe(mdp)
+    assert spe.history == ({"step": spe.iterations, "principal_utility": spe.principal_utility},)

@@ -27,6 +27,7 @@ import numpy as np
 
 from econcs.contracts._mdp import PrincipalAgentMDP
 from econcs.contracts._oneshot import minimal_contracts_two_actions
+from econcs.shared.callbacks import history_tuple
 from econcs.shared.dp import value_iteration
 from econcs.shared.errors import ConvergenceWarning
 from econcs.shared.params import Params, param, resolve_params
@@ -69,7 +70,8 @@ class SPEResult:
     iterations
         rounds of the meta-algorithm (number of states for backward induction).
     history
-        principal utility after each round.
+        one row per round of the meta-algorithm, ``{"step": round, "principal_utility": ...}``
+        (backward induction: one row, at ``step = iterations``).
     """
 
     principal_utility: float
@@ -81,7 +83,7 @@ class SPEResult:
     agent_qbar: np.ndarray
     status: str
     iterations: int
-    history: tuple[float, ...] = ()
+    history: tuple[dict[str, float], ...] = dataclasses.field(default=(), repr=False)
 
     @property
     def converged(self) -> bool:
@@ -284,7 +286,8 @@ def solve_spe(mdp: PrincipalAgentMDP) -> SPEResult:
         qbar_all[s] = qbar
     s0 = mdp.initial_state
     return SPEResult(float(vp[s0]), float(v[s0]), contracts, actions, vp, v, qbar_all,
-                     "optimal", n_s, (float(vp[s0]),))
+                     "optimal", n_s,
+                     history_tuple([{"step": n_s, "principal_utility": float(vp[s0])}]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,7 +334,7 @@ def meta_algorithm(
     states = np.arange(mdp.n_states)
     contracts = np.zeros((mdp.n_states, mdp.n_outcomes))
     vp = np.zeros(mdp.n_states)
-    history: list[float] = []
+    history: list[dict[str, float]] = []
     status = "max_iter"
     for it in range(1, max_iter + 1):
         _, qbar = _agent_values(mdp, contracts, tol, vi_max_iter)
@@ -350,7 +353,7 @@ def meta_algorithm(
         qp = np.where(feasible, net + mdp.gamma * cont, -np.inf)
         targets = qp.argmax(1)
         new_contracts = pay[states, targets]
-        history.append(float(new_vp[mdp.initial_state]))
+        history.append({"step": it, "principal_utility": float(new_vp[mdp.initial_state])})
         done = (np.max(np.abs(new_contracts - contracts)) <= tol
                 and np.max(np.abs(new_vp - vp)) <= tol and it > 1)
         contracts, vp = new_contracts, new_vp
@@ -363,4 +366,4 @@ def meta_algorithm(
     ev = evaluate_contracts(mdp, contracts, targets, tol=tol, max_iter=vi_max_iter)
     return SPEResult(ev.principal_utility, ev.agent_utility, contracts, ev.actions,
                      ev.principal_values, ev.agent_values, ev.agent_qbar, status, it,
-                     tuple(history))
+                     history_tuple(history))
