@@ -35,8 +35,9 @@ from econcs.shared.params import Params, nested, param
 PAPER = "Ivanov et al. 2024 (arXiv 2407.18074)"
 
 
-def _with_defaults(cls: type[Params], **defaults) -> type[Params]:
-    """``cls`` with other defaults for some fields (same help and bounds).
+def _with_defaults(name: str, cls: type[Params], **defaults) -> type[Params]:
+    """A subclass ``name`` of ``cls`` (a module global, so that it pickles) with other defaults for
+    some fields (same help and bounds).
 
     A workaround: ``config_from_overrides`` builds a nested group from its class's defaults as
     soon as one of its keys is set, so ``nested(cls, **defaults)`` would lose the experiment's
@@ -45,7 +46,7 @@ def _with_defaults(cls: type[Params], **defaults) -> type[Params]:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     return dataclasses.make_dataclass(
-        cls.__name__,
+        name,
         [(k, hints[k], dataclasses.field(default=v, metadata=fields[k].metadata))
          for k, v in defaults.items()],
         bases=(cls,), frozen=True, namespace={"__module__": __name__})
@@ -192,8 +193,9 @@ def _run_tree_deep(config: TreeMDPConfig, ctx: RunContext, mdp, spe) -> Experime
 
 
 # Coin Game ----------------------------------------------------------------------------------------
-_CoinGameExperimentParams = _with_defaults(CoinGameParams, max_iter=1500, batch_size=512,
-                                           target_every=100, n_heads=5, confidence=3.0)
+_CoinGameExperimentParams = _with_defaults(
+    "_CoinGameExperimentParams", CoinGameParams, max_iter=1500, batch_size=512, target_every=100,
+    n_heads=5, confidence=3.0)
 
 
 @dataclasses.dataclass(frozen=True)
