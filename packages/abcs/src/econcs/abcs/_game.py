@@ -225,6 +225,35 @@ def _resolve_pyspiel_game(name: Any, params: Mapping[str, Any]) -> tuple[pyspiel
     return game, label
 
 
+def _chance_edges(player: np.ndarray, parent: np.ndarray, action: np.ndarray,
+                  chance_probs: np.ndarray) -> np.ndarray:
+    """(n_nodes,) probability of the chance edge into every node (1 when the parent is not a
+    chance node)."""
+    edge = np.ones(player.shape[0])
+    nr = np.arange(1, player.shape[0])
+    from_chance = player[parent[nr]] == CHANCE
+    edge[nr[from_chance]] = chance_probs[parent[nr[from_chance]], action[nr[from_chance]]]
+    return edge
+
+
+def _check_game_type(game: pyspiel.Game, label: str) -> pyspiel.GameType:
+    """``game.get_type()``, after checking that the tree can be compiled."""
+    gtype = game.get_type()
+    if gtype.dynamics != pyspiel.GameType.Dynamics.SEQUENTIAL:
+        raise ValueError(
+            f"name: {label!r} is a simultaneous-move game; compile its turn-based version instead: "
+            f"load_game(pyspiel.convert_to_turn_based(pyspiel.load_game({label.split('(')[0]!r})))."
+        )
+    if not gtype.provides_information_state_string:
+        raise ValueError(f"name: {label!r} does not provide information-state strings "
+                         "(game.get_type().provides_information_state_string is False); "
+                         "CFR needs them to identify information sets.")
+    if gtype.chance_mode == pyspiel.GameType.ChanceMode.SAMPLED_STOCHASTIC:
+        raise ValueError(f"name: {label!r} has sampled (not explicit) chance nodes; their outcome "
+                         "probabilities are unknown, so the tree cannot be compiled.")
+    return gtype
+
+
 def load_game(name: str | pyspiel.Game, max_nodes: int = 5_000_000, **params: Any) -> CompiledGame:
     """Load an OpenSpiel turn-based game and compile its whole tree into arrays (once).
 
@@ -242,6 +271,12 @@ def load_game(name: str | pyspiel.Game, max_nodes: int = 5_000_000, **params: An
     -------
     CompiledGame
 
+    Notes
+    -----
+    One breadth-first walk that fills every per-node and per-information-set list at once
+    (splitting it would pass a dozen lists between stages); the checks and the chance edges are
+    their own functions.
+
     Raises
     ------
     ValueError
@@ -256,19 +291,7 @@ def load_game(name: str | pyspiel.Game, max_nodes: int = 5_000_000, **params: An
     """
     max_nodes = check_int(max_nodes, "max_nodes", low=1)
     game, label = _resolve_pyspiel_game(name, params)
-    gtype = game.get_type()
-    if gtype.dynamics != pyspiel.GameType.Dynamics.SEQUENTIAL:
-        raise ValueError(
-            f"name: {label!r} is a simultaneous-move game; compile its turn-based version instead: "
-            f"load_game(pyspiel.convert_to_turn_based(pyspiel.load_game({label.split('(')[0]!r})))."
-        )
-    if not gtype.provides_information_state_string:
-        raise ValueError(f"name: {label!r} does not provide information-state strings "
-                         "(game.get_type().provides_information_state_string is False); "
-                         "CFR needs them to identify information sets.")
-    if gtype.chance_mode == pyspiel.GameType.ChanceMode.SAMPLED_STOCHASTIC:
-        raise ValueError(f"name: {label!r} has sampled (not explicit) chance nodes; their outcome "
-                         "probabilities are unknown, so the tree cannot be compiled.")
+    gtype = _check_game_type(game, label)
     n_players = game.num_players()
     A = game.num_distinct_actions()
     width = max(A, game.max_chance_outcomes(), 1)
@@ -331,15 +354,9 @@ def load_game(name: str | pyspiel.Game, max_nodes: int = 5_000_000, **params: An
     parent_a = np.asarray(parent, dtype=np.int64)
     player_a = np.asarray(player, dtype=np.int64)
     chance_probs = np.vstack(chp_rows)
-    edge = np.ones(len(player))
-    nr = np.arange(1, len(player))
-    from_chance = player_a[parent_a[nr]] == CHANCE
-    edge[nr[from_chance]] = chance_probs[parent_a[nr[from_chance]],
-                                         np.asarray(action)[nr[from_chance]]]
-    if gtype.utility in (pyspiel.GameType.Utility.ZERO_SUM, pyspiel.GameType.Utility.CONSTANT_SUM):
-        zero_sum = True
-    else:
-        zero_sum = False
+    edge = _chance_edges(player_a, parent_a, np.asarray(action), chance_probs)
+    zero_sum = gtype.utility in (pyspiel.GameType.Utility.ZERO_SUM,
+                                 pyspiel.GameType.Utility.CONSTANT_SUM)
     arrays = dict(
         player=player_a, depth=np.asarray(depth, dtype=np.int64), parent=parent_a,
         action=np.asarray(action, dtype=np.int64), infoset=np.asarray(infoset, dtype=np.int64),
