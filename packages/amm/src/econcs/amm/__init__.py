@@ -1,1 +1,48 @@
-"""econcs-amm (in progress)."""
+"""econcs-amm: optimal multi-good automated market makers (Curry, Fan, Parkes 2024, arXiv 2402.09129).
+
+- the market and its profit with adverse selection (:func:`trade_profit`);
+- the single-good optimum in closed form (:func:`one_good_optimum`);
+- reference menus (:func:`separate_prices_menu`, the conjectured two-good :func:`conjectured_menu`)
+  with exact (:func:`menu_profit`) and Monte Carlo (:func:`menu_profit_mc`) profits;
+- the optimal-transport dual on a grid as a sparse LP on HiGHS (:func:`solve_dual`), its plain-OT
+  cross-check on POT (:func:`ot_dual`) and :func:`duality_gap`;
+- value distributions on ``[0, 1]^m`` (:func:`make_values`).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from econcs.amm._closed_form import OneGoodOptimum, one_good_optimum, one_good_profit
+from econcs.amm._dual import DualParams, DualResult, duality_gap, ot_dual, solve_dual
+from econcs.amm._market import trade_profit
+from econcs.amm._reference import (
+    Menu,
+    conjectured_menu,
+    menu_profit,
+    menu_profit_mc,
+    separate_prices_menu,
+)
+from econcs.amm._values import TraderValues, make_values
+
+try:
+    __version__ = version("econcs-amm")
+except PackageNotFoundError:  # a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "DualParams",
+    "DualResult",
+    "Menu",
+    "OneGoodOptimum",
+    "TraderValues",
+    "conjectured_menu",
+    "duality_gap",
+    "make_values",
+    "menu_profit",
+    "menu_profit_mc",
+    "one_good_optimum",
+    "one_good_profit",
+    "ot_dual",
+    "separate_prices_menu",
+    "solve_dual",
+    "trade_profit",
+]
