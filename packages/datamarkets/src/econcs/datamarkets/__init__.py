@@ -20,6 +20,7 @@ from econcs.datamarkets._market import (
     obedient_value,
     prior_value,
 )
+from econcs.datamarkets._menu import ExperimentMenu, MenuEvaluation, MenuParams
 from econcs.datamarkets._types import Mixture, TypeGrid, parse_mixture, type_grid
 
 try:
@@ -30,6 +31,9 @@ except PackageNotFoundError:  # a source tree that was not installed
 __all__ = [
     "DataMarket",
     "ExperimentLPResult",
+    "ExperimentMenu",
+    "MenuEvaluation",
+    "MenuParams",
     "Mixture",
     "TypeGrid",
     "best_posted_price",

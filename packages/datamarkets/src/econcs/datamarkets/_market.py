@@ -63,8 +63,13 @@ def experiment_value(beliefs: torch.Tensor, experiments: torch.Tensor,
     >>> experiment_value(theta, torch.stack([full, none]), torch.eye(2)).tolist()
     [[1.0, 0.75]]
     """
-    joint = beliefs[:, None, :, None] * _experiments(experiments)  # (B, K, S, G)
-    act = torch.einsum("bksg,as->bkga", joint, payoff)  # (B, K, G, A)
+    if experiments.dim() == 3:  # one menu: act = beliefs @ M, M[omega, (k, g, a)] small
+        k, s, g = experiments.shape
+        mat = experiments.permute(1, 0, 2).unsqueeze(-1) * payoff.T[:, None, None, :]
+        act = (beliefs @ mat.reshape(s, -1)).view(-1, k, g, payoff.shape[0])
+    else:
+        joint = beliefs[:, None, :, None] * experiments  # (B, K, S, G)
+        act = torch.einsum("bksg,as->bkga", joint, payoff)  # (B, K, G, A)
     return act.amax(dim=-1).sum(dim=-1)
 
 
@@ -176,7 +181,7 @@ class DataMarket:
 
     def payoff_tensor(self, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """``(A, S)`` payoff as a tensor."""
-        return torch.as_tensor(self.payoff, dtype=dtype, device=device)
+        return torch.tensor(np.array(self.payoff), dtype=dtype, device=device)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, device=None,
                dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
