@@ -240,7 +240,7 @@ class CoinGameTrainer(SteppedTrainer):
         self.size = check_int(size, "size", low=2)
         self.max_steps = check_int(max_steps, "max_steps", low=1)
         self.history_every = check_int(history_every, "history_every", low=1)
-        self.history: list[dict[str, float]] = []
+        self._history: list[dict[str, float]] = []
         self.device = resolve_device(device)
         self.num_threads = None if num_threads is None else check_int(num_threads, "num_threads",
                                                                       low=1)
@@ -469,7 +469,7 @@ class CoinGameTrainer(SteppedTrainer):
         return {"loss": self._learn()}
 
     def _train_result(self) -> CoinGameTrainingResult:
-        return CoinGameTrainingResult(self.mode, self.iteration, history_tuple(self.history))
+        return CoinGameTrainingResult(self.mode, self.iteration, history_tuple(self._history))
 
     @torch.no_grad()
     def evaluate(self, episodes: int = 64, generator: torch.Generator | None = None):
@@ -526,7 +526,7 @@ class CoinGameTrainer(SteppedTrainer):
     def state_dict(self) -> dict:
         out = {"agent": self.agent.state_dict(), "agent_target": self.agent_target.state_dict(),
                "optimizer": self.optimizer.state_dict(), "iteration": self.iteration,
-               "history": list(self.history),
+               "history": list(self._history),
                "buffer": {"obs": self.buf_obs, "next": self.buf_next, "act": self.buf_act,
                           "rew": self.buf_rew, "done": self.buf_done},
                "buf_ptr": self.buf_ptr, "buf_len": self.buf_len, "game": self.state.tensors()}
@@ -551,6 +551,6 @@ class CoinGameTrainer(SteppedTrainer):
             getattr(self, f"buf_{name}").copy_(state["buffer"][name])
         self.buf_ptr, self.buf_len = int(state["buf_ptr"]), int(state["buf_len"])
         self.iteration = int(state["iteration"])
-        self.history = [dict(row) for row in state.get("history", [])]
+        self._history = [dict(row) for row in state.get("history", [])]
         for key, value in state["game"].items():
             setattr(self.state, key, value.to(self.device))

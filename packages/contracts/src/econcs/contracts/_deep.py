@@ -252,7 +252,7 @@ class DeepContractTrainer(SteppedTrainer):
         self.iteration = 0
         self.frozen_targets: torch.Tensor | None = None
         self.refine_iteration = 0
-        self.history: list[dict[str, float]] = []  # rows every history_every iterations
+        self._history: list[dict[str, float]] = []  # rows every history_every iterations
 
     # policies ---------------------------------------------------------------------------------
     def _contracts(self, s, qbar, gross, margin=None):
@@ -454,7 +454,7 @@ class DeepContractTrainer(SteppedTrainer):
         return DeepContractResult(ev.principal_utility, contracts, targets, ev.actions,
                                   float(np.mean(ev.actions == targets)), self.iteration,
                                   float(vp[self.mdp.initial_state]),
-                                  history_tuple(self.history))
+                                  history_tuple(self._history))
 
     # checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -468,7 +468,7 @@ class DeepContractTrainer(SteppedTrainer):
                        "done": self.buf_done},
             "buf_ptr": self.buf_ptr, "buf_len": self.buf_len, "states": self.states,
             "steps": self.steps, "iteration": self.iteration,
-            "refine_iteration": self.refine_iteration, "history": list(self.history),
+            "refine_iteration": self.refine_iteration, "history": list(self._history),
             "margin_stats": self.nudging.state_dict(),
             "agent_avg": self.agent_avg.state_dict(),
             "principal_avg": self.principal_avg.state_dict(),
@@ -493,7 +493,7 @@ class DeepContractTrainer(SteppedTrainer):
         self.steps = state["steps"].to(self.device)
         self.iteration = int(state["iteration"])
         self.refine_iteration = int(state.get("refine_iteration", 0))
-        self.history = [dict(row) for row in state.get("history", [])]
+        self._history = [dict(row) for row in state.get("history", [])]
         self.nudging.load_state_dict(state.get("margin_stats", {}))
         frozen = state.get("frozen_targets")
         self.frozen_targets = (frozen.to(self.device) if frozen is not None and frozen.numel()

@@ -48,7 +48,7 @@ class SteppedTrainer:
     """Mixin: :meth:`run_steps` calls ``self.step()`` until ``self.iteration`` reaches the target.
 
     Subclasses set ``params`` (with ``max_iter``, ``batch_size``, ``target_every`` and the
-    ``eps_*`` schedule), ``iteration``, ``buf_len``, ``history`` (a list of rows),
+    ``eps_*`` schedule), ``iteration``, ``buf_len``, ``_history`` (a list of rows),
     ``history_every``, ``num_threads`` and ``device``, and define ``_collect(eps)``,
     ``_learn_step() -> dict[str, float]``, ``_sync_targets()``, ``_train_result()`` and
     ``state_dict()``.
@@ -57,7 +57,7 @@ class SteppedTrainer:
     params: Any
     iteration: int
     buf_len: int
-    history: list[dict[str, float]]
+    _history: list[dict[str, float]]
     history_every: int
     num_threads: int | None
     device: Any
@@ -72,7 +72,7 @@ class SteppedTrainer:
     def record(self, step: int, out: dict[str, float]) -> None:
         """Append ``{"step": step, **out}`` to the history every ``history_every`` steps."""
         if step % self.history_every == 0:
-            self.history.append({"step": step, **out})
+            self._history.append({"step": step, **out})
 
     def step(self) -> dict[str, float]:
         """One iteration: one environment step of every game (epsilon-greedy), one gradient step
