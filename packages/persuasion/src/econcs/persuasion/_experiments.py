@@ -1,7 +1,229 @@
-"""Experiments of econcs-persuasion for the ``econcs`` CLI (in progress)."""
+"""The ``econcs`` experiments of econcs-persuasion (Hossain et al., ICML 2024, arXiv 2402.04971).
 
-from econcs.shared import ExperimentSuite
+- ``persuasion.single``: the single-sender obedience LP on the Kamenica-Gentzkow prosecutor (or an
+  instance file), against the closed forms, and against the concavification on random 2-state games.
+- ``persuasion.multi``: on random or structured multi-sender games, fit utility networks (the
+  configured one, and optionally all three at equal parameter count), run extra-gradient on each,
+  and verify the profiles with the exact utilities: local-NE gap, exact NE gap (MILP), Pareto
+  dominance over full revelation. Checkpoints after each instance.
+"""
 
-__all__ = ["EXPERIMENTS"]
+from __future__ import annotations
 
-EXPERIMENTS = ExperimentSuite(package="persuasion", experiments=[])
+import dataclasses
+import warnings
+from typing import Literal
+
+import numpy as np
+
+from econcs.persuasion._best_response import MAX_BINARIES, exact_ne_gap
+from econcs.persuasion._equilibrium import EquilibriumParams, extragradient_equilibria
+from econcs.persuasion._game import PersuasionGame
+from econcs.persuasion._instances import make_game, prosecutor_game
+from econcs.persuasion._networks import NETWORKS, hidden_for_budget
+from econcs.persuasion._single import (
+    concavification_two_states,
+    full_revelation_utilities,
+    no_information_utilities,
+    optimal_scheme,
+)
+from econcs.persuasion._utility_fit import UtilityFitParams, fit_utility_network
+from econcs.shared import (
+    ConvergenceWarning,
+    Experiment,
+    ExperimentResult,
+    ExperimentSuite,
+    Params,
+    Reference,
+    Reproduction,
+    RunContext,
+    nested,
+    param,
+)
+
+__all__ = ["EXPERIMENTS", "MultiConfig", "SingleConfig"]
+
+PAPER = "Hossain et al. 2024 (arXiv 2402.04971)"
+
+
+# single sender -------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class SingleConfig(Params):
+    """Config of ``persuasion.single``."""
+
+    prior: float = param(0.3, "P(guilty) of the prosecutor preset", low=0.0, high=1.0)
+    instance: str = param("", "JSON game file (sender 0 is optimised); empty: the preset")
+    preset: Literal["prosecutor"] = param("prosecutor", "built-in instance")
+    n_random: int = param(20, "random 2-state games checked against the concavification", low=0)
+    n_actions: int = param(4, "actions of the random 2-state games", low=2)
+
+
+def run_single(cfg: SingleConfig, ctx: RunContext) -> ExperimentResult:
+    game = PersuasionGame.load_json(cfg.instance) if cfg.instance else prosecutor_game(cfg.prior)
+    res = optimal_scheme(game.prior, game.sender_utility[0], game.receiver_utility)
+    metrics = {
+        "optimal_value": res.value,
+        "no_information": float(no_information_utilities(game)[0]),
+        "full_revelation": float(full_revelation_utilities(game)[0]),
+    }
+    refs: dict[str, Reference] = {}
+    if not cfg.instance:
+        p = cfg.prior
+        kg = 1.0 if p >= 0.5 else 2 * p  # KG: convict w.p. 2p (p / (1/2) of the guilty mass)
+        metrics["pi_convict_innocent"] = float(res.scheme[0, 1])
+        refs = {
+            "optimal_value": Reference(kg, "Kamenica-Gentzkow closed form min(1, 2p)", atol=1e-9),
+            "no_information": Reference(float(p >= 0.5), "judge acquits on the prior", atol=1e-9),
+            "full_revelation": Reference(p, "convicts iff guilty", atol=1e-9),
+            "pi_convict_innocent": Reference(min(1.0, p / (1 - p)) if p < 1 else 1.0,
+                                             "Kamenica-Gentzkow: p / (1 - p)", atol=1e-9),
+        }
+    rng = ctx.rng("random")
+    worst = 0.0
+    for _ in range(cfg.n_random):
+        u, v = rng.uniform(size=(cfg.n_actions, 2)), rng.uniform(size=(cfg.n_actions, 2))
+        p0 = float(rng.uniform(0.05, 0.95))
+        lp = optimal_scheme([1 - p0, p0], u, v).value
+        worst = max(worst, abs(lp - concavification_two_states(u, v, p0)))
+    metrics["max_concavification_error"] = worst
+    refs["max_concavification_error"] = Reference(0.0, "concavification by breakpoints (KG 2011)",
+                                                  atol=1e-9, relation="le")
+    return ExperimentResult(metrics, refs)
+
+
+# multi sender ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class MultiConfig(Params):
+    """Config of ``persuasion.multi``."""
+
+    n_senders: int = param(2, "senders", low=1)
+    n_states: int = param(3, "states (random families)", low=1)
+    n_signals: int = param(2, "signals per sender", low=1)
+    n_actions: int = param(3, "receiver actions (random families)", low=1)
+    family: str = param("uniform", "instance family", choices=(
+        "uniform", "aligned", "opposed", "prosecutors", "advocates", "recommendation"))
+    network: str = param("dnl", "utility network the headline metrics use", choices=NETWORKS)
+    compare_networks: bool = param(True, "also fit and run the other two networks")
+    budget: int = param(3000, "parameters of every network (equal count)", low=10)
+    n_instances: int = param(3, "instances (seeds drawn from the run's seed)", low=1)
+    exact_gap: bool = param(True, "certify with the exact MILP best response when small enough")
+    fit: UtilityFitParams = nested(UtilityFitParams, "utility-network training", max_iter=600,
+                                   n_train=4096, n_test=1024)
+    eq: EquilibriumParams = nested(EquilibriumParams, "extra-gradient", max_iter=200,
+                                   n_restarts=8, refine_iter=100)
+    max_iter: int | None = param(None, "extra-gradient steps (shortcut for eq.max_iter)", low=0)
+    checkpoint_every: int = param(1, "checkpoint every this many instances (0: never)", low=0)
+
+
+def _one_instance(cfg: MultiConfig, game: PersuasionGame, seed: int, ctx: RunContext) -> dict:
+    eq = cfg.eq if cfg.max_iter is None else cfg.eq.replace(max_iter=cfg.max_iter)
+    kinds = NETWORKS if cfg.compare_networks else (cfg.network,)
+    row: dict[str, float] = {}
+    fr = full_revelation_utilities(game)
+    for kind in kinds:
+        hidden = hidden_for_budget(kind, game.scheme_shape, cfg.budget, layers=cfg.fit.layers,
+                                   bias_hidden=cfg.fit.bias_hidden, rank=cfg.fit.rank)
+        fit = fit_utility_network(game, cfg.fit.replace(network=kind, hidden=hidden), seed=seed,
+                                  device=ctx.device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported as local_ne_gap
+            res = extragradient_equilibria(game, fit.network, eq, seed=seed)
+        u = res.utilities[res.best]
+        row[f"approx_error_{kind}"] = fit.test_error
+        row[f"utility_{kind}"] = float(u.mean())
+        if kind == cfg.network:
+            row["local_ne_gap"] = float(res.local_gaps[res.best])
+            row["pareto"] = float(np.all(u >= fr - 1e-9))
+            row["full_revelation"] = float(fr.mean())
+            small = game.n_joint_signals * game.n_actions <= MAX_BINARIES
+            if cfg.exact_gap and small:
+                row["exact_ne_gap"] = exact_ne_gap(game, res.profile).gap
+    return row
+
+
+def run_multi(cfg: MultiConfig, ctx: RunContext) -> ExperimentResult:
+    loaded = ctx.load_checkpoint()
+    if loaded is None:
+        rows: list[dict] = []
+        seeds = [int(s) for s in ctx.rng("instances").integers(0, 2**31 - 1, cfg.n_instances)]
+    else:
+        _, state = loaded
+        rows, seeds = list(state["rows"]), list(state["seeds"])
+    for i in range(len(rows), cfg.n_instances):
+        game = make_game(cfg.family, cfg.n_senders, cfg.n_states, cfg.n_signals, cfg.n_actions,
+                         seed=seeds[i])
+        rows.append(_one_instance(cfg, game, seeds[i], ctx))
+        ctx.log(i + 1, **rows[-1])
+        if ctx.should_checkpoint(i + 1):
+            ctx.save_checkpoint(i + 1, {"rows": rows, "seeds": seeds})
+
+    def mean(key: str) -> float:
+        return float(np.mean([r[key] for r in rows]))
+
+    metrics = {
+        "sender_utilities": mean(f"utility_{cfg.network}"),
+        "full_revelation_utilities": mean("full_revelation"),
+        "local_ne_gap": float(max(r["local_ne_gap"] for r in rows)),
+        "pareto_share_vs_full_revelation": mean("pareto"),
+        "approx_error": mean(f"approx_error_{cfg.network}"),
+    }
+    refs = {
+        "local_ne_gap": Reference(1e-3, f"{PAPER}: verified local NE", relation="le"),
+        "pareto_share_vs_full_revelation": Reference(0.5, f"{PAPER}: Pareto-dominates full "
+                                                     "revelation in most instances",
+                                                     relation="ge"),
+    }
+    if "exact_ne_gap" in rows[0]:
+        gaps = [r["exact_ne_gap"] for r in rows]
+        metrics["exact_ne_gap"] = float(np.mean(gaps))
+        metrics["exact_ne_share"] = float(np.mean([g <= 1e-3 for g in gaps]))
+    if cfg.compare_networks:
+        for kind in NETWORKS:
+            if kind != cfg.network:
+                metrics[f"approx_error_{kind}"] = mean(f"approx_error_{kind}")
+                metrics[f"sender_utilities_{kind}"] = mean(f"utility_{kind}")
+                refs[f"approx_error_{kind}"] = Reference(
+                    metrics["approx_error"], f"{PAPER}: {cfg.network} approximates better than "
+                    f"{kind} at equal parameter count", relation="ge")
+    return ExperimentResult(metrics, refs)
+
+
+EXPERIMENTS = ExperimentSuite(
+    package="persuasion",
+    experiments=[
+        Experiment("persuasion.single", SingleConfig, run_single,
+                   "single-sender obedience LP: Kamenica-Gentzkow prosecutor, concavification"),
+        Experiment("persuasion.multi", MultiConfig, run_multi,
+                   "multi-sender local NE by extra-gradient on learned utilities, verified exactly"),
+    ],
+    quick=[
+        # the KG closed forms to 1e-9 and 20 random concavifications: milliseconds
+        Reproduction("persuasion.single", {}, "Kamenica-Gentzkow prosecutor, prior 0.3"),
+        # three random families, 2 senders x 3 states x 2 signals x 3 actions (MILP-certifiable)
+        Reproduction("persuasion.multi", {"family": "uniform", "n_instances": 2},
+                     "uniform 2x3x2x3, three networks"),
+        Reproduction("persuasion.multi", {"family": "aligned", "n_instances": 2,
+                                          "compare_networks": False}, "aligned 2x3x2x3, dnl"),
+        Reproduction("persuasion.multi", {"family": "opposed", "n_instances": 2,
+                                          "compare_networks": False}, "opposed 2x3x2x3, dnl"),
+    ],
+    full=[
+        Reproduction("persuasion.single", {"n_random": 1000}, "prosecutor + 1000 random games"),
+        # the benchmark size of the issue: 3 senders x 4 states x 3 signals x 4 actions
+        Reproduction("persuasion.multi", {"n_senders": 3, "n_states": 4, "n_signals": 3,
+                                          "n_actions": 4, "n_instances": 10, "budget": 6000,
+                                          "fit.max_iter": 3000, "fit.n_train": 16384},
+                     "uniform 3x4x3x4, three networks"),
+        Reproduction("persuasion.multi", {"family": "aligned", "n_instances": 20},
+                     "aligned 2x3x2x3, three networks"),
+        Reproduction("persuasion.multi", {"family": "opposed", "n_instances": 20},
+                     "opposed 2x3x2x3, three networks"),
+        Reproduction("persuasion.multi", {"family": "recommendation", "n_instances": 1},
+                     "product recommendation, 2 sellers"),
+    ],
+    smoke=[
+        Reproduction("persuasion.single", {"n_random": 2}),
+        Reproduction("persuasion.multi", {"n_instances": 1, "compare_networks": False,
+                                          "fit.max_iter": 20, "max_iter": 5, "refine_iter": 5}),
+    ],
+)

@@ -26,6 +26,7 @@ from econcs.shared import check_array, check_int, check_probabilities, solve_lp
 
 __all__ = [
     "SingleSenderResult",
+    "concavification_two_states",
     "full_revelation_profile",
     "full_revelation_utilities",
     "no_information_utilities",
@@ -174,3 +175,34 @@ def full_revelation_profile(game: PersuasionGame, revealer: int | None = None) -
         profile[:] = babble
         profile[revealer] = reveal
     return profile
+
+
+def concavification_two_states(sender_utility: Any, receiver_utility: Any, prior: float) -> float:
+    """The concave envelope of ``v_hat(p) = u(a*(p), p)`` at ``prior`` for two states, computed
+    from the breakpoints of the receiver's best response (an independent check of
+    :func:`optimal_scheme`; ``p`` is the probability of state 1, ties for the sender).
+
+    >>> concavification_two_states([[0, 0], [1, 1]], [[1, 0], [0, 1]], 0.3)
+    0.6
+    """
+    u = check_array(sender_utility, "sender_utility", ndim=2, shape=(None, 2))
+    v = check_array(receiver_utility, "receiver_utility", ndim=2, shape=u.shape)
+    p0 = float(prior)
+    if not 0.0 <= p0 <= 1.0:
+        raise ValueError(f"prior: expected a probability in [0, 1], got {prior}.")
+    cands = {0.0, 1.0, p0}
+    d = v[:, None, :] - v[None, :, :]  # (a, b, state)
+    den = d[..., 0] - d[..., 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        brk = np.where(den != 0, d[..., 0] / np.where(den != 0, den, 1.0), -1.0)
+    cands |= {float(x) for x in brk.ravel() if 0.0 <= x <= 1.0}
+    pts = np.array(sorted(cands))
+    beliefs = np.stack([1 - pts, pts], -1)
+    vals = _favoured(u[None], v, beliefs, 1e-12)[:, 0]
+    best = float(vals[np.searchsorted(pts, p0)]) if p0 in pts else -np.inf
+    for i, p1 in enumerate(pts):
+        for j, p2 in enumerate(pts):
+            if p1 <= p0 <= p2 and p2 > p1:
+                lam = (p2 - p0) / (p2 - p1)
+                best = max(best, float(lam * vals[i] + (1 - lam) * vals[j]))
+    return round(best, 15) if abs(best - round(best, 15)) < 1e-15 else best

@@ -1,0 +1,68 @@
+"""Every experiment at a tiny budget; the multi-sender run resumes exactly."""
+
+import pytest
+
+import econcs.persuasion._experiments as mod
+from econcs.persuasion import random_game
+from econcs.persuasion._experiments import EXPERIMENTS, MultiConfig, SingleConfig
+from econcs.shared import config_from_overrides, run_experiment
+
+EXPS = {e.name: e for e in EXPERIMENTS.experiments}
+TINY = {"n_instances": 2, "fit.max_iter": 30, "fit.n_train": 256, "fit.n_test": 64,
+        "max_iter": 10, "refine_iter": 5, "n_restarts": 2, "budget": 400}
+
+
+def test_single_reproduces_kamenica_gentzkow(tmp_path):
+    exp = EXPS["persuasion.single"]
+    rec = run_experiment(exp, config_from_overrides(exp.config, {"n_random": 3}), seed=0,
+                         device="cpu", out_dir=tmp_path)
+    assert abs(rec.metrics["optimal_value"] - 0.6) <= 1e-9
+    assert set(rec.references) <= set(rec.metrics)
+    assert all(r.holds(rec.metrics[k]) for k, r in rec.references.items())
+
+
+def test_single_reads_an_instance_file(tmp_path):
+    g = random_game(1, 3, 3, 3, seed=0)
+    path = tmp_path / "g.json"
+    g.save_json(path)
+    exp = EXPS["persuasion.single"]
+    cfg = config_from_overrides(exp.config, {"instance": str(path), "n_random": 0})
+    rec = run_experiment(exp, cfg, seed=0, device="cpu", out_dir=tmp_path / "run")
+    assert rec.metrics["optimal_value"] >= rec.metrics["no_information"] - 1e-9
+    assert rec.metrics["optimal_value"] >= rec.metrics["full_revelation"] - 1e-9
+
+
+def test_multi_runs_and_resumes_exactly(tmp_path, monkeypatch):
+    exp = EXPS["persuasion.multi"]
+    cfg = config_from_overrides(exp.config, TINY)
+    full = run_experiment(exp, cfg, seed=0, device="cpu", out_dir=tmp_path / "full")
+    for key in ("sender_utilities", "local_ne_gap", "exact_ne_gap",
+                "pareto_share_vs_full_revelation", "approx_error", "approx_error_relu"):
+        assert key in full.metrics
+    assert set(full.references) <= set(full.metrics)
+    real, calls = mod._one_instance, []
+
+    def dies_on_second(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(mod, "_one_instance", dies_on_second)
+    part = tmp_path / "part"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, cfg, seed=0, device="cpu", out_dir=part)
+    monkeypatch.setattr(mod, "_one_instance", real)
+    resumed = run_experiment(exp, cfg, device="cpu", resume_dir=part)
+    assert resumed.metrics == full.metrics
+
+
+def test_configs_reject_bad_values():
+    with pytest.raises(ValueError, match="prior"):
+        SingleConfig(prior=1.5)
+    with pytest.raises(ValueError, match="family"):
+        MultiConfig(family="poker")
+    with pytest.raises(ValueError, match="network"):
+        MultiConfig(network="cnn")
+    with pytest.raises(ValueError, match="n_senders"):
+        MultiConfig(n_senders=0)
