@@ -199,3 +199,20 @@ def test_apply_renames():
     assert out == {"max_iter": 3}
     with pytest.raises(TypeError, match="got both 'n_iter' and its new name 'max_iter'"):
         apply_renames({"n_iter": 3, "max_iter": 4}, {"n_iter": "max_iter"}, "Trainer")
+
+
+def test_overrides_keep_the_experiments_nested_defaults():
+    @dataclasses.dataclass(frozen=True)
+    class Inner(Params):
+        a: int = param(1, "a", low=0)
+        b: int = param(2, "b", low=0)
+
+    @dataclasses.dataclass(frozen=True)
+    class Outer(Params):
+        inner: Inner = nested(Inner, "inner", a=5)
+        deeper: Cfg = nested(Cfg, "a group with groups", n_items=3)
+
+    cfg = config_from_overrides(Outer, ["b=3", "max_iter=9"])
+    assert cfg.inner == Inner(a=5, b=3)  # the experiment's a=5 survives an override of b
+    assert cfg.deeper.n_items == 3 and cfg.deeper.train.max_iter == 9
+    assert config_from_overrides(Outer, {}) == Outer()

@@ -125,17 +125,31 @@ def _flatten_mapping(cls: type, values: Mapping[str, Any], prefix: str = "") -> 
     return out
 
 
-def _build(cls: type, values: Mapping[tuple[str, ...], Any]) -> Any:
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return None
+
+
+def _build(cls: type, values: Mapping[tuple[str, ...], Any], base: Any = None) -> Any:
+    """``cls`` from ``values`` (paths -> values); a nested group starts from its field's default
+    (the experiment's ``nested(cls, **defaults)``), or from ``base``'s, and takes the overrides."""
     hints = _field_types(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for name, tp in hints.items():
         if is_params_type(tp):
             inner = {path[1:]: v for path, v in values.items() if path[0] == name}
             if inner:
-                kwargs[name] = _build(tp, inner)
+                start = getattr(base, name) if base is not None else _field_default(fields[name])
+                kwargs[name] = _build(tp, inner, start)
         elif (name,) in values:
             kwargs[name] = values[(name,)]
-    return cls(**kwargs)
+    if base is None:
+        return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs)
 
 
 def config_from_overrides(cls: type, overrides: Mapping[str, Any] | Iterable[str] = ()) -> Any:
