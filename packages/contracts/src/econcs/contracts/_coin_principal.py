@@ -198,6 +198,9 @@ class CoinGameTrainer(SteppedTrainer):
     - ``centered``: observe the grid centred on each agent (rolled on the torus, see
       :func:`~econcs.contracts.coin_game_observe`); False: absolute positions.
 
+    :meth:`train` returns a :class:`CoinGameTrainingResult`; :meth:`evaluate` plays greedily and
+    returns a :class:`CoinGameResult`.
+
     Parameters
     ----------
     mode

@@ -167,6 +167,9 @@ class DeepContractTrainer(SteppedTrainer):
     - ``polyak``: the reported policy (``policy``, ``result``) uses Polyak averages of the
       networks, ``avg <- polyak * avg + (1 - polyak) * online`` after every gradient step.
 
+    :meth:`train` returns a :class:`DeepContractResult` (its ``history``: the step outputs every
+    ``history_every`` iterations); :meth:`refine` the agent-only phase after it.
+
     Parameters
     ----------
     mdp
