@@ -21,7 +21,7 @@ def _cfg(exp, **keys):
 
 
 def test_suite_rows_parse():
-    for rep in (*EXPERIMENTS.quick, *EXPERIMENTS.full):
+    for rep in (*EXPERIMENTS.quick, *EXPERIMENTS.full, *EXPERIMENTS.smoke):
         config_from_overrides(EXP[rep.experiment].config, rep.overrides)
 
 
@@ -168,6 +168,11 @@ def test_configs_nest_the_algorithms_params():
         assert _cfg(exp, max_iter=7, lr=0.5).train == params(max_iter=7, lr=0.5)
         assert _cfg(exp, n_eval=9).evaluation.n_eval == 9
     assert _cfg("auctions.regretnet", rho_every=7).train.rho_every == 7
+    # an experiment's own evaluation default survives setting another key of the group
+    for exp, n_eval in (("auctions.rochetnet", 100_000), ("auctions.regretnet", 10_000),
+                        ("auctions.gemnet", 20_000), ("auctions.baseline", 100_000)):
+        assert _cfg(exp).evaluation.n_eval == n_eval
+        assert _cfg(exp, n_steps=3).evaluation.n_eval == n_eval
 
 
 @pytest.mark.parametrize(
