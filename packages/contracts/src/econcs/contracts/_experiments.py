@@ -8,7 +8,6 @@ an independent exact solver, or the paper's reported numbers (with the tolerance
 from __future__ import annotations
 
 import dataclasses
-import typing
 from typing import Literal
 
 import numpy as np
@@ -33,23 +32,6 @@ from econcs.shared.experiments import (
 from econcs.shared.params import Params, nested, param
 
 PAPER = "Ivanov et al. 2024 (arXiv 2407.18074)"
-
-
-def _with_defaults(name: str, cls: type[Params], **defaults) -> type[Params]:
-    """A subclass ``name`` of ``cls`` (a module global, so that it pickles) with other defaults for
-    some fields (same help and bounds).
-
-    A workaround: ``config_from_overrides`` builds a nested group from its class's defaults as
-    soon as one of its keys is set, so ``nested(cls, **defaults)`` would lose the experiment's
-    defaults on ``econcs run ... lr=1e-3``; a subclass carries them.
-    """
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    return dataclasses.make_dataclass(
-        name,
-        [(k, hints[k], dataclasses.field(default=v, metadata=fields[k].metadata))
-         for k, v in defaults.items()],
-        bases=(cls,), frozen=True, namespace={"__module__": __name__})
 
 
 # one-shot ----------------------------------------------------------------------------------------
@@ -193,20 +175,14 @@ def _run_tree_deep(config: TreeMDPConfig, ctx: RunContext, mdp, spe) -> Experime
 
 
 # Coin Game ----------------------------------------------------------------------------------------
-_CoinGameExperimentParams = _with_defaults(
-    "_CoinGameExperimentParams", CoinGameParams, max_iter=1500, batch_size=512, target_every=100,
-    n_heads=5, confidence=3.0)
-
-
 @dataclasses.dataclass(frozen=True)
 class CoinGameConfig(Params):
     size: int = param(3, "grid side (paper: 3 and 7)", low=2, high=15)
     max_steps: int = param(0, "episode length; 0: the paper's (20 for 3x3, 50 for 7x7, else "
                            "7 * size)", low=0)
-    train: _CoinGameExperimentParams = nested(  # a CoinGameParams
-        _CoinGameExperimentParams, "training (the experiment's defaults: 1500 iterations, batch "
-        "512 = 16 replays per transition, target period 100, an ensemble of 5 heads with "
-        "confidence 3)")
+    # 512 = 16 replays per transition; an ensemble of 5 heads with confidence 3
+    train: CoinGameParams = nested(CoinGameParams, "training", max_iter=1500, batch_size=512,
+                                   target_every=100, n_heads=5, confidence=3.0)
     baselines: bool = param(True, "also train the three baselines")
     optimum: bool = param(True, "compute the planner's optimum and the exact SPE (DP)")
     min_welfare_ratio: float = param(0.85, "required welfare / planner optimum (paper: "
