@@ -34,6 +34,7 @@ from econcs.shared import (
     Callback,
     DivergenceError,
     Params,
+    SolverError,
     check_int,
     check_type,
     choose_from_menu,
@@ -41,6 +42,7 @@ from econcs.shared import (
     param,
     resolve_dtype,
     resolve_params,
+    solve_lp,
 )
 
 __all__ = ["ExperimentMenu", "MenuEvaluation", "MenuParams"]
@@ -66,6 +68,8 @@ class MenuParams(Params):
                              low=0)
     prune_threshold: float = param(1e-3, "entries chosen by a smaller share of types are dropped",
                                    low=0.0, high=1.0)
+    polish: bool = param(True, "on a grid, end with the exact best prices for the learned "
+                         "experiments and choices (an LP)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,8 +294,60 @@ class ExperimentMenu(nn.Module):
                                 "n_active": int(self.active.sum())})
             if callback is not None:
                 callback(step, {"revenue": float(revenue.detach())}, state_fn)
+        if grid is not None and p.polish:
+            self.polish_prices(*fixed, scale=scale)
+            history.append({"step": p.max_iter, "revenue": self.evaluate(grid).revenue,
+                            "n_active": int(self.active.sum()), "polished": True})
         self.history_ = tuple(history)
         return self
+
+    @torch.no_grad()
+    def polish_prices(self, beliefs: torch.Tensor, values: torch.Tensor, weights: torch.Tensor,
+                      *, scale: float = 1.0) -> None:
+        """Re-price the menu exactly for a finite type set, keeping the experiments and every
+        type's choice: ``max sum_t w_t p_{k(t)}`` subject to each type (weakly, by a margin of
+        ``1e-6 * scale``) preferring its entry to every other and to the outside option. An LP in
+        the prices on HiGHS; the current prices are feasible, so revenue cannot fall. Entries no
+        type chooses are switched off. Keeps the prices when the margin makes the LP infeasible.
+        """
+        gain = self.surplus(beliefs, values).double().cpu().numpy()
+        chosen = self(beliefs, values).weights.argmax(dim=1).cpu().numpy()
+        w = weights.double().cpu().numpy()
+        used = np.unique(chosen[chosen < self.menu_size])
+        if used.size == 0:
+            return
+        col = {int(k): i for i, k in enumerate(used)}
+        n, t = used.size, gain.shape[0]
+        eps = 1e-6 * scale
+        rows, rhs = [], []
+        for_null = chosen >= self.menu_size
+        # every type against every used entry j: s_t,k - p_k >= s_t,j - p_j + eps (j != k)
+        g = gain[:, used]  # (T, n)
+        mine = np.array([col.get(int(k), -1) for k in chosen])
+        a = np.zeros((t, n, n))
+        a[:, np.arange(n), np.arange(n)] = 1.0  # + p_j
+        buyers = ~for_null
+        a[buyers, :, mine[buyers]] -= 1.0  # - p_k
+        b = g - (np.where(buyers, g[np.arange(t), mine.clip(0)], 0.0))[:, None] + eps
+        keep = ~(buyers[:, None] & (np.arange(n)[None, :] == mine[:, None]))
+        rows.append(a[keep])
+        rhs.append(b[keep])
+        # IR of buyers: p_k <= s_t,k - eps
+        ir = np.zeros((int(buyers.sum()), n))
+        ir[np.arange(ir.shape[0]), mine[buyers]] = 1.0
+        rows.append(-ir)
+        rhs.append(-(g[buyers, mine[buyers]] - eps))
+        cost = np.bincount(mine[buyers], weights=w[buyers], minlength=n)
+        try:
+            res = solve_lp(cost, A_lb=np.concatenate(rows), b_lb=np.concatenate(rhs),
+                           bounds=(None, None), maximize=True)
+        except SolverError:
+            return
+        self.prices[torch.as_tensor(used, device=self.device_)] = torch.tensor(
+            np.array(res.x), dtype=self.dtype_, device=self.device_)
+        mask = torch.zeros_like(self.active)
+        mask[torch.as_tensor(used, device=self.device_)] = True
+        self.active &= mask
 
     def _sample(self, n: int, gen: torch.Generator):
         theta, v = self.market.sample(n, generator=gen, device=gen.device, dtype=self.dtype_)

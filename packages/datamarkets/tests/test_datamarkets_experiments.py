@@ -1,0 +1,52 @@
+"""Every experiment runs at a tiny budget; a killed run resumes to the same metrics."""
+
+import pytest
+
+from econcs.datamarkets import ExperimentMenu
+from econcs.datamarkets._experiments import EXPERIMENTS
+from econcs.shared import config_from_overrides, run_experiment
+
+EXP = {e.name: e for e in EXPERIMENTS.experiments}
+TINY = {
+    "datamarkets.single": {"menu_size": 4, "max_iter": 20, "batch_size": 64, "n_eval": 500},
+    "datamarkets.lp": {"grid": 11},
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXP))
+def test_experiment_runs(name, tmp_path):
+    config = config_from_overrides(EXP[name].config, TINY[name])
+    record = run_experiment(EXP[name], config, seed=0, device="cpu", out_dir=tmp_path)
+    assert set(record.references) <= set(record.metrics)
+
+
+def test_single_on_a_grid_holds_the_menu_to_the_lp(tmp_path):
+    config = config_from_overrides(EXP["datamarkets.single"].config,
+                                   {"grid": 21, "menu_size": 4, "max_iter": 30})
+    record = run_experiment(EXP["datamarkets.single"], config, seed=0, device="cpu",
+                            out_dir=tmp_path)
+    assert record.metrics["revenue"] <= record.metrics["lp_revenue"] + 1e-6
+
+
+def test_resume_gives_the_same_metrics(tmp_path, monkeypatch):
+    exp = EXP["datamarkets.single"]
+    over = {"menu_size": 4, "max_iter": 40, "batch_size": 64, "n_eval": 500,
+            "checkpoint_every": 20, "prune_every": 15}
+    config = config_from_overrides(exp.config, over)
+    full = run_experiment(exp, config, seed=1, device="cpu", out_dir=tmp_path / "full")
+    fit = ExperimentMenu.fit
+
+    def killed_fit(self, *args, callback=None, **kwargs):
+        def cb(step, metrics, state_fn):
+            callback(step, metrics, state_fn)
+            if step == 30:
+                raise KeyboardInterrupt
+
+        return fit(self, *args, callback=cb, **kwargs)
+
+    monkeypatch.setattr(ExperimentMenu, "fit", killed_fit)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, config, seed=1, device="cpu", out_dir=tmp_path / "killed")
+    monkeypatch.setattr(ExperimentMenu, "fit", fit)
+    resumed = run_experiment(exp, config, resume_dir=tmp_path / "killed")
+    assert resumed.metrics == full.metrics
