@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning  # the estimators' own, see fit
 from sklearn.linear_model import LogisticRegression
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.utils.metaestimators import available_if
@@ -302,6 +302,9 @@ class RashomonSet(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.models_ = [m for m, ok in zip(self.candidates_, mask) if ok]
         self.losses_ = self.candidate_losses_[mask]
         if self.n_convergence_warnings_:
+            # scikit-learn's class on purpose: this summarises the scikit-learn estimator's own
+            # ConvergenceWarnings (caught per candidate fit), so the filters users set for
+            # scikit-learn apply to it
             warnings.warn(f"RashomonSet: {self.n_convergence_warnings_} of {self.n_models} "
                           "candidate fits did not converge; raise the estimator's max_iter.",
                           ConvergenceWarning, stacklevel=2)
