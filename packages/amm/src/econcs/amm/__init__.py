@@ -6,6 +6,7 @@
   with exact (:func:`menu_profit`) and Monte Carlo (:func:`menu_profit_mc`) profits;
 - the optimal-transport dual on a grid as a sparse LP on HiGHS (:func:`solve_dual`), its plain-OT
   cross-check on POT (:func:`ot_dual`) and :func:`duality_gap`;
+- RochetNet-style learned menus of trades (:class:`MenuNet`, :func:`train_menu`);
 - value distributions on ``[0, 1]^m`` (:func:`make_values`).
 """
 
@@ -14,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from econcs.amm._closed_form import OneGoodOptimum, one_good_optimum, one_good_profit
 from econcs.amm._dual import DualParams, DualResult, duality_gap, ot_dual, solve_dual
 from econcs.amm._market import trade_profit
+from econcs.amm._menunet import MenuNet, MenuNetParams, MenuResult, evaluate_menu, train_menu
 from econcs.amm._reference import (
     Menu,
     conjectured_menu,
@@ -32,10 +34,14 @@ __all__ = [
     "DualParams",
     "DualResult",
     "Menu",
+    "MenuNet",
+    "MenuNetParams",
+    "MenuResult",
     "OneGoodOptimum",
     "TraderValues",
     "conjectured_menu",
     "duality_gap",
+    "evaluate_menu",
     "make_values",
     "menu_profit",
     "menu_profit_mc",
@@ -45,4 +51,5 @@ __all__ = [
     "separate_prices_menu",
     "solve_dual",
     "trade_profit",
+    "train_menu",
 ]

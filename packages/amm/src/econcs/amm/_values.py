@@ -26,7 +26,14 @@ import numpy as np
 import torch
 from scipy import special, stats
 
-from econcs.shared import Marginal, check_array, check_int, check_type, parse_distribution
+from econcs.shared import (
+    Marginal,
+    check_array,
+    check_int,
+    check_tensor,
+    check_type,
+    parse_distribution,
+)
 
 __all__ = ["TraderValues", "make_values"]
 
@@ -70,18 +77,26 @@ class TraderValues:
         if generator is not None:
             device = generator.device if device is None else device
         device = torch.device("cpu") if device is None else torch.device(device)
+        u = torch.rand((n, self.n_goods), generator=generator, device=device, dtype=torch.float64)
+        return self.transform(u).to(dtype)
+
+    def transform(self, u: torch.Tensor) -> torch.Tensor:
+        """Values from independent uniforms ``u`` ``(n, n_goods)`` in ``[0, 1]`` (same dtype).
+
+        Sampling is ``transform(rand)``; quasi-random ``u`` (scrambled Sobol points) give
+        low-variance batches of the same distribution.
+        """
+        u = check_tensor(u, "u", ndim=2, shape=(None, self.n_goods))
+        uc = u.double().clamp(1e-12, 1 - 1e-12)
         if self.family == "product":
-            dist = parse_distribution(self.spec, 1, self.n_goods)
-            return dist.sample(n, generator=generator, device=device, dtype=dtype)[:, 0]
+            cols = [m.quantile(uc[:, j].cpu()).to(u.device) for j, m in enumerate(self.marginals)]
+            return torch.stack(cols, 1).to(u.dtype)
         if self.family == "linear_corr_uniform":
-            u = torch.rand((n, 2), generator=generator, device=device, dtype=torch.float64)
-            x2 = self.param * u[:, 0] + (1 - self.param) * u[:, 1]
-            return torch.stack([u[:, 0], x2], dim=1).to(dtype)
-        # gaussian copula with equicorrelation rho: z = sqrt(rho) w + sqrt(1 - rho) e (rho >= 0),
-        # or through the Cholesky factor in general
-        z = torch.randn((n, self.n_goods), generator=generator, device=device, dtype=torch.float64)
-        chol = torch.linalg.cholesky(self._corr()).to(device)
-        return torch.special.ndtr(z @ chol.T).to(dtype)
+            x2 = self.param * uc[:, 0] + (1 - self.param) * uc[:, 1]
+            return torch.stack([uc[:, 0], x2], dim=1).to(u.dtype)
+        z = torch.special.ndtri(uc)
+        chol = torch.linalg.cholesky(self._corr()).to(u.device)
+        return torch.special.ndtr(z @ chol.T).to(u.dtype)
 
     def _corr(self) -> torch.Tensor:
         m = self.n_goods
