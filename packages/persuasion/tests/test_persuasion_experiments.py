@@ -5,11 +5,11 @@ import pytest
 import econcs.persuasion._experiments as mod
 from econcs.persuasion import random_game
 from econcs.persuasion._experiments import EXPERIMENTS, MultiConfig, SingleConfig
-from econcs.shared import config_from_overrides, run_experiment
+from econcs.shared import ConfigError, config_from_overrides, run_experiment
 
 EXPS = {e.name: e for e in EXPERIMENTS.experiments}
 TINY = {"n_instances": 2, "fit.max_iter": 30, "fit.n_train": 256, "fit.n_test": 64,
-        "max_iter": 10, "refine_iter": 5, "n_restarts": 2, "budget": 400}
+        "eq.max_iter": 10, "refine_iter": 5, "n_restarts": 2, "budget": 400}
 
 
 def test_single_reproduces_kamenica_gentzkow(tmp_path):
@@ -66,3 +66,13 @@ def test_configs_reject_bad_values():
         MultiConfig(network="cnn")
     with pytest.raises(ValueError, match="n_senders"):
         MultiConfig(n_senders=0)
+
+
+def test_multi_config_keys_and_nested_defaults():
+    exp = EXPS["persuasion.multi"]
+    with pytest.raises(ConfigError, match=r"ambiguous.*fit\.max_iter.*eq\.max_iter"):
+        config_from_overrides(exp.config, {"max_iter": 5})
+    cfg = config_from_overrides(exp.config, {"fit.max_iter": 7, "eq.max_iter": 3})
+    # one key of a nested group set: the group keeps the experiment's other nested defaults
+    assert (cfg.fit.max_iter, cfg.fit.n_train, cfg.fit.n_test) == (7, 4096, 1024)
+    assert (cfg.eq.max_iter, cfg.eq.n_restarts, cfg.eq.refine_iter) == (3, 8, 100)

@@ -111,12 +111,10 @@ class MultiConfig(Params):
                                    n_train=4096, n_test=1024)
     eq: EquilibriumParams = nested(EquilibriumParams, "extra-gradient", max_iter=200,
                                    n_restarts=8, refine_iter=100)
-    max_iter: int | None = param(None, "extra-gradient steps (shortcut for eq.max_iter)", low=0)
     checkpoint_every: int = param(1, "checkpoint every this many instances (0: never)", low=0)
 
 
 def _one_instance(cfg: MultiConfig, game: PersuasionGame, seed: int, ctx: RunContext) -> dict:
-    eq = cfg.eq if cfg.max_iter is None else cfg.eq.replace(max_iter=cfg.max_iter)
     kinds = NETWORKS if cfg.compare_networks else (cfg.network,)
     row: dict[str, float] = {}
     fr = full_revelation_utilities(game)
@@ -127,7 +125,7 @@ def _one_instance(cfg: MultiConfig, game: PersuasionGame, seed: int, ctx: RunCon
                                   device=ctx.device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported as local_ne_gap
-            res = extragradient_equilibria(game, fit.network, eq, seed=seed)
+            res = extragradient_equilibria(game, fit.network, cfg.eq, seed=seed)
         u = res.utilities[res.best]
         row[f"approx_error_{kind}"] = fit.test_error
         row[f"utility_{kind}"] = float(u.mean())
@@ -224,6 +222,6 @@ EXPERIMENTS = ExperimentSuite(
     smoke=[
         Reproduction("persuasion.single", {"n_random": 2}),
         Reproduction("persuasion.multi", {"n_instances": 1, "compare_networks": False,
-                                          "fit.max_iter": 20, "max_iter": 5, "refine_iter": 5}),
+                                          "fit.max_iter": 20, "eq.max_iter": 5, "refine_iter": 5}),
     ],
 )
