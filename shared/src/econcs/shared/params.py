@@ -129,18 +129,21 @@ def nested(cls: type[P], help: str = "", **defaults: Any) -> Any:
     return dataclasses.field(default_factory=factory, metadata={"help": help})
 
 
-def apply_renames(kwargs: dict[str, Any], renames: Mapping[str, str], owner: str) -> dict[str, Any]:
+def apply_renames(kwargs: dict[str, Any], renames: Mapping[str, str], owner: str, *,
+                  stacklevel: int = 3) -> dict[str, Any]:
     """Accept a released keyword under its old name, with a ``DeprecationWarning``.
 
     ``renames`` maps old -> new names (``{"n_iter": "max_iter"}``); ``kwargs`` is changed in place
-    and returned. Giving both names is a ``TypeError``.
+    and returned. Giving both names is a ``TypeError``. ``stacklevel`` points the warning at the
+    user's call: 3 when the public function calls ``apply_renames`` itself, one more per helper in
+    between.
     """
     for old, new in renames.items():
         if old in kwargs:
             if new in kwargs:
                 raise TypeError(f"{owner}: got both {old!r} and its new name {new!r}; use {new!r}.")
             warnings.warn(f"{owner}: {old!r} is deprecated, use {new!r}.", DeprecationWarning,
-                          stacklevel=3)
+                          stacklevel=stacklevel)
             kwargs[new] = kwargs.pop(old)
     return kwargs
 
