@@ -47,7 +47,7 @@ def _rng(seed: int | None, rng: np.random.Generator | None, deprecated: dict[str
          owner: str) -> np.random.Generator:
     """The generator of a data function: ``rng`` if given, else one from ``seed``; the released
     keyword ``random_state`` (an int or a Generator) is accepted with a ``DeprecationWarning``."""
-    apply_renames(deprecated, {"random_state": "seed"}, owner)
+    apply_renames(deprecated, {"random_state": "seed"}, owner, stacklevel=4)  # via _rng
     if "seed" in deprecated:
         if seed is not None:
             raise TypeError(f"{owner}: got both 'random_state' and its new name 'seed'; use 'seed'.")
