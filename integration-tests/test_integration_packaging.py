@@ -25,7 +25,7 @@ def test_no_namespace_init_anywhere():
 
 def test_every_package_has_the_standard_shape():
     for name, path in MEMBERS.items():
-        short = name.removeprefix("econcs-")
+        short = name.removeprefix("econcs-").replace("-", "_")  # the import name
         assert (path / "README.md").read_text().strip(), f"{name}: empty README"
         assert (path / "src" / "econcs" / short / "__init__.py").exists(), name
         assert any((path / "tests").glob("test_*.py")), f"{name}: no tests"
@@ -48,7 +48,7 @@ def wheels(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(MEMBERS))
 def test_wheel_installs_and_imports_in_clean_venv(name, wheels, tmp_path):
-    short = name.removeprefix("econcs-")
+    short = name.removeprefix("econcs-").replace("-", "_")  # the import name
     built = {p.name.split("-")[0].replace("_", "-"): p for p in wheels.glob("*.whl")}
     assert name in built, f"no wheel built for {name}: {sorted(built)}"
     assert any(p.name.startswith(name.replace("-", "_")) for p in wheels.glob("*.tar.gz"))

@@ -1,0 +1,1 @@
+"""econcs-decpomdp-diffusion (in progress)."""
