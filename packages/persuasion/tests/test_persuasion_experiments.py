@@ -9,7 +9,8 @@ from econcs.shared import ConfigError, config_from_overrides, run_experiment
 
 EXPS = {e.name: e for e in EXPERIMENTS.experiments}
 TINY = {"n_instances": 2, "fit.max_iter": 30, "fit.n_train": 256, "fit.n_test": 64,
-        "eq.max_iter": 10, "refine_iter": 5, "n_restarts": 2, "budget": 400}
+        "eq.max_iter": 10, "refine_iter": 5, "n_restarts": 2, "budget": 400,
+        "check_network_claim": True}
 
 
 def test_single_reproduces_kamenica_gentzkow(tmp_path):
@@ -40,6 +41,7 @@ def test_multi_runs_and_resumes_exactly(tmp_path, monkeypatch):
                 "pareto_share_vs_full_revelation", "approx_error", "approx_error_relu"):
         assert key in full.metrics
     assert set(full.references) <= set(full.metrics)
+    assert {"approx_error_relu", "approx_error_delu"} <= set(full.references)
     real, calls = mod._one_instance, []
 
     def dies_on_second(*args):
@@ -76,3 +78,14 @@ def test_multi_config_keys_and_nested_defaults():
     # one key of a nested group set: the group keeps the experiment's other nested defaults
     assert (cfg.fit.max_iter, cfg.fit.n_train, cfg.fit.n_test) == (7, 4096, 1024)
     assert (cfg.eq.max_iter, cfg.eq.n_restarts, cfg.eq.refine_iter) == (3, 8, 100)
+
+
+def test_network_claim_only_where_the_fit_is_long():
+    exp = EXPS["persuasion.multi"]
+    with pytest.raises(ConfigError, match="check_network_claim"):
+        config_from_overrides(exp.config, {"compare_networks": False,
+                                           "check_network_claim": True})
+    claims = [row for row in EXPERIMENTS.full if row.overrides.get("check_network_claim")]
+    assert claims and not any(r.overrides.get("check_network_claim") for r in EXPERIMENTS.quick)
+    for row in claims:  # at 600 steps the order of the three networks is noise (MEASUREMENTS.md)
+        assert config_from_overrides(exp.config, row.overrides).fit.max_iter >= 3000

@@ -104,6 +104,9 @@ class MultiConfig(Params):
         "uniform", "aligned", "opposed", "prosecutors", "advocates", "recommendation"))
     network: str = param("dnl", "utility network the headline metrics use", choices=NETWORKS)
     compare_networks: bool = param(True, "also fit and run the other two networks")
+    check_network_claim: bool = param(False, "hold the networks' approximation errors to the "
+                                      "paper's order (network below the others); needs a long "
+                                      "fit: at short ones the order is noise (MEASUREMENTS.md)")
     budget: int = param(3000, "parameters of every network (equal count)", low=10)
     n_instances: int = param(3, "instances (seeds drawn from the run's seed)", low=1)
     exact_gap: bool = param(True, "certify with the exact MILP best response when small enough")
@@ -112,6 +115,12 @@ class MultiConfig(Params):
     eq: EquilibriumParams = nested(EquilibriumParams, "extra-gradient", max_iter=200,
                                    n_restarts=8, refine_iter=100)
     checkpoint_every: int = param(1, "checkpoint every this many instances (0: never)", low=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.check_network_claim and not self.compare_networks:
+            raise ValueError("check_network_claim: needs compare_networks=True (the claim "
+                             "compares the three networks).")
 
 
 def _one_instance(cfg: MultiConfig, game: PersuasionGame, seed: int, ctx: RunContext) -> dict:
@@ -180,9 +189,10 @@ def run_multi(cfg: MultiConfig, ctx: RunContext) -> ExperimentResult:
             if kind != cfg.network:
                 metrics[f"approx_error_{kind}"] = mean(f"approx_error_{kind}")
                 metrics[f"sender_utilities_{kind}"] = mean(f"utility_{kind}")
-                refs[f"approx_error_{kind}"] = Reference(
-                    metrics["approx_error"], f"{PAPER}: {cfg.network} approximates better than "
-                    f"{kind} at equal parameter count", relation="ge")
+                if cfg.check_network_claim:
+                    refs[f"approx_error_{kind}"] = Reference(
+                        metrics["approx_error"], f"{PAPER}: {cfg.network} approximates better "
+                        f"than {kind} at equal parameter count", relation="ge")
     return ExperimentResult(metrics, refs)
 
 
@@ -197,7 +207,8 @@ EXPERIMENTS = ExperimentSuite(
     quick=[
         # the KG closed forms to 1e-9 and 20 random concavifications: milliseconds
         Reproduction("persuasion.single", {}, "Kamenica-Gentzkow prosecutor, prior 0.3"),
-        # three random families, 2 senders x 3 states x 2 signals x 3 actions (MILP-certifiable)
+        # three random families, 2 senders x 3 states x 2 signals x 3 actions (MILP-certifiable);
+        # the three networks' errors are metrics here, the paper's order is held in the full rows
         Reproduction("persuasion.multi", {"family": "uniform", "n_instances": 2},
                      "uniform 2x3x2x3, three networks"),
         Reproduction("persuasion.multi", {"family": "aligned", "n_instances": 2,
@@ -207,14 +218,20 @@ EXPERIMENTS = ExperimentSuite(
     ],
     full=[
         Reproduction("persuasion.single", {"n_random": 1000}, "prosecutor + 1000 random games"),
-        # the benchmark size of the issue: 3 senders x 4 states x 3 signals x 4 actions
+        # the benchmark size of the issue: 3 senders x 4 states x 3 signals x 4 actions; the
+        # network order is held only at fits this long (3000 steps, 16384 profiles)
         Reproduction("persuasion.multi", {"n_senders": 3, "n_states": 4, "n_signals": 3,
                                           "n_actions": 4, "n_instances": 10, "budget": 6000,
-                                          "fit.max_iter": 3000, "fit.n_train": 16384},
+                                          "fit.max_iter": 3000, "fit.n_train": 16384,
+                                          "check_network_claim": True},
                      "uniform 3x4x3x4, three networks"),
-        Reproduction("persuasion.multi", {"family": "aligned", "n_instances": 20},
+        Reproduction("persuasion.multi", {"family": "aligned", "n_instances": 20,
+                                          "fit.max_iter": 3000, "fit.n_train": 16384,
+                                          "check_network_claim": True},
                      "aligned 2x3x2x3, three networks"),
-        Reproduction("persuasion.multi", {"family": "opposed", "n_instances": 20},
+        Reproduction("persuasion.multi", {"family": "opposed", "n_instances": 20,
+                                          "fit.max_iter": 3000, "fit.n_train": 16384,
+                                          "check_network_claim": True},
                      "opposed 2x3x2x3, three networks"),
         Reproduction("persuasion.multi", {"family": "recommendation", "n_instances": 1},
                      "product recommendation, 2 sellers"),
