@@ -185,7 +185,7 @@ def extragradient_equilibria(game: PersuasionGame, network: torch.nn.Module | No
     Examples
     --------
     >>> from econcs.persuasion import random_game
-    >>> res = extragradient_equilibria(random_game(2, 2, 2, 2, seed=0), None, max_iter=100,
+    >>> res = extragradient_equilibria(random_game(2, 2, 2, 2, seed=0), None, max_iter=30,
     ...                                n_restarts=4)
     >>> res.profiles.shape, res.converged
     ((4, 2, 2, 2), True)

@@ -239,6 +239,8 @@ EXPERIMENTS = ExperimentSuite(
     smoke=[
         Reproduction("persuasion.single", {"n_random": 2}),
         Reproduction("persuasion.multi", {"n_instances": 1, "compare_networks": False,
-                                          "fit.max_iter": 20, "eq.max_iter": 5, "refine_iter": 5}),
+                                          "fit.max_iter": 20, "fit.n_train": 256,
+                                          "fit.n_test": 64, "eq.max_iter": 5, "refine_iter": 5,
+                                          "n_restarts": 2}),
     ],
 )
