@@ -238,8 +238,9 @@ def train_menu(
     dist = make_values(values, m)
     device = resolve_device(device)
     gen = make_generator(seed, device) if generator is None else generator
-    model = MenuNet(m, p.menu_size, kind=p.kind, dtype=dtype,
-                    generator=gen if gen.device == torch.device("cpu") else None).to(device)
+    # the initial menu is drawn on the CPU so that a seed gives the same menu on every device
+    init_gen = gen if gen.device.type == "cpu" else make_generator(seed)
+    model = MenuNet(m, p.menu_size, kind=p.kind, dtype=dtype, generator=init_gen).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr)
     gamma = (p.lr_final / p.lr) ** (1.0 / max(p.max_iter, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)

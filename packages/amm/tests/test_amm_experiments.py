@@ -1,0 +1,87 @@
+"""Every experiment at a tiny budget, the CLI's checks, and resume from a checkpoint."""
+
+import pytest
+
+from econcs.amm._experiments import EXPERIMENTS, DualConfig, MenuConfig, known_profit
+from econcs.shared import ConfigError, RunContext, config_from_overrides, run_experiment
+
+EXP = {e.name: e for e in EXPERIMENTS.experiments}
+TINY = {
+    "amm.menu": {"menu_size": 4, "max_iter": 20, "batch_size": 32, "eval_samples": 2000},
+    "amm.dual": {"grid": 11},
+}
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", sorted(EXP))
+def test_every_experiment_runs_tiny(tmp_path, name):
+    cfg = config_from_overrides(EXP[name].config, TINY[name])
+    record = run_experiment(EXP[name], cfg, seed=0, device="cpu", out_dir=tmp_path)
+    assert set(record.references) <= set(record.metrics)
+    assert "separate_prices_profit" in record.metrics
+
+
+def test_menu_with_dual_reports_the_gap(tmp_path):
+    cfg = config_from_overrides(MenuConfig, TINY["amm.menu"] | {"n_goods": 1, "dual_grid": 51})
+    record = run_experiment(EXP["amm.menu"], cfg, seed=0, device="cpu", out_dir=tmp_path)
+    assert record.metrics["duality_gap"] == pytest.approx(
+        record.metrics["dual_value"] - record.metrics["profit"])
+    assert record.metrics["dual_value"] == pytest.approx(0.125, rel=3e-3)  # grid 51
+
+
+def test_dual_experiment_hits_the_closed_form(tmp_path):
+    cfg = config_from_overrides(DualConfig, {"n_goods": 1, "c": (0.3,), "l": 0.2, "grid": 201})
+    record = run_experiment(EXP["amm.dual"], cfg, seed=0, device="cpu", out_dir=tmp_path)
+    assert record.metrics["dual_value"] == pytest.approx(record.metrics["profit"], rel=1e-3)
+    assert abs(record.metrics["duality_gap"]) < 1e-4
+
+
+def test_known_profits():
+    import numpy as np
+
+    assert known_profit(np.array([0.5, 0.5]), 0.0, "uniform(0,1)")[0] == pytest.approx(0.2746,
+                                                                                        abs=1e-4)
+    assert known_profit(np.array([0.5, 0.5]), 0.0, "beta(2,2)") is None
+    assert known_profit(np.array([0.2, 0.7]), 0.0, "uniform(0,1)") is None
+
+
+@pytest.mark.parametrize(("cls", "overrides", "match"), [
+    (MenuConfig, {"c": (0.5, 1.5)}, "c"),
+    (MenuConfig, {"c": (0.5, 0.5, 0.5)}, "c: expected 1 or n_goods"),
+    (MenuConfig, {"l": -0.5}, "l"),
+    (MenuConfig, {"menu_size": 0}, "menu_size"),
+    (MenuConfig, {"values": "uniform(0,1"}, "values"),
+    (MenuConfig, {"n_goods": 3, "dual_grid": 11}, "m <= 2"),
+    (DualConfig, {"grid": 2}, "grid"),
+    (DualConfig, {"n_goods": 3, "c": (0.5,)}, "m <= 2"),
+])
+def test_bad_configs(cls, overrides, match):
+    with pytest.raises((ValueError, ConfigError), match=match):
+        config_from_overrides(cls, overrides)
+
+
+def test_resume_gives_identical_metrics(tmp_path, monkeypatch):
+    cfg = config_from_overrides(MenuConfig, TINY["amm.menu"] | {"checkpoint_every": 10})
+    exp = EXP["amm.menu"]
+    full = run_experiment(exp, cfg, seed=5, device="cpu", out_dir=tmp_path / "a")
+    save = RunContext.save_checkpoint
+
+    def save_then_die(self, step, state):  # the run is killed right after its first checkpoint
+        save(self, step, state)
+        raise _Killed
+
+    monkeypatch.setattr(RunContext, "save_checkpoint", save_then_die)
+    with pytest.raises(_Killed):
+        run_experiment(exp, cfg, seed=5, device="cpu", out_dir=tmp_path / "b")
+    monkeypatch.setattr(RunContext, "save_checkpoint", save)
+    resumed = run_experiment(exp, None, resume_dir=tmp_path / "b", device="cpu")
+    assert resumed.metrics == full.metrics
+
+
+def test_suite_rows_name_its_experiments():
+    names = set(EXP)
+    for row in (*EXPERIMENTS.quick, *EXPERIMENTS.full, *EXPERIMENTS.smoke):
+        assert row.experiment in names
