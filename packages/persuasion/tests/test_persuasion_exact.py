@@ -149,6 +149,30 @@ def test_milp_matches_enumeration(seed):
 
 
 @pytest.mark.parametrize("seed", range(3))
+def test_milp_drops_never_obedient_actions_with_the_same_best_response(seed):
+    from econcs.persuasion._best_response import _obedient_actions
+
+    g = random_game(2, 2, 2, 2, seed=seed)
+    rng = np.random.default_rng(seed)
+    # two dominated receiver actions (below the worst kept one in every state), which the sender
+    # likes best: with them kept they would have to be obedient to count, so the value is equal
+    v = np.concatenate([g.receiver_utility, g.receiver_utility.min(0, keepdims=True) - [[0.5], [1]]])
+    u = np.concatenate([g.sender_utility, np.full((2, 2, 2), 2.0)], axis=1)
+    big = PersuasionGame(g.prior, u, v, g.n_signals)
+    kept = _obedient_actions(g.receiver_utility)  # seed 0: one of the two is dominated already
+    assert_allclose(_obedient_actions(big.receiver_utility), kept)
+    prof = rng.dirichlet(np.ones(2), size=(2, 2))
+    for i in range(2):
+        small, pruned = best_response(g, prof, i), best_response(big, prof, i)
+        enum = best_response(big, prof, i, method="enumerate")  # all four actions, no pruning
+        assert_allclose([pruned.value, enum.value], small.value, atol=1e-9)
+        assert pruned.actions.max() <= 1  # indices into the game's actions
+    # an action optimal at one belief only (a tie at q = 1/2) is kept
+    assert_allclose(_obedient_actions(np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])), [0, 1, 2])
+    assert_allclose(_obedient_actions(np.array([[1.0, 0.0], [0.0, 1.0], [0.4, 0.4]])), [0, 1])
+
+
+@pytest.mark.parametrize("seed", range(3))
 def test_milp_single_sender_equals_lp(seed):
     g = random_game(1, 3, 3, 3, seed=seed)
     lp = optimal_scheme(g.prior, g.sender_utility[0], g.receiver_utility)
