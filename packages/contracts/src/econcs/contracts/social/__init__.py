@@ -1,0 +1,46 @@
+"""Social Environment Design: agents vote on the objective, a principal designs their economy.
+
+Zhang, Zhao, Lin, ..., Parkes, "Position: Social Environment Design Should be Further Developed for
+AI-based Policy-Making" (ICML 2024, arXiv 2402.14090). A round (Def. 3.1-3.4): the agents vote over
+social-welfare objectives (:func:`vote`), the principal picks environment parameters ``phi`` within
+a divergence budget of the last round's to maximise the elected objective, and learning agents
+play the induced economy (:class:`TaxEconomy`, :class:`CommonPoolResource`, as PettingZoo
+environments through :class:`EconomyEnv`).
+"""
+
+from econcs.contracts.social._commons import CommonPoolResource
+from econcs.contracts.social._economy_env import EconomyEnv
+from econcs.contracts.social._objectives import OBJECTIVES, Objective, gini, objective_value
+from econcs.contracts.social._tax_economy import TaxEconomy
+from econcs.contracts.social._voting import (
+    RANKED_RULES,
+    RULES,
+    VoteResult,
+    condorcet_winner,
+    impartial_culture,
+    pairwise_margins,
+    rankings_from_utilities,
+    single_peaked_ballots,
+    vote,
+    weighted_median,
+)
+
+__all__ = [
+    "OBJECTIVES",
+    "RANKED_RULES",
+    "RULES",
+    "CommonPoolResource",
+    "EconomyEnv",
+    "Objective",
+    "TaxEconomy",
+    "VoteResult",
+    "condorcet_winner",
+    "gini",
+    "impartial_culture",
+    "objective_value",
+    "pairwise_margins",
+    "rankings_from_utilities",
+    "single_peaked_ballots",
+    "vote",
+    "weighted_median",
+]
