@@ -11,6 +11,7 @@ from scipy.optimize import minimize_scalar
 from econcs.datamarkets import (
     DataMarket,
     best_posted_price,
+    best_response_values,
     experiment_value,
     obedient_value,
     prior_value,
@@ -126,3 +127,53 @@ def test_lp_needs_beliefs_or_grid():
     grid = DataMarket().grid(3)
     with pytest.raises(TypeError, match="grid"):
         solve_experiment_lp([[0.5, 0.5]], grid=grid)
+
+
+def test_chunked_separation_matches_the_dense_tensor():
+    from econcs.datamarkets._lp import _most_violated
+
+    rng = np.random.default_rng(3)
+    beliefs = rng.dirichlet(np.ones(3), size=10)
+    values = rng.uniform(0.5, 1.5, 10)
+    pis = rng.dirichlet(np.ones(4), size=(10, 3))  # (T, S, G)
+    payoff = rng.uniform(size=(4, 3))
+    prices, own = rng.uniform(size=10), rng.uniform(size=10)
+    br, acts = best_response_values(beliefs, pis, payoff)  # the full (T, T, G, A) tensor
+    dense = values[:, None] * br - prices[None] - own[:, None]
+    for chunk in (None, 3):
+        tt, t2, gain, delta = _most_violated(beliefs, values, pis, prices, own, payoff, 4,
+                                             chunk_size=chunk)
+        assert_allclose(gain, dense[tt, t2], atol=1e-12)
+        assert_allclose(np.sort(gain.reshape(10, 4), axis=1),
+                        np.sort(dense, axis=1)[:, -4:], atol=1e-12)  # the 4 best per type
+        assert (delta == acts[tt, t2]).all()
+
+
+def test_neighbours_on_a_product_grid_are_the_next_cells():
+    from econcs.datamarkets._lp import _neighbours
+
+    grid = DataMarket(value="uniform(0,1)").grid(4, 4)  # index = 4 * theta cell + value cell
+    t, t2 = _neighbours(grid.beliefs, grid.values)
+    pairs = set(zip(t.tolist(), t2.tolist(), strict=True))
+    cell = lambda i: divmod(i, 4)  # noqa: E731
+    steps = {(a, b) for a in range(16) for b in range(16)
+             if sum(abs(x - y) for x, y in zip(cell(a), cell(b), strict=True)) == 1}
+    assert steps <= pairs  # the next cell in theta and in v, every type
+    assert all(max(abs(x - y) for x, y in zip(cell(a), cell(b), strict=True)) <= 2
+               for a, b in pairs)  # nothing far (edge cells' fourth nearest is two cells away)
+    assert len(pairs) <= 2 * 4 * 16
+    assert all((b, a) in pairs for a, b in pairs)
+
+
+@pytest.mark.parametrize(("spec", "n", "before"), [
+    # LP values of 7da96d2, whose separation built the full (T, T, G, A) tensor every round
+    (("uniform(0,1)", "uniform(0,1)"), (7, 7), 0.05961531180190072),
+    (("uniform(0,1)", "uniform(0,1)"), (11, 11), 0.05465325338626343),
+    ((BIMODAL, "uniform(0,1)"), (9, 5), 0.07171931514199438),
+])
+def test_cheaper_separation_gives_the_same_lp_value(spec, n, before):
+    grid = DataMarket(belief=spec[0], value=spec[1]).grid(*n)
+    res = solve_experiment_lp(grid=grid)
+    assert res.status == "optimal" and res.ic_violation <= 1e-9
+    assert_allclose(res.revenue, before, rtol=0, atol=1e-9)
+    _check_feasible(grid, res, tol=1e-8)

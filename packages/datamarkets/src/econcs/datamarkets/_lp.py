@@ -14,10 +14,14 @@ at a price ``p_t``. With ``c_t[omega, a] = v_t theta_t[omega] U[a, omega]`` the 
 The IC right-hand side (type ``t`` buys ``t'``'s experiment and best-responds to each of its
 signals) is a maximum of linear functions, one per deviation map ``delta: signal -> action``, so
 IC is ``A^A`` linear rows per pair. They are generated lazily (cutting planes on one
-:class:`econcs.shared.LinearModel`, re-solved from the previous basis): start with neighbouring
-pairs under ``delta = identity``, then add, for each type, the most violated deviations, until no
-IC row is violated by more than ``tol``. The final solution satisfies every IC row exactly (up to
-``tol``), so its revenue is the optimum of the full LP.
+:class:`econcs.shared.LinearModel`, re-solved from the previous basis): start with the pairs of
+neighbouring types (the next cells in every coordinate of a grid, both ways) under
+``delta = identity``, then add, for each type, its ``cuts_per_type`` most profitable misreports
+with their best deviation maps, until no IC row is violated by more than ``tol``. The separation
+never holds all ``T^2`` pairs' ``(signal, action)`` values at once: each chunk of types is one
+matmul against all experiments, reduced at once to its best misreports. HiGHS's primal feasibility
+tolerance is set below ``tol`` so that the added rows hold to it. The final solution satisfies every
+IC row up to ``tol``, so its revenue is the optimum of the full LP.
 """
 
 from __future__ import annotations
@@ -85,6 +89,67 @@ def best_response_values(beliefs: np.ndarray, experiments: np.ndarray,
     # act[t, k, g, a] = sum_omega theta[t, omega] pi[k, omega, g] U[a, omega]
     act = np.einsum("ts,ksg,as->tkga", beliefs, experiments, payoff, optimize=True)
     return act.max(axis=-1).sum(axis=-1), act.argmax(axis=-1)
+
+
+def _most_violated(beliefs: np.ndarray, values: np.ndarray, experiments: np.ndarray,
+                   prices: np.ndarray, own: np.ndarray, payoff: np.ndarray, k: int,
+                   chunk_size: int | None = None):
+    """IC separation without the ``(T, T, G, A)`` tensor: for every type ``t`` the ``k`` reports
+    ``t'`` with the largest gain ``v_t V[t, t'] - p_t' - own_t`` (best response to each signal of
+    ``pi_t'``), computed in chunks of types as one matmul ``theta @ M`` per chunk, with
+    ``M[omega, (a, g, t')] = pi_t'[omega, g] U[a, omega]``.
+
+    Returns ``(t, t', gain, delta)`` flat over the ``T k`` pairs, ``delta (T k, G)`` the best
+    action after each signal (the deviation map of the IC row).
+    """
+    t_n, s = beliefs.shape
+    n_exp, _, g_n = experiments.shape
+    a_n = payoff.shape[0]
+    k = min(k, n_exp)
+    # mat[omega, a, g, t'] = pi_t'[omega, g] U[a, omega]
+    mat = (payoff.T[:, :, None, None] * experiments.transpose(1, 2, 0)[:, None]).reshape(s, -1)
+    chunk = chunk_size or max(1, (1 << 22) // (a_n * g_n * n_exp))
+    top = np.empty((t_n, k), dtype=np.int64)
+    gain = np.empty((t_n, k))
+    for lo in range(0, t_n, chunk):
+        hi = min(lo + chunk, t_n)
+        act = (beliefs[lo:hi] @ mat).reshape(hi - lo, a_n, g_n, n_exp)
+        viol = act.max(axis=1).sum(axis=1)  # (chunk, T'): V[t, t']
+        viol *= values[lo:hi, None]
+        viol -= prices[None, :]
+        viol -= own[lo:hi, None]
+        idx = (np.argpartition(-viol, k - 1, axis=1)[:, :k] if k < n_exp
+               else np.broadcast_to(np.arange(n_exp), (hi - lo, k)))
+        top[lo:hi] = idx
+        gain[lo:hi] = np.take_along_axis(viol, idx, axis=1)
+    tt = np.repeat(np.arange(t_n), k)
+    t2 = top.ravel()
+    act = np.einsum("ns,nsg,as->nga", beliefs[tt], experiments[t2], payoff)
+    return tt, t2, gain.ravel(), act.argmax(axis=-1)
+
+
+def _neighbours(beliefs: np.ndarray, values: np.ndarray, chunk_size: int = 1024,
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(t, t')`` of neighbouring types, both ways: each type's ``2 d`` nearest types in
+    the ``d`` coordinates that vary (beliefs but the last, and the value), each coordinate
+    scaled by its range (on a product grid: the next cells in theta and in v)."""
+    feats = np.concatenate([beliefs[:, :-1], values[:, None]], axis=1)
+    span = np.ptp(feats, axis=0)
+    feats = feats[:, span > 0] / span[span > 0]
+    t_n = feats.shape[0]
+    k = min(2 * feats.shape[1], t_n - 1)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    near = np.empty((t_n, k), dtype=np.int64)
+    sq = (feats**2).sum(axis=1)
+    for lo in range(0, t_n, chunk_size):
+        hi = min(lo + chunk_size, t_n)
+        dist = sq[lo:hi, None] + sq[None, :] - 2 * feats[lo:hi] @ feats.T
+        dist[np.arange(hi - lo), np.arange(lo, hi)] = np.inf
+        near[lo:hi] = np.argpartition(dist, k - 1, axis=1)[:, :k]
+    pairs = np.stack([np.repeat(np.arange(t_n), k), near.ravel()], axis=1)
+    pairs = np.unique(np.concatenate([pairs, pairs[:, ::-1]]), axis=0)
+    return pairs[:, 0], pairs[:, 1]
 
 
 class _Rows:
@@ -221,14 +286,14 @@ def solve_experiment_lp(
     cost = np.concatenate([np.zeros(rows.n_pi), w])
     ir, ir_rhs = rows.ir()
     obed = rows.obedience()
-    ident = np.broadcast_to(np.arange(a_n), (max(t_n - 1, 0), a_n))
-    first = np.arange(t_n - 1)
-    ic0 = sp.vstack([rows.ic(first, first + 1, ident), rows.ic(first + 1, first, ident)])
+    near, near2 = _neighbours(b, v)
+    ic0 = rows.ic(near, near2, np.broadcast_to(np.arange(a_n), (near.size, a_n)))
     a_lb = sp.vstack([ir, obed, ic0], format="csr")
     b_lb = np.concatenate([ir_rhs, np.zeros(obed.shape[0] + ic0.shape[0])])
     bounds = [(0.0, None)] * rows.n_pi + [(None, None)] * t_n
     model = LinearModel(cost, A_eq=rows.sums(), b_eq=np.ones(t_n * rows.s), bounds=bounds,
-                        A_lb=a_lb, b_lb=b_lb, maximize=True, time_limit=time_limit)
+                        A_lb=a_lb, b_lb=b_lb, maximize=True, time_limit=time_limit,
+                        options={"primal_feasibility_tolerance": max(min(1e-7, tol / 10), 1e-10)})
     history = []
     status = "max_iter"
     for it in range(1, max_iter + 1):
@@ -236,9 +301,8 @@ def solve_experiment_lp(
         pi = res.x[: rows.n_pi].reshape(t_n, rows.s, a_n).clip(0.0, None)
         price = res.x[rows.n_pi:]
         own = (rows.own * pi).sum(axis=(1, 2)) - price
-        br, acts = best_response_values(b, pi, u)  # (T, T), (T, T, A)
-        viol = v[:, None] * br - price[None, :] - own[:, None]
-        worst = float(viol.max())
+        tt, t2, gain, delta = _most_violated(b, v, pi, price, own, u, cuts_per_type)
+        worst = float(gain.max())
         history.append({"step": it, "revenue": float(res.objective), "ic_violation": worst,
                         "n_rows": model.n_rows})
         if worst <= tol:
@@ -246,13 +310,9 @@ def solve_experiment_lp(
             break
         if it == max_iter:
             break
-        k = min(cuts_per_type, t_n)
-        top = np.argpartition(-viol, k - 1, axis=1)[:, :k]  # (T, k) most violated t'
-        tt = np.repeat(np.arange(t_n), k)
-        t2 = top.ravel()
-        keep = viol[tt, t2] > tol
-        tt, t2 = tt[keep], t2[keep]
-        model.add_rows(rows.ic(tt, t2, acts[tt, t2]), 0.0, None)
+        keep = gain > tol
+        tt, t2, delta = tt[keep], t2[keep], delta[keep]
+        model.add_rows(rows.ic(tt, t2, delta), 0.0, None)
     if status != "optimal":
         import warnings
 
