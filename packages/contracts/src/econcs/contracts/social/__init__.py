@@ -10,7 +10,10 @@ environments through :class:`EconomyEnv`).
 
 from econcs.contracts.social._commons import CommonPoolResource
 from econcs.contracts.social._economy_env import EconomyEnv
+from econcs.contracts.social._learners import AgentLearnerParams, IndependentLearners
 from econcs.contracts.social._objectives import OBJECTIVES, Objective, gini, objective_value
+from econcs.contracts.social._principals import DesignResult, PrincipalParams, design
+from econcs.contracts.social._sed_loop import SEDParams, SEDResult, run_sed
 from econcs.contracts.social._tax_economy import TaxEconomy
 from econcs.contracts.social._voting import (
     RANKED_RULES,
@@ -29,17 +32,25 @@ __all__ = [
     "OBJECTIVES",
     "RANKED_RULES",
     "RULES",
+    "AgentLearnerParams",
     "CommonPoolResource",
+    "DesignResult",
     "EconomyEnv",
+    "IndependentLearners",
     "Objective",
+    "PrincipalParams",
+    "SEDParams",
+    "SEDResult",
     "TaxEconomy",
     "VoteResult",
     "condorcet_winner",
+    "design",
     "gini",
     "impartial_culture",
     "objective_value",
     "pairwise_margins",
     "rankings_from_utilities",
+    "run_sed",
     "single_peaked_ballots",
     "vote",
     "weighted_median",

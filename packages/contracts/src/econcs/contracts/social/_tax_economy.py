@@ -77,9 +77,8 @@ class TaxEconomy:
                              f"{b.tolist()}.")
         self.cutoffs = torch.as_tensor(b)
         self.n_params = int(b.size) + 1
-        #: the action bound: twice the untaxed best response of the most skilled agent
-        self.action_high = torch.full((self.n_agents,), float(s.max()) / self.cost,
-                                      dtype=torch.float64)
+        #: each agent's action bound: twice its untaxed best response ``s / (2c)``
+        self.action_high = self.skills / self.cost
 
     # taxes ---------------------------------------------------------------------------------------
     def _check_phi(self, phi) -> torch.Tensor:

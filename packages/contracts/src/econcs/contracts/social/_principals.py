@@ -1,0 +1,138 @@
+"""Principal learners: choose ``phi`` among candidates to maximise an objective of learning agents.
+
+Zhang et al. (ICML 2024, arXiv 2402.14090), Def. 3.2: the principal's design step. The principal
+does not know the agents' responses: a *pull* plays one candidate ``phi`` (the agents learn in it for
+``agent_steps`` periods) and observes the elected objective of the last period's realised play,
+averaged over the batch of economies (a noisy measurement). Three learners:
+
+- ``grid``: pull every candidate in turn (all at once: the agents' learning is vectorised over the
+  candidates) and keep the best mean;
+- ``ucb``: UCB1 (Auer et al. 2002) with the exploration bonus scaled by the observed spread,
+  ``mean_a + c * spread * sqrt(2 ln N / n_a)``;
+- ``thompson``: Gaussian Thompson sampling (posterior ``N(mean_a, s^2 / n_a)`` with the pooled
+  residual variance ``s^2``).
+
+Every candidate is pulled once first. The result is the candidate with the best mean observation
+(ties toward the lowest index). The agents keep what they learned between pulls (their policy is
+tabular in the observed ``phi``), so a later pull of a candidate measures better-trained agents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import numpy as np
+import torch
+
+from econcs.contracts.social._learners import IndependentLearners
+from econcs.contracts.social._objectives import Objective
+from econcs.shared import Params, history_tuple, param
+from econcs.shared.validation import check_int
+
+__all__ = ["DesignResult", "PrincipalParams", "design"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PrincipalParams(Params):
+    """Parameters of the principal's design step (:func:`design`)."""
+
+    method: Literal["grid", "ucb", "thompson"] = param("grid", "grid search, UCB1 or Thompson "
+                                                       "sampling over the candidates")
+    max_iter: int = param(42, "pulls per round (grid: rounded up to whole sweeps)", low=1)
+    agent_steps: int = param(60, "agents' learning periods per pull", low=1)
+    ucb_c: float = param(0.5, "UCB exploration coefficient (times the observed spread)", low=0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DesignResult:
+    """The principal's choice.
+
+    Attributes
+    ----------
+    index
+        the chosen candidate's index (into the ``candidates`` passed to :func:`design`).
+    means, counts
+        (n_candidates,) mean observation and pulls of each candidate.
+    iterations
+        pulls made.
+    history
+        one row per pull: ``step``, ``arm``, ``observation``.
+    """
+
+    index: int
+    means: np.ndarray
+    counts: np.ndarray
+    iterations: int
+    history: tuple[dict, ...]
+
+
+def _observe(learners: IndependentLearners, objective: Objective, arms: torch.Tensor,
+             steps: int) -> np.ndarray:
+    """Let the agents learn ``steps`` periods in ``arms``; the objective of the last period's
+    play, averaged over the batch: (len(arms),)."""
+    act = learners.learn(arms, steps)
+    phi = learners.contexts[arms][:, None, :].expand(-1, act.shape[1], -1)
+    out = learners.economy.outcome(act.double(), phi.double())
+    return objective(out["utility"], out["income"]).mean(1).cpu().numpy()
+
+
+def design(learners: IndependentLearners, objective: Objective, candidates=None,
+           params: PrincipalParams | None = None, /, *, seed: int = 0,
+           rng: np.random.Generator | None = None, **overrides) -> DesignResult:
+    """Choose the candidate ``phi`` (a context of ``learners``) that maximises ``objective``.
+
+    Parameters
+    ----------
+    learners
+        the agents (they learn during the pulls).
+    objective
+        the elected :class:`~econcs.contracts.social.Objective`.
+    candidates
+        indices of the learners' contexts allowed this round (default: all).
+    params
+        a :class:`PrincipalParams` (or keyword overrides).
+    seed, rng
+        Thompson sampling's generator (``rng`` wins when given).
+    """
+    from econcs.shared import resolve_params
+
+    p = resolve_params(PrincipalParams, params, **overrides)
+    n_all = learners.contexts.shape[0]
+    cand = np.arange(n_all) if candidates is None else np.asarray(candidates, dtype=np.int64)
+    if cand.ndim != 1 or cand.size == 0 or cand.min() < 0 or cand.max() >= n_all:
+        raise ValueError(f"candidates: expected a non-empty list of context indices in "
+                         f"0..{n_all - 1}, got {np.asarray(candidates).tolist()}.")
+    rng = np.random.default_rng(check_int(seed, "seed", low=0)) if rng is None else rng
+    k = cand.size
+    obs: list[list[float]] = [[] for _ in range(k)]
+    rows: list[dict] = []
+
+    def pull(local: np.ndarray) -> None:
+        vals = _observe(learners, objective, torch.as_tensor(cand[local]), p.agent_steps)
+        for j, v in zip(local, vals):
+            obs[j].append(float(v))
+            rows.append({"step": len(rows) + 1, "arm": int(cand[j]), "observation": float(v)})
+
+    if p.method == "grid":
+        for _ in range(math.ceil(p.max_iter / k)):
+            pull(np.arange(k))
+    else:
+        pull(np.arange(k))  # every candidate once
+        while len(rows) < max(p.max_iter, k):
+            means = np.array([np.mean(o) for o in obs])
+            counts = np.array([len(o) for o in obs], dtype=np.float64)
+            if p.method == "ucb":
+                spread = max(means.max() - means.min(), 1e-12)
+                score = means + p.ucb_c * spread * np.sqrt(2 * np.log(len(rows)) / counts)
+            else:
+                resid = np.concatenate([np.asarray(o) - np.mean(o) for o in obs])
+                dof = max(resid.size - k, 1)
+                s2 = max(float(resid @ resid) / dof, 1e-12 * (1 + float(np.abs(means).max())))
+                score = means + np.sqrt(s2 / counts) * rng.standard_normal(k)
+            pull(np.array([int(np.argmax(score))]))
+    means = np.array([np.mean(o) for o in obs])
+    counts = np.array([len(o) for o in obs])
+    return DesignResult(int(cand[int(np.argmax(means))]), means, counts, len(rows),
+                        history_tuple(rows))
