@@ -3,18 +3,41 @@
 
 - finite Dec-POMDPs with exact posteriors by forward filtering (:class:`TabularDecPOMDP`), a sensor
   network and a grid world (:func:`sensor_network`, :func:`grid_world`, :func:`make_env`), as
-  PettingZoo ``ParallelEnv`` (:class:`DecPOMDPEnv`), and batched episodes (:class:`Histories`).
+  PettingZoo ``ParallelEnv`` (:class:`DecPOMDPEnv`), and batched episodes (:class:`Histories`);
+- conditional DDPMs of the state given a local history, with a GRU (or MLP) history encoder and the
+  deterministic DDIM sampler (:class:`ConditionalDiffusion`, :func:`train_diffusion`), saved as
+  safetensors + JSON (:func:`save_model`, :func:`load_model`); the exact (Bayes) denoiser
+  (:class:`ExactDiffusion`);
+- fixed points of the denoising map with their stability and Jacobian rank
+  (:func:`fixed_points`) and single-agent / composite reconstruction (:func:`reconstruct`).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from econcs.decpomdp_diffusion._dec_pomdp import Histories, TabularDecPOMDP, uniform_policy
+from econcs.decpomdp_diffusion._diffusion import (
+    ConditionalDiffusion,
+    DiffusionParams,
+    DiffusionResult,
+    HistoryEncoder,
+    encode_history,
+    load_model,
+    save_model,
+    train_diffusion,
+)
 from econcs.decpomdp_diffusion._envs import (
     ENVIRONMENTS,
     DecPOMDPEnv,
     grid_world,
     make_env,
     sensor_network,
+)
+from econcs.decpomdp_diffusion._exact_denoiser import ExactDiffusion
+from econcs.decpomdp_diffusion._fixed_points import (
+    FixedPoints,
+    denoise_map,
+    fixed_points,
+    reconstruct,
 )
 
 try:
@@ -24,11 +47,24 @@ except PackageNotFoundError:  # a source tree that was not installed
 
 __all__ = [
     "ENVIRONMENTS",
+    "ConditionalDiffusion",
     "DecPOMDPEnv",
+    "DiffusionParams",
+    "DiffusionResult",
+    "ExactDiffusion",
+    "FixedPoints",
     "Histories",
+    "HistoryEncoder",
     "TabularDecPOMDP",
+    "denoise_map",
+    "encode_history",
+    "fixed_points",
     "grid_world",
+    "load_model",
     "make_env",
+    "reconstruct",
+    "save_model",
     "sensor_network",
+    "train_diffusion",
     "uniform_policy",
 ]
