@@ -93,7 +93,7 @@ def test_exact_menu_profit_matches_independent_monte_carlo():
                                               ((1 / 3, 1 / 3), 0.0, 0.3033),
                                               ((0.5, 0.5), 0.5, 0.0929)])
 def test_two_good_dual_reaches_the_paper_values(c, l, ref):
-    res = solve_dual(c, l, grid=41)
+    res = solve_dual(c, l, grid=61)  # c on the grid
     assert res.status == "optimal"
     assert_allclose(res.value, ref, rtol=0.01)
 
@@ -104,6 +104,12 @@ def test_two_good_duality_gap_of_the_conjectured_menu_is_small():
             for n in (21, 41)]
     assert abs(gaps[1]) < abs(gaps[0]) < 0.003  # shrinks with the grid
     assert abs(gaps[1]) < 0.001
+
+
+def test_dual_moves_c_to_the_grid():
+    res = solve_dual([1 / 3, 0.5], 0.0, grid=11, spreads="none")
+    assert_allclose(res.c, [0.3, 0.5])
+    assert_allclose(res.value, solve_dual([0.3, 0.5], 0.0, grid=11, spreads="none").value)
 
 
 def test_lp_without_spreads_equals_pot():

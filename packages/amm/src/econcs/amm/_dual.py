@@ -16,7 +16,11 @@ neighbouring grid points (cost ``h = 1/(grid - 1)``, or 0 away from ``c``) and p
 at every point along the axes and diagonals); one balance row per grid point.
 The measure of each grid point is that of its cell, computed by the divergence theorem (boundary
 fluxes of ``lambda f (x - c)`` with Gauss-Legendre quadrature), so it is exact for uniform values.
-The LP's duals are the trader's utility on the grid (``DualResult.potential``).
+The LP's duals are the trader's utility on the grid (``DualResult.potential``). The grid problem
+is solved for ``c`` moved to the nearest grid point (``DualResult.c``): an atom split between grid
+points would pay about ``h`` to cross back over ``c``. So the value is exact in ``c`` only when
+``(grid - 1) c`` is an integer (``grid = 61`` or ``301`` for ``c = 1/3``); otherwise it is that
+of a ``c`` within ``h/2``.
 
 The constraint matrix is a ``scipy.sparse`` matrix with at most 3 entries per column; a 201 x 201
 grid has about 1.6e5 columns (3.2e5 with ``spreads="all"``) and solves in about a minute.
@@ -71,6 +75,9 @@ class DualResult:
 
     Attributes
     ----------
+    c : np.ndarray, shape (n_goods,)
+        The prior values the grid problem was solved for (the given ``c`` moved to the nearest
+        grid point).
     value : float
         Minimal transport cost: an estimate (up to the grid's discretisation) of the optimal
         expected profit.
@@ -93,6 +100,7 @@ class DualResult:
         One entry ``{"step": iterations, "value": value}`` (the solve is one step).
     """
 
+    c: np.ndarray
     value: float
     status: str
     potential: np.ndarray
@@ -116,6 +124,11 @@ def _check_problem(c: Any, l: Any, values: Any) -> tuple[np.ndarray, float, Trad
             f"{c.shape[0]} goods; use the learned menus (econcs.amm.MenuNet) for more goods."
         )
     return c, l, make_values(values, c.shape[0])
+
+
+def _snap(c: np.ndarray, grid: int) -> np.ndarray:
+    """``c`` moved to the nearest grid point: the grid problem is solved for that ``c``."""
+    return np.round(c * (grid - 1)) / (grid - 1)
 
 
 def _cells(grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -257,6 +270,7 @@ def solve_dual(
     """
     p = resolve_params(DualParams, params, **overrides)
     c, l, vals = _check_problem(c, l, values)
+    c = _snap(c, p.grid)
     t0 = time.perf_counter()
     mass = _grid_measure(c, l, vals, p.grid, p.quad)
     mat, cost = _arcs(c, p.grid, p.free_moves, p.spreads)
@@ -268,7 +282,7 @@ def solve_dual(
         potential = -np.asarray(res.duals_eq).reshape(mass.shape)
         potential = potential - potential.min()
     return DualResult(
-        value=float(res.objective), status=res.status, potential=potential, mass=mass,
+        c=c, value=float(res.objective), status=res.status, potential=potential, mass=mass,
         n_variables=int(mat.shape[1]), n_constraints=int(mat.shape[0]), nnz=int(mat.nnz),
         seconds=res.seconds, build_seconds=build, iterations=res.iterations, params=p,
         history=({"step": res.iterations, "value": float(res.objective)},),
@@ -324,6 +338,7 @@ def ot_dual(
     ot = _import_ot()
     p = DualParams(grid=grid, free_moves=free_moves, quad=quad, spreads="none")
     c, l, vals = _check_problem(c, l, values)
+    c = _snap(c, p.grid)
     mass = _grid_measure(c, l, vals, p.grid, p.quad)
     g = np.linspace(0.0, 1.0, p.grid)
     coords = np.indices(mass.shape).reshape(mass.ndim, -1)
