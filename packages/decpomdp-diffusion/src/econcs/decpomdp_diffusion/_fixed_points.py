@@ -29,7 +29,7 @@ from econcs.decpomdp_diffusion._dec_pomdp import TabularDecPOMDP
 from econcs.decpomdp_diffusion._diffusion import ConditionalDiffusion, check_histories
 from econcs.shared import check_choice, check_float, check_int, check_type, make_generator
 
-__all__ = ["FixedPoints", "denoise_map", "fixed_points", "reconstruct"]
+__all__ = ["FixedPoints", "denoise_map", "fixed_points", "reconstruct", "sample_distribution"]
 
 
 def _level(model: ConditionalDiffusion, noise: float) -> int:
@@ -165,3 +165,18 @@ def reconstruct(models: Sequence[ConditionalDiffusion], env: TabularDecPOMDP, ob
         if n_fixed:
             x, _, _ = _iterate(maps, x, n_fixed, 0.0)
     return x.cpu().numpy()
+
+
+def sample_distribution(models: Sequence[ConditionalDiffusion], env: TabularDecPOMDP, obs,
+                        actions, *, n_samples: int = 64, method: str = "composite",
+                        agent: int = 0, n_fixed: int = 20, noise: float = 0.3,
+                        seed: int = 0) -> np.ndarray:
+    """The empirical distribution (batch, n_states) of the nearest states of ``n_samples``
+    reconstructions per history (:func:`reconstruct` from independent noise)."""
+    n_samples = check_int(n_samples, "n_samples", low=1)
+    obs_a, act_a = np.asarray(obs), np.asarray(actions)
+    x = reconstruct(models, env, np.repeat(obs_a, n_samples, 0), np.repeat(act_a, n_samples, 0),
+                    method=method, agent=agent, n_fixed=n_fixed, noise=noise, seed=seed)
+    s = env.nearest_state(x).reshape(obs_a.shape[0], n_samples)
+    counts = (s[:, :, None] == np.arange(env.n_states)).sum(1)
+    return counts / n_samples
