@@ -1,4 +1,5 @@
-"""The ``econcs`` experiments of econcs-contracts: one-shot LPs, tree-MDP SPEs, deep RL, Coin Game.
+"""The ``econcs`` experiments of econcs-contracts: one-shot LPs, tree-MDP SPEs, deep RL, Coin Game,
+and Social Environment Design's (``econcs.contracts.social``: voting, the tax economy).
 
 Ivanov, Dütting, Talgam-Cohen, Wang, Parkes, "Principal-Agent Reinforcement Learning" (arXiv
 2407.18074). Every experiment checks its metrics against references that can fail: closed forms,
@@ -20,6 +21,7 @@ from econcs.contracts._deep import DeepContractParams, DeepContractTrainer
 from econcs.contracts._mdp import make_tree_mdp
 from econcs.contracts._oneshot import optimal_contract
 from econcs.contracts._spe import meta_algorithm, solve_spe
+from econcs.contracts.social import _experiments as social
 from econcs.shared import Callback
 from econcs.shared.experiments import (
     Experiment,
@@ -296,6 +298,7 @@ EXPERIMENTS = ExperimentSuite(
         Experiment("contracts.coin-game", CoinGameConfig, run_coin_game,
                    "Coin Game: a principal paying agents vs selfish, cooperative and "
                    "constant-proportion baselines."),
+        *social.EXPERIMENTS,
     ],
     quick=[
         Reproduction("contracts.oneshot", {}, "one-shot LP = closed forms"),
@@ -311,6 +314,7 @@ EXPERIMENTS = ExperimentSuite(
                                              "min_welfare_ratio": 0.9,
                                              "payment_share_atol": 0.02},
                      "Coin Game 3x3 (reduced: 600 iterations, principal only)"),
+        *social.QUICK,
     ],
     full=[
         Reproduction("contracts.oneshot", {}, "one-shot LP = closed forms"),
@@ -324,6 +328,7 @@ EXPERIMENTS = ExperimentSuite(
                      "Coin Game 3x3 / 20 steps"),
         Reproduction("contracts.coin-game", {"size": 7, "max_iter": 20_000},
                      "Coin Game 7x7 / 50 steps"),
+        *social.FULL,
     ],
     smoke=[
         Reproduction("contracts.oneshot", {"n_random": 2}),
@@ -331,5 +336,6 @@ EXPERIMENTS = ExperimentSuite(
         Reproduction("contracts.tree-mdp", {"depth": 3, "method": "deep", "max_iter": 50,
                                             "hidden": 16, "log_every": 50}),
         Reproduction("contracts.coin-game", {"size": 3, "max_iter": 20, "baselines": False}),
+        *social.SMOKE,
     ],
 )

@@ -202,7 +202,8 @@ def run_sed(economy, grid, params: SEDParams | None = None, /, *, phi0=None, see
         elected_labels.append(elected.label)
         prev = g[choice.index].double()
         if callback is not None:
-            callback(rnd + 1, row, lambda prev=prev: {
+            metrics = {k: v for k, v in row.items() if k != "step"}
+            callback(rnd + 1, metrics, lambda prev=prev: {
                 "learners": learners.state_dict(), "phi_prev": prev.clone(),
                 "history": [dict(r) for r in rows], "elected": list(elected_labels)})
     last = rows[-1]["index"]

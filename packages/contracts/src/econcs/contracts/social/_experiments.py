@@ -1,0 +1,236 @@
+"""The ``econcs`` experiments of Social Environment Design: ``contracts.voting``, ``contracts.sed-tax``.
+
+Zhang et al. (ICML 2024, arXiv 2402.14090) report no numbers; the references are textbook
+profiles (the Tennessee capital, the Condorcet cycle, the median-voter theorem) and the tax
+economy's closed forms (``l* = (1 - t) s / (2c)``; utilitarian ``t* = 0``, maximin
+``t* = (S2 - s_min^2) / (2 S2 - s_min^2)``, the others' exact optimum on a fine grid under exact
+best responses). The suite of econcs-contracts lists these experiments and their rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+import torch
+
+from econcs.contracts.social._objectives import Objective
+from econcs.contracts.social._sed_loop import SEDParams, run_sed
+from econcs.contracts.social._tax_economy import TaxEconomy
+from econcs.contracts.social._voting import (
+    condorcet_winner,
+    impartial_culture,
+    single_peaked_ballots,
+    vote,
+    weighted_median,
+)
+from econcs.shared.experiments import (
+    Experiment,
+    ExperimentResult,
+    Reference,
+    Reproduction,
+    RunContext,
+)
+from econcs.shared.params import Params, nested, param
+
+__all__ = ["EXPERIMENTS", "FULL", "QUICK", "SMOKE"]
+
+SED = "Zhang et al. 2024 (arXiv 2402.14090)"
+_TENNESSEE = np.array([[0, 1, 2, 3], [1, 2, 3, 0], [2, 3, 1, 0], [3, 2, 1, 0]])
+_TENNESSEE_SHARES = np.array([42.0, 26.0, 15.0, 17.0])
+_CYCLE = np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+_RANKED = ("plurality", "borda", "irv", "copeland", "condorcet")
+
+
+# voting -------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class VotingConfig(Params):
+    """Config of ``contracts.voting``."""
+
+    profile: Literal["tennessee", "cycle", "single_peaked", "impartial"] = param(
+        "tennessee", "the ballots: a textbook profile or random ones from the seed")
+    rule: Literal["plurality", "borda", "irv", "copeland", "condorcet", "approval", "mean",
+                  "median"] = param("borda", "the rule whose winner is the metric 'winner'")
+    n_voters: int = param(25, "voters of the random profiles", low=1)
+    n_candidates: int = param(11, "candidates of the random profiles", low=2)
+    n_profiles: int = param(200, "random profiles (single_peaked, impartial)", low=1)
+
+
+def _textbook(config: VotingConfig) -> ExperimentResult:
+    ballots, weights = ((_TENNESSEE, _TENNESSEE_SHARES) if config.profile == "tennessee"
+                        else (_CYCLE, None))
+    metrics: dict[str, float] = {}
+    for rule in _RANKED:
+        res = vote(rule, ballots, weights)
+        metrics[f"winner_{rule}"] = -1.0 if res.winner is None else float(res.winner)
+        metrics[f"tied_{rule}"] = float(len(res.tied))
+    if config.rule in _RANKED:
+        metrics["winner"] = metrics[f"winner_{config.rule}"]
+    if config.profile == "tennessee":
+        src = "Tennessee capital (0 Memphis, 1 Nashville, 2 Chattanooga, 3 Knoxville)"
+        refs = {f"winner_{r}": Reference(float(w), src, atol=0)
+                for r, w in (("plurality", 0), ("borda", 1), ("condorcet", 1), ("irv", 3))}
+        metrics["borda_nashville"] = float(vote("borda", ballots, weights).scores[1])
+        refs["borda_nashville"] = Reference(194.0, "Borda points: 42*2 + 26*3 + 15 + 17", atol=0)
+    else:
+        refs = {"winner_condorcet": Reference(-1.0, "a Condorcet cycle: no winner", atol=0),
+                "tied_borda": Reference(3.0, "a Condorcet cycle: a three-way Borda tie", atol=0)}
+    return ExperimentResult(metrics, refs)
+
+
+def run_voting(config: VotingConfig, ctx: RunContext) -> ExperimentResult:
+    """Textbook profiles against their known winners; random single-peaked profiles against the
+    median-voter theorem; impartial-culture profiles: how often a Condorcet winner exists."""
+    if config.profile in ("tennessee", "cycle"):
+        return _textbook(config)
+    rng = ctx.rng("profiles")
+    positions = np.linspace(0.0, 1.0, config.n_candidates)
+    agree = exists = same_borda = 0
+    for _ in range(config.n_profiles):
+        if config.profile == "single_peaked":
+            peaks = rng.uniform(0, 1, config.n_voters)
+            ballots = single_peaked_ballots(peaks, positions)
+        else:
+            ballots = impartial_culture(config.n_voters, config.n_candidates, rng=rng)
+        cw = condorcet_winner(ballots)
+        exists += cw is not None
+        if config.profile == "single_peaked":
+            agree += cw is not None and positions[cw] == weighted_median(positions[ballots[:, 0]])
+        same_borda += cw is not None and vote("borda", ballots).winner == cw
+    metrics = {"condorcet_exists": exists / config.n_profiles,
+               "borda_is_condorcet": same_borda / max(exists, 1)}
+    refs: dict[str, Reference] = {}
+    if config.profile == "single_peaked":
+        metrics["median_is_condorcet"] = agree / config.n_profiles
+        refs["median_is_condorcet"] = Reference(
+            1.0, "median-voter theorem (Black 1948): odd voters, single-peaked", atol=0) \
+            if config.n_voters % 2 else Reference(0.0, "even voters: not guaranteed",
+                                                  relation="ge")
+    return ExperimentResult(metrics, refs)
+
+
+# the tax economy ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class SEDTaxConfig(Params):
+    """Config of ``contracts.sed-tax``."""
+
+    skills: tuple[float, ...] = param((1.0, 2.0, 3.0, 4.0), "agents' skills", low=0.0,
+                                      low_inclusive=False)
+    cost: float = param(0.5, "effort cost c in c l^2", low=0.0, low_inclusive=False)
+    n_taxes: int = param(21, "candidate linear taxes, evenly spaced on [0, 1]", low=2)
+    sed: SEDParams = nested(SEDParams, "the SED loop (voting, objective, rounds, delta, "
+                            "principal, agents)")
+    checkpoint_every: int = param(0, "checkpoint every this many rounds (0: never)", low=0)
+
+
+def _exact_tax(eco: TaxEconomy, objective: Objective, lo: float = 0.0, hi: float = 1.0) -> float:
+    if objective.name == "utilitarian":
+        return TaxEconomy.utilitarian_tax()
+    if objective.name == "egalitarian":
+        return eco.maximin_tax()
+    fine = torch.linspace(lo, hi, 20_001, dtype=torch.float64)[:, None]
+    out = eco.outcome(eco.best_response(fine), fine)
+    return float(fine[objective(out["utility"], out["income"]).argmax(), 0])
+
+
+def run_sed_tax(config: SEDTaxConfig, ctx: RunContext) -> ExperimentResult:
+    """The SED loop on the one-step tax economy; the last round's tax against the closed form."""
+    eco = TaxEconomy(list(config.skills), cost=config.cost)
+    grid = torch.linspace(0, 1, config.n_taxes, dtype=torch.float64)[:, None]
+    step = 1.0 / (config.n_taxes - 1)
+    p = config.sed
+    res = run_sed(eco, grid, p, seed=ctx.seed, generator=ctx.generator("agents"),
+                  device=ctx.device, callback=ctx.callback(log_every=1),
+                  resume=ctx.load_checkpoint())
+    last = res.history[-1]
+    elected = res.elected[-1]
+    name = elected.split("(")[0]
+    eta = float(elected[len("eta_mix("):-1]) if name == "eta_mix" else None
+    objective = Objective(name, eta)
+    # the whole grid within reach: the closed form itself; else the exact optimum among the
+    # candidates the budget allowed in the last round (exact best responses)
+    whole = p.delta >= 1.0
+    exact = _exact_tax(eco, objective) if whole else last["closed_form_tax"]
+    fine_phi = torch.tensor([[exact]], dtype=torch.float64)
+    out = eco.outcome(eco.best_response(fine_phi), fine_phi)
+    exact_welfare = float(objective(out["utility"], out["income"])[0])
+    names = [*p.candidates, "eta_mix", "equality_productivity"]
+    metrics = {"elected_objective": float(names.index(name) if name in names else -1),
+               "tax": last["tax"], "welfare": last["welfare"], "gini": last["gini"],
+               "productivity": last["productivity"], "revenue": last["revenue"],
+               "closed_form_tax": exact, "closed_form_welfare": exact_welfare,
+               "gap_to_closed_form": abs(last["tax"] - exact),
+               "unconstrained_optimum": _exact_tax(eco, objective)}
+    for key, value in last.items():
+        if key.startswith("welfare_"):
+            metrics[key] = value
+    src = {"utilitarian": "closed form t* = 0",
+           "egalitarian": "closed form (S2 - s_min^2) / (2 S2 - s_min^2)"}.get(
+               name, "exact optimum under exact best responses (fine grid)")
+    if not whole:
+        src = f"exact optimum within the budget delta = {p.delta:g} (exact best responses)"
+    refs = {"gap_to_closed_form": Reference(step, f"{src}: within one grid step",
+                                            relation="le", atol=1e-9),
+            "welfare": Reference(exact_welfare, f"{src}: the elected objective there",
+                                 rtol=0.02, relation="ge")}
+    return ExperimentResult(metrics, refs)
+
+
+EXPERIMENTS = [
+    Experiment("contracts.voting", VotingConfig, run_voting,
+               "Voting rules on textbook and random profiles (SED's vote step)."),
+    Experiment("contracts.sed-tax", SEDTaxConfig, run_sed_tax,
+               "Social Environment Design on a one-step tax economy: vote, a principal learns "
+               "the tax with learning agents, against the closed forms."),
+]
+
+QUICK = [
+    # the textbook profile where four rules elect three cities
+    Reproduction("contracts.voting", {"profile": "tennessee"}, "Tennessee capital"),
+    Reproduction("contracts.voting", {"profile": "cycle"}, "Condorcet cycle"),
+    # odd voters: the median voter's favourite is the Condorcet winner in every profile
+    Reproduction("contracts.voting", {"profile": "single_peaked", "n_profiles": 200},
+                 "single-peaked: median = Condorcet winner"),
+    # one round, the whole grid in reach: grid search with agents learning 80 periods per tax
+    Reproduction("contracts.sed-tax", {"objective": "egalitarian", "rounds": 1,
+                                       "max_iter": 21, "agent_steps": 80},
+                 "maximin tax 13/28 (grid principal)"),
+    Reproduction("contracts.sed-tax", {"objective": "utilitarian", "rounds": 1,
+                                       "max_iter": 21, "agent_steps": 80},
+                 "utilitarian tax 0 (grid principal)"),
+    Reproduction("contracts.sed-tax", {"objective": "egalitarian", "rounds": 1,
+                                       "method": "thompson", "n_taxes": 11, "max_iter": 24,
+                                       "agent_steps": 40},
+                 "maximin tax 13/28 (Thompson principal, 11 taxes)"),
+    # reported etas, median rule: the eta-mix objective; AI Economist's equality x productivity
+    Reproduction("contracts.sed-tax", {"voting": "median", "rounds": 1, "max_iter": 21,
+                                       "agent_steps": 80}, "median-eta objective (grid)"),
+    Reproduction("contracts.sed-tax", {"objective": "equality_productivity", "rounds": 1,
+                                       "max_iter": 21, "agent_steps": 80},
+                 "equality x productivity (grid)"),
+    # sincere Borda voters elect Nash, then (as the tax rises) utilitarian; budget 0.1 per round
+    Reproduction("contracts.sed-tax", {"voting": "borda", "rounds": 3, "delta": 0.1,
+                                       "method": "ucb", "max_iter": 12, "agent_steps": 40},
+                 "Borda-elected objective, divergence budget 0.1 (UCB principal)"),
+]
+
+FULL = [
+    Reproduction("contracts.voting", {"profile": "tennessee"}, "Tennessee capital"),
+    Reproduction("contracts.voting", {"profile": "single_peaked", "n_profiles": 5000,
+                                      "n_voters": 101}, "single-peaked, 101 voters"),
+    Reproduction("contracts.sed-tax", {"objective": "egalitarian", "rounds": 10, "delta": 0.05,
+                                       "n_taxes": 101, "method": "thompson", "max_iter": 300,
+                                       "agent_steps": 60},
+                 "maximin tax, 101 taxes, budget 0.05 per round (Thompson)"),
+    Reproduction("contracts.sed-tax", {"voting": "median", "rounds": 5, "n_taxes": 101,
+                                       "max_iter": 101, "agent_steps": 150},
+                 "median-eta objective, 101 taxes (grid)"),
+]
+
+SMOKE = [
+    Reproduction("contracts.voting", {"profile": "cycle"}),
+    Reproduction("contracts.voting", {"profile": "impartial", "n_profiles": 5}),
+    Reproduction("contracts.sed-tax", {"rounds": 1, "n_taxes": 5, "max_iter": 5,
+                                       "agent_steps": 5, "play_steps": 2}),
+]

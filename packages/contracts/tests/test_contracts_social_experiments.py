@@ -1,0 +1,68 @@
+"""The Social Environment Design experiments: every one at a tiny budget, references that hold on
+the textbook profiles, and a resumed ``contracts.sed-tax`` run that ends as an uninterrupted one."""
+
+import pytest
+
+from econcs.contracts._experiments import EXPERIMENTS
+from econcs.shared.experiments import config_from_overrides, run_experiment
+
+EXPS = {e.name: e for e in EXPERIMENTS.experiments}
+
+
+def _run(name, overrides, tmp_path, **kw):
+    config = config_from_overrides(EXPS[name].config, overrides)
+    return run_experiment(EXPS[name], config, seed=0, device="cpu", out_dir=tmp_path, **kw)
+
+
+@pytest.mark.parametrize("overrides", [{"profile": "tennessee"}, {"profile": "cycle"},
+                                       {"profile": "single_peaked", "n_profiles": 20},
+                                       {"profile": "impartial", "n_profiles": 5}])
+def test_voting_experiment(tmp_path, overrides):
+    rec = _run("contracts.voting", overrides, tmp_path)
+    assert set(rec.references) <= set(rec.metrics)
+    for key, ref in rec.references.items():
+        assert ref.holds(rec.metrics[key]), key
+    if overrides["profile"] == "tennessee":
+        assert (rec.metrics["winner_plurality"], rec.metrics["winner_borda"],
+                rec.metrics["winner_irv"]) == (0.0, 1.0, 3.0)
+
+
+def test_sed_tax_experiment_tiny_and_its_references(tmp_path):
+    rec = _run("contracts.sed-tax", {"rounds": 1, "max_iter": 21, "agent_steps": 60},
+               tmp_path / "a")
+    assert set(rec.references) <= set(rec.metrics)
+    assert rec.metrics["gap_to_closed_form"] <= 0.05 and rec.metrics["tax"] in (0.45, 0.5)
+    tiny = _run("contracts.sed-tax", {"rounds": 1, "n_taxes": 5, "max_iter": 5,
+                                      "agent_steps": 5, "play_steps": 2, "voting": "approval"},
+                tmp_path / "b")
+    assert {"elected_objective", "tax", "welfare", "gini", "productivity",
+            "gap_to_closed_form"} <= set(tiny.metrics)
+
+
+def test_sed_tax_resume_ends_with_the_metrics_of_an_uninterrupted_run(tmp_path, monkeypatch):
+    from econcs.contracts.social import _sed_loop
+
+    over = {"rounds": 3, "delta": 0.1, "method": "thompson", "max_iter": 6, "agent_steps": 10,
+            "play_steps": 5, "checkpoint_every": 1}
+    full = _run("contracts.sed-tax", over, tmp_path / "full")
+    original, calls = _sed_loop.design, {"n": 0}
+
+    def dying_design(*args, **kwargs):  # killed in round 3, after round 2's checkpoint
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_sed_loop, "design", dying_design)
+    with pytest.raises(KeyboardInterrupt):
+        _run("contracts.sed-tax", over, tmp_path / "part")
+    counted = {"n": 0}
+
+    def counting_design(*args, **kwargs):
+        counted["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_sed_loop, "design", counting_design)
+    resumed = _run("contracts.sed-tax", over, None, resume_dir=tmp_path / "part")
+    assert counted["n"] == 1  # only round 3 was played again
+    assert resumed.metrics == full.metrics
