@@ -191,17 +191,18 @@ EXPERIMENTS = ExperimentSuite(
                      "dual, c = (1/2,1/2), l = 1/2"),
     ],
     full=[
-        # paper scale: 1024 trades, 20000 steps, held to 0.5%; the dual at 201 x 201
-        Reproduction("amm.menu", {"c": (0.5, 0.5), "menu_size": 1024, "max_iter": 20_000,
+        # paper-size menus: 1024 trades, 5000 steps (about 10 min each), held to 0.5%; dual 201 x 201
+        Reproduction("amm.menu", {"c": (0.5, 0.5), "menu_size": 1024, "max_iter": 5000,
                                   "ref_rtol": 0.005, "dual_grid": 201}, "two goods, c = 1/2"),
-        Reproduction("amm.menu", {"c": (_THIRD, _THIRD), "menu_size": 1024, "max_iter": 20_000,
+        Reproduction("amm.menu", {"c": (_THIRD, _THIRD), "menu_size": 1024, "max_iter": 5000,
                                   "ref_rtol": 0.005}, "two goods, c = 1/3"),
         Reproduction("amm.menu", {"c": (0.5, 0.5), "l": 0.5, "menu_size": 1024,
-                                  "max_iter": 20_000, "ref_rtol": 0.005}, "two goods, l = 1/2"),
+                                  "max_iter": 5000, "ref_rtol": 0.005}, "two goods, l = 1/2"),
         Reproduction("amm.dual", {"c": (0.5, 0.5), "grid": 201, "ref_rtol": 0.005},
                      "dual 201 x 201, c = 1/2"),
-        Reproduction("amm.dual", {"c": (_THIRD, _THIRD), "grid": 201, "ref_rtol": 0.005},
-                     "dual 201 x 201, c = 1/3"),
+        # 301 points per axis put c = 1/3 on the grid (201 would move it to 0.335)
+        Reproduction("amm.dual", {"c": (_THIRD, _THIRD), "grid": 301, "ref_rtol": 0.005},
+                     "dual 301 x 301, c = 1/3"),
         Reproduction("amm.dual", {"c": (0.5, 0.5), "l": 0.5, "grid": 201, "ref_rtol": 0.005},
                      "dual 201 x 201, l = 1/2"),
     ],
