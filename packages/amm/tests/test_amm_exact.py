@@ -180,3 +180,25 @@ def test_bad_types_and_unknown_keywords():
     with pytest.raises(ValueError, match="payments"):
         Menu(np.array([[1.0]]), np.array([0.5, 0.1]))
     assert DualParams(grid=3).grid == 3
+
+
+def test_menu_regions_show_the_swaps_and_bundles():
+    from econcs.amm import menu_regions
+
+    reg = menu_regions(conjectured_menu(0.0), 101)
+    assert reg[0, -1].tolist() == [1.0, -1.0]  # x = (1, 0): swap good 2 for good 1
+    assert reg[-1, -1].tolist() == [1.0, 1.0]  # x = (1, 1): buy the bundle
+    assert reg[50, 50].tolist() == [0.0, 0.0]  # x = c: no trade
+    with pytest.raises(ValueError, match="menu"):
+        menu_regions(separate_prices_menu([0.5], 0.0))
+
+
+def test_plot_menu():
+    pytest.importorskip("matplotlib")
+    from econcs.amm import plot_menu
+
+    fig = plot_menu(conjectured_menu(0.0), resolution=21)
+    assert len(fig.axes) == 3  # two heat maps and a colour bar
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

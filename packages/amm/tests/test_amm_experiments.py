@@ -85,3 +85,10 @@ def test_suite_rows_name_its_experiments():
     names = set(EXP)
     for row in (*EXPERIMENTS.quick, *EXPERIMENTS.full, *EXPERIMENTS.smoke):
         assert row.experiment in names
+
+
+def test_menu_plot_artifact(tmp_path):
+    pytest.importorskip("matplotlib")
+    cfg = config_from_overrides(MenuConfig, TINY["amm.menu"] | {"plot": True})
+    record = run_experiment(EXP["amm.menu"], cfg, seed=0, device="cpu", out_dir=tmp_path)
+    assert "menu" in record.artifacts

@@ -16,6 +16,7 @@ from econcs.amm._closed_form import OneGoodOptimum, one_good_optimum, one_good_p
 from econcs.amm._dual import DualParams, DualResult, duality_gap, ot_dual, solve_dual
 from econcs.amm._market import trade_profit
 from econcs.amm._menunet import MenuNet, MenuNetParams, MenuResult, evaluate_menu, train_menu
+from econcs.amm._plots import menu_regions, plot_menu
 from econcs.amm._reference import (
     Menu,
     conjectured_menu,
@@ -45,9 +46,11 @@ __all__ = [
     "make_values",
     "menu_profit",
     "menu_profit_mc",
+    "menu_regions",
     "one_good_optimum",
     "one_good_profit",
     "ot_dual",
+    "plot_menu",
     "separate_prices_menu",
     "solve_dual",
     "trade_profit",

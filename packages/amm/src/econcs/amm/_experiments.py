@@ -96,6 +96,7 @@ class MenuConfig(_Setting):
     """Config of ``amm.menu``."""
 
     train: MenuNetParams = nested(MenuNetParams, "training")
+    plot: bool = param(False, "save the learned menu's plot (two goods; needs matplotlib)")
     dual_grid: int = param(0, "grid of the dual for dual_value and duality_gap (0: skip)", low=0)
     checkpoint_every: int = param(0, "checkpoint every this many steps (0: never)", low=0)
 
@@ -116,6 +117,10 @@ def run_menu(cfg: MenuConfig, ctx: RunContext) -> ExperimentResult:
     if cfg.dual_grid:
         dual = solve_dual(c, cfg.l, cfg.values, grid=cfg.dual_grid)
         metrics |= {"dual_value": dual.value, "duality_gap": duality_gap(res.profit, dual.value)}
+    if cfg.plot and cfg.n_goods == 2 and ctx.plots_enabled:
+        from econcs.amm._plots import plot_menu
+
+        ctx.save_figure(plot_menu(res.menu, title=f"c = {tuple(c)}, l = {cfg.l}"), "menu")
     refs = {}
     known = known_profit(c, cfg.l, cfg.values)
     if known is not None:
