@@ -81,3 +81,20 @@ def test_market_bad_types():
         DataMarket().check_experiments(torch.ones(1, 2, 2))
     with pytest.raises(TypeError, match="belief"):
         parse_mixture(None)
+
+
+@pytest.mark.parametrize("n_actions", [2, 3])
+def test_one_menu_value_paths_match_the_batched_tensor(n_actions):
+    # one menu (K, S, G): the |x - y| form for two actions, max(dim) for more; against the
+    # batched (B, K, S, G) einsum with amax, in value and in gradient
+    g = torch.Generator().manual_seed(0)
+    beliefs = torch.softmax(torch.randn(50, 3, generator=g, dtype=torch.float64), dim=1)
+    payoff = torch.rand(n_actions, 3, generator=g, dtype=torch.float64)
+    logits = torch.randn(6, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    fast = experiment_value(beliefs, torch.softmax(logits, dim=-1), payoff)
+    (grad_fast,) = torch.autograd.grad(fast.sum(), logits)
+    dense = experiment_value(beliefs, torch.softmax(logits, dim=-1).expand(50, -1, -1, -1),
+                             payoff)
+    (grad_dense,) = torch.autograd.grad(dense.sum(), logits)
+    assert_allclose(fast.detach(), dense.detach(), atol=1e-12)
+    assert_allclose(grad_fast, grad_dense, atol=1e-10)

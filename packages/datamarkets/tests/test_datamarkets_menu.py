@@ -134,3 +134,17 @@ def test_menu_bad_input():
         menu.evaluate(beliefs=[[0.3, 0.3]])
     with pytest.raises(TypeError, match="grid"):
         menu.evaluate("grid")
+
+
+def test_soft_revenue_is_the_soft_choice_payment():
+    menu = ExperimentMenu(DataMarket(value="uniform(0,1)"), 5)
+    with torch.no_grad():
+        menu.logits.normal_(generator=torch.Generator().manual_seed(0))
+        menu.prices.copy_(torch.linspace(0.02, 0.2, 5))
+    theta, v = menu.market.sample(300, generator=torch.Generator().manual_seed(1))
+    w = torch.rand(300, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        for tau in (0.5, 0.01):
+            expected = (menu(theta, v, tau).payment * w).sum()
+            assert_allclose(float(menu.soft_revenue(theta, v, w, tau)), float(expected),
+                            rtol=1e-5)

@@ -65,11 +65,20 @@ def experiment_value(beliefs: torch.Tensor, experiments: torch.Tensor,
     """
     if experiments.dim() == 3:  # one menu: act = beliefs @ M, M[omega, (k, g, a)] small
         k, s, g = experiments.shape
+        if payoff.shape[0] == 2:
+            # max(x, y) = (x + y) / 2 + |x - y| / 2: a (B, K) and a (B, K G) product instead of
+            # the (B, K, G, 2) tensor and its max (the training step's costliest backward)
+            mid = 0.5 * (payoff[0] + payoff[1])  # (S,)
+            half = 0.5 * (payoff[0] - payoff[1])
+            base = beliefs @ (experiments.sum(dim=-1) * mid).T  # (B, K)
+            spread = beliefs @ (experiments * half[:, None]).permute(1, 0, 2).reshape(s, k * g)
+            return base + spread.abs().view(-1, k, g).sum(dim=-1)
         mat = experiments.permute(1, 0, 2).unsqueeze(-1) * payoff.T[:, None, None, :]
-        act = (beliefs @ mat.reshape(s, -1)).view(-1, k, g, payoff.shape[0])
-    else:
-        joint = beliefs[:, None, :, None] * experiments  # (B, K, S, G)
-        act = torch.einsum("bksg,as->bkga", joint, payoff)  # (B, K, G, A)
+        act = (beliefs @ mat.reshape(s, -1)).view(-1, k * g, payoff.shape[0])
+        # max(dim) rather than amax: its backward is a scatter, not a tie-counting mask
+        return act.max(dim=-1).values.view(-1, k, g).sum(dim=-1)
+    joint = beliefs[:, None, :, None] * experiments  # (B, K, S, G)
+    act = torch.einsum("bksg,as->bkga", joint, payoff)  # (B, K, G, A)
     return act.amax(dim=-1).sum(dim=-1)
 
 

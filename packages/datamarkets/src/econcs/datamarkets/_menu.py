@@ -42,6 +42,7 @@ from econcs.shared import (
     param,
     resolve_dtype,
     resolve_params,
+    softmax_temperature,
     solve_lp,
 )
 
@@ -153,6 +154,19 @@ class ExperimentMenu(nn.Module):
         gain = self.surplus(beliefs, values)
         ones = gain.new_ones(gain.shape[0], 1)
         return choose_from_menu(ones, gain.unsqueeze(-1), self.prices, temperature)
+
+    def soft_revenue(self, beliefs: torch.Tensor, values: torch.Tensor, weights: torch.Tensor,
+                     temperature: float) -> torch.Tensor:
+        """Expected payment under the soft-argmax choice (the training objective).
+
+        The same choice as ``forward(beliefs, values, temperature)`` (outside option last), but
+        only the payment: :func:`econcs.shared.choose_from_menu` also forms the allocation and
+        utility of every buyer, a quarter of a training step's time at batch 4096 and 64 entries.
+        """
+        gain = self.surplus(beliefs, values)
+        utils = torch.cat([gain - self.prices, gain.new_zeros(gain.shape[0], 1)], dim=1)
+        choice = softmax_temperature(utils, temperature, dim=1)[:, :-1]
+        return weights @ (choice @ self.prices)
 
     def menu(self) -> tuple[np.ndarray, np.ndarray]:
         """The active entries: experiments ``(K', S, A)`` and prices ``(K',)`` (numpy)."""
@@ -279,7 +293,7 @@ class ExperimentMenu(nn.Module):
             cos = 0.5 * (1 + math.cos(math.pi * (step - 1) / p.max_iter))
             for group in opt.param_groups:
                 group["lr"] = p.lr * (0.05 + 0.95 * cos)
-            revenue = (self(types[0], types[1], tau).payment * types[2]).sum()
+            revenue = self.soft_revenue(*types, tau)
             if not bool(torch.isfinite(revenue)):
                 raise DivergenceError(f"ExperimentMenu.fit: revenue is {float(revenue.detach())} at step "
                                       f"{step}; lower lr.")
