@@ -54,19 +54,6 @@ class EvaluationParams(Params):
     n_steps: int = param(100, "misreport search gradient steps", low=0)
 
 
-# Experiments whose evaluation defaults differ subclass EvaluationParams rather than pass
-# nested(EvaluationParams, n_eval=...): config_from_overrides builds a nested group from its type
-# when any of its keys is set, so a nested() default would be lost (n_steps=5 -> n_eval 100,000).
-@dataclasses.dataclass(frozen=True)
-class _RegretNetEvaluation(EvaluationParams):
-    n_eval: int = param(10_000, "held-out profiles for revenue", low=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class _GemNetEvaluation(EvaluationParams):
-    n_eval: int = param(20_000, "held-out profiles for revenue", low=1)
-
-
 @dataclasses.dataclass(frozen=True)
 class _Common(Params):
     """Setting, evaluation and reference fields shared by every auctions experiment."""
@@ -153,7 +140,8 @@ def run_rochetnet(cfg: RochetNetConfig, ctx: RunContext) -> ExperimentResult:
 @dataclasses.dataclass(frozen=True)
 class RegretNetConfig(_Common):
     n_bidders: int = param(2, "number of bidders", low=1)
-    evaluation: _RegretNetEvaluation = nested(_RegretNetEvaluation, "held-out evaluation")
+    evaluation: EvaluationParams = nested(EvaluationParams, "held-out evaluation",
+                                          n_eval=10_000)
     hidden: int = param(100, "hidden units per layer", low=1)
     layers: int = param(2, "hidden layers per network (paper: 5 for 3x10 and 5x10)", low=1)
     train: RegretNetParams = nested(RegretNetParams, "training (the authors' recipe)")
@@ -175,7 +163,8 @@ def run_regretnet(cfg: RegretNetConfig, ctx: RunContext) -> ExperimentResult:
 class GemNetConfig(_Common):
     n_bidders: int = param(2, "number of bidders", low=1)
     n_items: int = param(1, "number of items", low=1)
-    evaluation: _GemNetEvaluation = nested(_GemNetEvaluation, "held-out evaluation")
+    evaluation: EvaluationParams = nested(EvaluationParams, "held-out evaluation",
+                                          n_eval=20_000)
     menu_size: int = param(64, "options per menu", low=1)
     hidden: int = param(64, "hidden units of the menu networks", low=1)
     train: GemNetParams = nested(GemNetParams, "training")
