@@ -50,3 +50,15 @@ def test_resume_gives_the_same_metrics(tmp_path, monkeypatch):
     monkeypatch.setattr(ExperimentMenu, "fit", fit)
     resumed = run_experiment(exp, config, resume_dir=tmp_path / "killed")
     assert resumed.metrics == full.metrics
+
+
+def test_menu_plot_is_saved(tmp_path):
+    image = pytest.importorskip("matplotlib.image")
+
+    config = config_from_overrides(EXP["datamarkets.single"].config, TINY["datamarkets.single"])
+    record = run_experiment(EXP["datamarkets.single"], config, seed=0, device="cpu",
+                            out_dir=tmp_path)
+    assert record.artifacts.get("menu") == "menu.png"
+    pixels = image.imread(tmp_path / "menu.png")  # a real figure: lines on a white background
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 300
+    assert pixels[..., :3].min() < 0.5 < pixels[..., :3].max()

@@ -120,13 +120,15 @@ def _plot_menu(menu: ExperimentMenu, ctx: RunContext) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    th = torch.linspace(0, 1, 401, dtype=menu.dtype_)
+    th = torch.linspace(0, 1, 401, dtype=menu.dtype_, device=menu.device_)
     beliefs = torch.stack([1 - th, th], 1)
     values = torch.ones_like(th)
     with torch.no_grad():
         w = menu(beliefs, values).weights
-        pay = (w[:, :-1] * menu.prices).sum(1)
-        exp = torch.cat([menu.experiments, torch.full((1, 2, 2), 0.5)], 0)[w.argmax(1)]
+        pay = (w[:, :-1] * menu.prices).sum(1).cpu()
+        none = menu.experiments.new_full((1, 2, 2), 0.5)  # the outside option: no information
+        exp = torch.cat([menu.experiments, none], 0)[w.argmax(1)].cpu()
+    th = th.cpu()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(th, pay, label="price")
     ax.plot(th, exp[:, 0, 0], label="P(signal 0 | state 0)")
