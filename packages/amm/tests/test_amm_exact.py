@@ -148,7 +148,7 @@ def test_one_good_beta_dual_matches_ask_bid_grid_search():
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"c": [0.5, 1.5]}, "c: expected"),
-    ({"c": [0.5, 0.5, 0.5]}, "n_goods <= 2"),
+    ({"c": [0.5, 0.5, 0.5]}, "supports m <= 2"),
     ({"l": -0.1}, "l: expected"),
     ({"l": 2.0}, "l: expected"),
     ({"values": "uniform(0,2)"}, "values: trader values must lie in"),

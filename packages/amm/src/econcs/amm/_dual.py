@@ -120,7 +120,7 @@ def _check_problem(c: Any, l: Any, values: Any) -> tuple[np.ndarray, float, Trad
     l = check_selection(l)
     if c.shape[0] > 2:
         raise ValueError(
-            f"c: the grid dual supports n_goods <= 2 (the LP has grid^n_goods points), got "
+            f"c: the grid LP supports m <= 2 goods (n_goods <= 2; it has grid^m points), got "
             f"{c.shape[0]} goods; use the learned menus (econcs.amm.MenuNet) for more goods."
         )
     return c, l, make_values(values, c.shape[0])
