@@ -293,7 +293,7 @@ def solve_experiment_lp(
     bounds = [(0.0, None)] * rows.n_pi + [(None, None)] * t_n
     model = LinearModel(cost, A_eq=rows.sums(), b_eq=np.ones(t_n * rows.s), bounds=bounds,
                         A_lb=a_lb, b_lb=b_lb, maximize=True, time_limit=time_limit,
-                        options={"primal_feasibility_tolerance": max(min(1e-7, tol / 10), 1e-10)})
+                        options={"primal_feasibility_tolerance": max(min(1e-7, tol / 2), 1e-9)})
     history = []
     status = "max_iter"
     for it in range(1, max_iter + 1):
