@@ -67,6 +67,8 @@ def one_good_optimum(c: float, l: float) -> OneGoodOptimum:
     l
         adverse selection in ``[0, 1]`` (``lambda = 1 - l``).
 
+    Examples
+    --------
     >>> opt = one_good_optimum(0.5, 0.0)
     >>> opt.ask, opt.bid, opt.profit
     (0.75, 0.25, 0.125)

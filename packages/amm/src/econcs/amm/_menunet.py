@@ -83,6 +83,8 @@ class MenuNet(nn.Module):
         trade's value at 1/2 per good plus ``|allocation|_1`` times a spread uniform in
         ``[0, 1/2]`` (every trade starts away from giving goods away).
 
+    Notes
+    -----
     ``forward(values (B, m), temperature=None) -> MenuChoice``: ``None`` is the argmax choice.
     """
 

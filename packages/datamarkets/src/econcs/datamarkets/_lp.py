@@ -256,6 +256,8 @@ def solve_experiment_lp(
     time_limit : float, optional
         Seconds for each LP solve.
 
+    Examples
+    --------
     >>> theta = [[0.5, 0.5], [0.25, 0.75], [0.0, 1.0]]
     >>> res = solve_experiment_lp(theta)  # full information: 1/2 to one type or 1/4 to two
     >>> res.status, round(res.revenue, 6)

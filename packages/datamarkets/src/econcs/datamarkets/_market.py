@@ -144,6 +144,8 @@ class DataMarket:
     value
         spec of the value ``v``, or ``None`` for ``v = 1``.
 
+    Examples
+    --------
     >>> m = DataMarket(belief="uniform(0,1)")
     >>> theta, v = m.sample(3, generator=torch.Generator().manual_seed(0))
     >>> theta.shape, v.tolist()
