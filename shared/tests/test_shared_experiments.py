@@ -154,6 +154,7 @@ def test_cli_list_show_run(tmp_path, capsys):
         (["run", "shared.extragradient", "--device", "tpu"], "device"),
         (["run", "shared.extragradient", "--seed", "-1"], "--seed"),
         (["reproduce", "--only", "nopkg"], "--only: unknown package"),
+        (["reproduce", "--only", "shared", "--jobs", "-1"], "--jobs: expected a non-negative"),
         (["show", "x.y"], "unknown experiment"),
     ],
 )
@@ -186,6 +187,18 @@ def test_cli_reproduce_only_shared(tmp_path, capsys):
     assert "| experiment | metric | ours |" in (tmp_path / "report.md").read_text()
 
 
+def test_cli_reproduce_in_a_process_pool_gives_the_sequential_numbers(tmp_path):
+    reports = {}
+    for jobs in ("1", "2"):
+        argv = ["reproduce", "--quick", "--only", "shared", "--out", str(tmp_path / jobs),
+                "--quiet", "--device", "cpu", "--jobs", jobs]
+        assert main(argv) == 0
+        reports[jobs] = json.loads((tmp_path / jobs / "report.json").read_text())["rows"]
+    assert [(r["label"], r["metric"], r["ours"]) for r in reports["1"]] == [
+        (r["label"], r["metric"], r["ours"]) for r in reports["2"]]
+    assert (tmp_path / "2" / "shared" / "00-shared.augmented-lagrangian" / "result.json").exists()
+
+
 def test_cli_reproduce_holds_references_to_the_mean_over_seeds(tmp_path, monkeypatch):
     from econcs.shared import cli
 
@@ -193,7 +206,8 @@ def test_cli_reproduce_holds_references_to_the_mean_over_seeds(tmp_path, monkeyp
     suite = dataclasses.replace(SHARED, quick=(rep,), full=(), smoke=())
     monkeypatch.setattr(cli, "load_suites", lambda: {"shared": suite})
     # the exit status is not asserted: 300 steps need not meet the references, the mean is tested
-    main(["reproduce", "--quick", "--out", str(tmp_path / "rep"), "--quiet", "--seed", "4"])
+    main(["reproduce", "--quick", "--out", str(tmp_path / "rep"), "--quiet", "--seed", "4",
+          "--jobs", "1"])  # in this process: the patched suites are not seen by workers
     rows = json.loads((tmp_path / "rep" / "report.json").read_text())["rows"]
     singles = []  # standalone runs at the same seeds
     for seed in (4, 5, 6):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -137,9 +138,22 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         else Path("runs") / "reproduce" / datetime.now().strftime("%Y%m%d-%H%M%S")
     )
     out.mkdir(parents=True, exist_ok=True)
-    rows, failures = [], 0
-    for suite in suites.values():
-        failures += _reproduce_suite(suite, mode, out, args, rows)
+    rows: list[dict] = []
+    tasks = [
+        (suite.package, i)
+        for suite in suites.values()
+        for i in range(len(suite.full if mode == "full" else suite.quick))
+    ]
+    jobs = args.jobs or _available_cpus()
+    options = (mode, str(out), args.seed, args.device, args.quiet)
+    if jobs == 1 or len(tasks) <= 1:
+        outcomes = {t: _run_reproduction(*t, *options, suites=suites) for t in tasks}
+    else:
+        outcomes = _run_in_pool(tasks, options, jobs, args.threads)
+    failures = 0
+    for package, i in tasks:
+        failures += _report_rows(suites[package], mode, i, out, args.seed, outcomes[package, i],
+                                 rows)
     headers = ["experiment", "metric", "ours", "reference", "source", "gap", "ok", "seconds"]
     table = [
         [
@@ -168,94 +182,101 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _reproduce_suite(suite: ExperimentSuite, mode: str, out: Path, args, rows: list) -> int:
-    experiments = {e.name: e for e in suite.experiments}
+def _available_cpus() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def _run_reproduction(package: str, index: int, mode: str, out: str, seed: int, device: str,
+                      quiet: bool, suites: dict[str, ExperimentSuite] | None = None):
+    """Run one reproduction row (all its seeds): ``(records, None)`` or ``(None, message)`` when
+    training diverged. A process-pool worker calls it with ``suites=None`` (it loads them)."""
+    suite = (load_suites() if suites is None else suites)[package]
+    rep = (suite.full if mode == "full" else suite.quick)[index]
+    exp = {e.name: e for e in suite.experiments}[rep.experiment]
+    config = config_from_overrides(exp.config, dict(rep.overrides))
+    run_dir = Path(out) / package / f"{index:02d}-{rep.experiment}"
+    start = time.perf_counter()
+    try:
+        records = [
+            run_experiment(exp, config, seed=s, device=device, quiet=quiet,
+                           out_dir=run_dir if rep.n_seeds == 1 else run_dir / f"seed-{s}")
+            for s in range(seed, seed + rep.n_seeds)
+        ]
+    except DivergenceError as err:
+        return None, str(err), time.perf_counter() - start
+    return records, None, time.perf_counter() - start
+
+
+def _init_worker(threads: int) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _run_in_pool(tasks: list[tuple[str, int]], options: tuple, jobs: int, threads: int) -> dict:
+    """Run the rows on ``jobs`` worker processes (each on ``threads`` torch threads); every row is
+    still one seeded, deterministic run, so the numbers are those of a sequential run."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    outcomes = {}
+    ctx = multiprocessing.get_context("spawn")  # torch and HiGHS are not fork-safe
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                             initargs=(threads,)) as pool:
+        futures = {pool.submit(_run_reproduction, *t, *options): t for t in tasks}
+        for done, future in enumerate(as_completed(futures), 1):
+            package, index = futures[future]
+            outcomes[package, index] = future.result()
+            print(f"[{package}] row {index} done ({done}/{len(tasks)}, "
+                  f"{outcomes[package, index][2]:.1f} s)", file=sys.stderr)
+    return outcomes
+
+
+def _report_rows(suite: ExperimentSuite, mode: str, index: int, out: Path, seed: int,
+                 outcome: tuple, rows: list) -> int:
+    """Append the report rows of one reproduction; return how many are out of tolerance."""
+    rep = (suite.full if mode == "full" else suite.quick)[index]
+    run_dir = out / suite.package / f"{index:02d}-{rep.experiment}"
+    seeds = range(seed, seed + rep.n_seeds)
+    label = rep.label or rep.experiment
+    if rep.n_seeds > 1:
+        label += f" (mean of seeds {seeds[0]}-{seeds[-1]})"
+    records, error, elapsed = outcome
+    if records is None:
+        rows.append({"label": label, "metric": "(run)", "ours": float("nan"), "reference": "",
+                     "source": error, "gap": float("nan"), "ok": False, "seconds": elapsed,
+                     "run": str(run_dir)})
+        return 1
     failures = 0
-    for i, rep in enumerate(suite.full if mode == "full" else suite.quick):
-        exp = experiments[rep.experiment]
-        config = config_from_overrides(exp.config, dict(rep.overrides))
-        run_dir = out / suite.package / f"{i:02d}-{rep.experiment}"
-        seeds = range(args.seed, args.seed + rep.n_seeds)
-        label = rep.label or rep.experiment
+    seconds = sum(r.seconds for r in records)
+    if not records[0].references:
+        rows.append({"label": label, "metric": "(no reference)", "ours": float("nan"),
+                     "reference": "", "source": "", "gap": 0.0, "ok": True, "seconds": seconds,
+                     "run": str(run_dir)})
+    for key in records[0].references:
+        values = [r.metrics[key] for r in records]
+        ours = sum(values) / len(values)
+        # a reference taken from the seed's own problem instance is averaged the same way
+        ref_values = [r.references[key].value for r in records]
+        ref = dataclasses.replace(records[0].references[key],
+                                  value=sum(ref_values) / len(ref_values))
+        ok = ref.holds(ours)
+        failures += not ok
+        source = ref.source
         if rep.n_seeds > 1:
-            label += f" (mean of seeds {seeds[0]}-{seeds[-1]})"
-        start = time.perf_counter()
-        try:
-            records = [
-                run_experiment(
-                    exp,
-                    config,
-                    seed=s,
-                    device=args.device,
-                    quiet=args.quiet,
-                    out_dir=run_dir if rep.n_seeds == 1 else run_dir / f"seed-{s}",
-                )
-                for s in seeds
-            ]
-        except DivergenceError as err:
-            rows.append(
-                {
-                    "label": label,
-                    "metric": "(run)",
-                    "ours": float("nan"),
-                    "reference": "",
-                    "source": str(err),
-                    "gap": float("nan"),
-                    "ok": False,
-                    "seconds": time.perf_counter() - start,
-                    "run": str(run_dir),
-                }
-            )
-            failures += 1
-            continue
-        seconds = sum(r.seconds for r in records)
-        if not records[0].references:
-            rows.append(
-                {
-                    "label": label,
-                    "metric": "(no reference)",
-                    "ours": float("nan"),
-                    "reference": "",
-                    "source": "",
-                    "gap": 0.0,
-                    "ok": True,
-                    "seconds": seconds,
-                    "run": str(run_dir),
-                }
-            )
-        for key in records[0].references:
-            values = [r.metrics[key] for r in records]
-            ours = sum(values) / len(values)
-            # a reference taken from the seed's own problem instance is averaged the same way
-            ref_values = [r.references[key].value for r in records]
-            ref = dataclasses.replace(
-                records[0].references[key], value=sum(ref_values) / len(ref_values)
-            )
-            ok = ref.holds(ours)
-            failures += not ok
-            source = ref.source
-            if rep.n_seeds > 1:
-                source += "; per seed: " + " / ".join(_fmt(v) for v in values)
-            rows.append(
-                {
-                    "label": label,
-                    "metric": key,
-                    "ours": ours,
-                    "reference": ref.describe(),
-                    "source": source,
-                    "gap": ref.gap(ours),
-                    "ok": ok,
-                    "seconds": seconds,
-                    "run": str(run_dir),
-                    "per_seed": values,
-                    "plots": sorted(
-                        a if rep.n_seeds == 1 else f"seed-{s}/{a}"
-                        for s, r in zip(seeds, records)
-                        for a in r.artifacts.values()
-                    ),
-                }
-            )
-        print(f"[{suite.package}] {label}: {seconds:.1f} s", file=sys.stderr)
+            source += "; per seed: " + " / ".join(_fmt(v) for v in values)
+        rows.append({
+            "label": label, "metric": key, "ours": ours, "reference": ref.describe(),
+            "source": source, "gap": ref.gap(ours), "ok": ok, "seconds": seconds,
+            "run": str(run_dir), "per_seed": values,
+            "plots": sorted(a if rep.n_seeds == 1 else f"seed-{s}/{a}"
+                            for s, r in zip(seeds, records) for a in r.artifacts.values()),
+        })
+    print(f"[{suite.package}] {label}: {seconds:.1f} s", file=sys.stderr)
     return failures
 
 
@@ -291,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--device", default="auto")
     rep.add_argument("--quiet", action="store_true")
     rep.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
+    rep.add_argument("--jobs", type=int, default=0,
+                     help="rows run at once, each in its own process (default 0: one per CPU "
+                     "core; 1: in this process, one after another)")
     return parser
 
 
@@ -298,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "seed", 0) < 0:
         return _fail(f"--seed: expected a non-negative integer, got {args.seed}.")
+    if getattr(args, "jobs", 0) < 0:
+        return _fail(f"--jobs: expected a non-negative integer, got {args.jobs}.")
     threads = getattr(args, "threads", 0)
     if threads < 0:
         return _fail(f"--threads: expected a non-negative integer, got {threads}.")
