@@ -64,8 +64,10 @@ def test_configs_reject_bad_values():
         SingleConfig(prior=1.5)
     with pytest.raises(ValueError, match="family"):
         MultiConfig(family="poker")
-    with pytest.raises(ValueError, match="network"):
-        MultiConfig(network="cnn")
+    with pytest.raises(ConfigError, match="network: expected one of"):
+        config_from_overrides(MultiConfig, {"network": "cnn"})  # the one network key: fit's
+    cfg = config_from_overrides(MultiConfig, ["network=relu", "budget=none", "hidden=8"])
+    assert (cfg.fit.network, cfg.budget, cfg.fit.hidden) == ("relu", None, 8)
     with pytest.raises(ValueError, match="n_senders"):
         MultiConfig(n_senders=0)
 
