@@ -172,6 +172,7 @@ class ConditionalDiffusion(nn.Module):
                generator: torch.Generator | None = None, method: str = "ddim") -> torch.Tensor:
         """Samples (batch, state_dim), one per context row: DDIM (deterministic given ``x_T``) or
         ancestral DDPM."""
+        check_choice(method, "method", ("ddim", "ddpm"))
         if x_T is None:
             x_T = torch.randn(ctx.shape[0], self.state_dim, generator=generator,
                               device=ctx.device)

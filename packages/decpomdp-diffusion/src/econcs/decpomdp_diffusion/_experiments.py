@@ -135,7 +135,7 @@ def run_train(cfg: TrainConfig, ctx: RunContext) -> ExperimentResult:
         refs = {
             # CO: the composite process finds the state (measured 0.16-0.37 at 200-400 steps)
             "state_error": Reference(0.25, "composite recovers the state in CO (Wang et al. "
-                                     "2025, Thm. 5.2)", atol=0.2, relation="le"),
+                                     "2025, Thm. 5.2)", atol=0.05, relation="le"),
             "single_error": Reference(float(spread), "a single agent: its exact posterior spread",
                                       rtol=0.25),
         }
@@ -167,7 +167,7 @@ def run_reconstruct(cfg: ReconstructConfig, ctx: RunContext) -> ExperimentResult
         metrics["posterior_tv"] = tv
     refs = {}
     if env.one_step_co and cfg.method == "composite":
-        refs["state_error"] = Reference(0.25, "composite recovers the state in CO", atol=0.2,
+        refs["state_error"] = Reference(0.25, "composite recovers the state in CO", atol=0.05,
                                         relation="le")
     return ExperimentResult(metrics=metrics, references=refs)
 

@@ -153,6 +153,10 @@ def reconstruct(models: Sequence[ConditionalDiffusion], env: TabularDecPOMDP, ob
     gen = make_generator(seed, dev) if generator is None else generator
     obs_a, act_a = np.asarray(obs), np.asarray(actions)
     use = [agent] if method == "single" else list(range(env.n_agents))
+    steps = sorted({models[i].n_steps for i in use})
+    if len(steps) > 1:
+        raise ValueError(f"models: the composite process steps every model on one noise "
+                         f"schedule, got models with n_steps {steps}; train them alike.")
     with torch.no_grad():
         ctx = {i: models[i].context(obs_a[:, i], act_a[:, i]) for i in use}
         x = torch.randn(obs_a.shape[0], env.state_dim, generator=gen, device=dev)
