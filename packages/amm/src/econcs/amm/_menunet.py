@@ -88,7 +88,7 @@ class MenuNet(nn.Module):
     ``forward(values (B, m), temperature=None) -> MenuChoice``: ``None`` is the argmax choice.
     """
 
-    def __init__(self, n_goods: int, menu_size: int = 1024, *, kind: str = "additive",
+    def __init__(self, n_goods: int, menu_size: int = 256, *, kind: str = "additive",
                  generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.n_goods = check_int(n_goods, "n_goods", low=1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Literal
 
 import numpy as np
 
@@ -51,9 +50,8 @@ PAPER = "Hossain et al. 2024 (arXiv 2402.04971)"
 class SingleConfig(Params):
     """Config of ``persuasion.single``."""
 
-    prior: float = param(0.3, "P(guilty) of the prosecutor preset", low=0.0, high=1.0)
-    instance: str = param("", "JSON game file (sender 0 is optimised); empty: the preset")
-    preset: Literal["prosecutor"] = param("prosecutor", "built-in instance")
+    prior: float = param(0.3, "P(guilty) of the prosecutor (Kamenica-Gentzkow)", low=0.0, high=1.0)
+    instance: str = param("", "JSON game file (sender 0 is optimised); empty: the prosecutor")
     n_random: int = param(20, "random 2-state games checked against the concavification", low=0)
     n_actions: int = param(4, "actions of the random 2-state games", low=2)
 

@@ -182,7 +182,7 @@ def concavification_two_states(sender_utility: Any, receiver_utility: Any, prior
     from the breakpoints of the receiver's best response (an independent check of
     :func:`optimal_scheme`; ``p`` is the probability of state 1, ties for the sender).
 
-    >>> concavification_two_states([[0, 0], [1, 1]], [[1, 0], [0, 1]], 0.3)
+    >>> round(concavification_two_states([[0, 0], [1, 1]], [[1, 0], [0, 1]], 0.3), 12)
     0.6
     """
     u = check_array(sender_utility, "sender_utility", ndim=2, shape=(None, 2))
@@ -205,4 +205,4 @@ def concavification_two_states(sender_utility: Any, receiver_utility: Any, prior
             if p1 <= p0 <= p2 and p2 > p1:
                 lam = (p2 - p0) / (p2 - p1)
                 best = max(best, float(lam * vals[i] + (1 - lam) * vals[j]))
-    return round(best, 15) if abs(best - round(best, 15)) < 1e-15 else best
+    return best
