@@ -108,7 +108,8 @@ def test_sed_loop_elects_by_vote():
     borda = run_sed(eco, TAXES, rounds=1, voting="borda", principal=small)
     assert borda.elected == ("nash",)
     assert abs(borda.phi[0, 0] - _exact_optimum(eco, Objective("nash"))) <= STEP
-    med = run_sed(eco, TAXES, rounds=1, voting="median", etas=(0.1, 0.2, 0.9), principal=small)
+    med = run_sed(eco, TAXES, rounds=1, voting="median", etas=(0.1, 0.2, 0.2, 0.9),
+                   principal=small)
     assert med.elected == ("eta_mix(0.2)",)
 
 
@@ -142,6 +143,8 @@ def test_parameters_and_bad_input():
         run_sed(eco, TAXES, roundz=2)
     with pytest.raises(ValueError, match="delta"):
         run_sed(eco, TAXES, phi0=[0.52], delta=0.0)
+    with pytest.raises(ValueError, match=r"etas: expected one reported eta per agent \(4\)"):
+        run_sed(eco, TAXES, etas=(0.5, 0.5))
     with pytest.raises(ValueError, match="tax"):
         IndependentLearners(eco, [[1.5]])
     with pytest.raises(ValueError, match="candidates"):

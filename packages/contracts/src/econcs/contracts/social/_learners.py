@@ -21,7 +21,7 @@ import dataclasses
 
 import torch
 
-from econcs.shared import DivergenceError, Params, param
+from econcs.shared import DivergenceError, Params, make_generator, param
 from econcs.shared.validation import check_int, check_tensor
 
 __all__ = ["AgentLearnerParams", "IndependentLearners"]
@@ -85,7 +85,7 @@ class IndependentLearners:
         economy.step(torch.zeros(phi.shape[0], economy.n_agents, dtype=torch.float64), phi)
         self.contexts = phi.to(self.device, dtype)
         self.generator = generator if generator is not None else \
-            torch.Generator(self.device).manual_seed(check_int(seed, "seed", low=0))
+            make_generator(check_int(seed, "seed", low=0), self.device)
         n_ctx, n = phi.shape[0], economy.n_agents
         self.high = economy.action_high.to(self.device, dtype)
         zeros = torch.zeros(n_ctx, n, device=self.device, dtype=dtype)

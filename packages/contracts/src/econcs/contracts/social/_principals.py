@@ -28,8 +28,7 @@ import torch
 
 from econcs.contracts.social._learners import IndependentLearners
 from econcs.contracts.social._objectives import Objective
-from econcs.shared import Params, history_tuple, param
-from econcs.shared.validation import check_int
+from econcs.shared import Params, history_tuple, make_rng, param
 
 __all__ = ["DesignResult", "PrincipalParams", "design"]
 
@@ -104,7 +103,7 @@ def design(learners: IndependentLearners, objective: Objective, candidates=None,
     if cand.ndim != 1 or cand.size == 0 or cand.min() < 0 or cand.max() >= n_all:
         raise ValueError(f"candidates: expected a non-empty list of context indices in "
                          f"0..{n_all - 1}, got {np.asarray(candidates).tolist()}.")
-    rng = np.random.default_rng(check_int(seed, "seed", low=0)) if rng is None else rng
+    rng = make_rng(seed) if rng is None else rng
     k = cand.size
     obs: list[list[float]] = [[] for _ in range(k)]
     rows: list[dict] = []

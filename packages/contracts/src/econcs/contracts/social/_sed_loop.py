@@ -173,6 +173,9 @@ def run_sed(economy, grid, params: SEDParams | None = None, /, *, phi0=None, see
                                                                  shape=(g.shape[1],)))
     learners = IndependentLearners(economy, g, p.agents, seed=seed, generator=generator,
                                    device=device, dtype=dtype)
+    if p.etas and len(p.etas) != economy.n_agents:
+        raise ValueError(f"etas: expected one reported eta per agent ({economy.n_agents}), got "
+                         f"{len(p.etas)}.")
     etas = np.asarray(p.etas) if p.etas else \
         np.random.default_rng([seed, 7]).uniform(0, 1, economy.n_agents)
     rows: list[dict] = []

@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 
+from econcs.shared import make_rng
 from econcs.shared.validation import check_array, check_choice, check_int
 
 __all__ = [
@@ -266,5 +267,5 @@ def impartial_culture(n_voters: int, n_candidates: int, *, seed: int = 0,
     """
     n_voters = check_int(n_voters, "n_voters", low=1)
     n_candidates = check_int(n_candidates, "n_candidates", low=1)
-    rng = np.random.default_rng(check_int(seed, "seed", low=0)) if rng is None else rng
+    rng = make_rng(seed) if rng is None else rng
     return np.argsort(rng.random((n_voters, n_candidates)), axis=1)
