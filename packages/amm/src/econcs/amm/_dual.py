@@ -189,7 +189,8 @@ def _grid_measure(
     return net
 
 
-def _arcs(c: np.ndarray, grid: int, free_moves: bool, spreads: str) -> sp.csc_array:
+def _arcs(c: np.ndarray, grid: int, free_moves: bool, spreads: str
+          ) -> tuple[sp.csc_array, np.ndarray]:
     """Columns of the flow LP (node-arc incidence, 2 or 3 entries each) and their costs."""
     m = c.shape[0]
     g = np.linspace(0.0, 1.0, grid)
@@ -233,7 +234,8 @@ def _arcs(c: np.ndarray, grid: int, free_moves: bool, spreads: str) -> sp.csc_ar
             rows.append(np.stack([mid, plus, minus], 1))
             vals.append(np.tile([-2.0, 1.0, 1.0], (mid.size, 1)))
             costs.append(np.zeros(mid.size))
-    indptr = np.concatenate([[0], np.cumsum([r.shape[1] for r in rows for _ in range(r.shape[0])])])
+    per_column = np.repeat([r.shape[1] for r in rows], [r.shape[0] for r in rows])
+    indptr = np.concatenate([[0], np.cumsum(per_column)])
     ind = np.concatenate([r.ravel() for r in rows])
     data = np.concatenate([v.ravel() for v in vals])
     mat = sp.csc_array((data, ind, indptr), shape=(grid**m, indptr.size - 1))
