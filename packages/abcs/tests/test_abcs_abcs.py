@@ -60,6 +60,16 @@ def test_abcs_learns_kuhn(kuhn, stationarity, tol):
                                   "exploitability": result.metric}
     assert result.nodes_touched >= 60_000
     assert result.policy is not None and result.policy.probs.shape == (12, 2)
+    steps = [h["step"] for h in result.history]
+    assert steps == sorted(set(steps))  # one evaluation per step, also at the last boundary
+
+
+def test_last_boundary_evaluated_once(kuhn):
+    # a round count that ends on an evaluation boundary: the final evaluation is that one
+    first = ABCs(kuhn, seed=0).run(max_iter=6, budget_nodes=10**9, eval_every_nodes=1)
+    steps = [h["step"] for h in first.history]
+    assert steps == list(range(1, 7))
+    assert first.history[-1]["exploitability"] == first.metric
 
 
 def test_temperature_schedule(kuhn):

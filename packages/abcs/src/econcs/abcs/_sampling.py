@@ -130,6 +130,7 @@ class SamplingLearner:
         history = []
         bucket = self.nodes_touched // eval_every_nodes if eval_every_nodes else 0
         done = 0
+        last: tuple[int, dict[str, float]] | None = None  # (iteration, evaluation) of the last one
         try:
             while (max_iter is None or done < max_iter) and (
                     budget_nodes is None or self.nodes_touched < budget_nodes):
@@ -138,15 +139,19 @@ class SamplingLearner:
                 metrics: dict[str, float] = {"nodes_touched": self.nodes_touched}
                 if eval_every_nodes and self.nodes_touched // eval_every_nodes > bucket:
                     bucket = self.nodes_touched // eval_every_nodes
-                    metrics[key] = self.evaluate(eval_rng)[key]
+                    last = (self.iteration, self.evaluate(eval_rng))
+                    metrics[key] = last[1][key]
                     history.append({"step": self.iteration, **metrics})
                 if callback is not None:
                     callback(self.iteration, metrics, self.state_dict)
         finally:
             sys.setrecursionlimit(old)
-        final = self.evaluate(eval_rng)
-        history.append({"step": self.iteration, "nodes_touched": self.nodes_touched,
-                        key: final[key]})
+        if last is not None and last[0] == self.iteration:
+            final = last[1]  # the last round ended on an evaluation boundary: not evaluated twice
+        else:
+            final = self.evaluate(eval_rng)
+            history.append({"step": self.iteration, "nodes_touched": self.nodes_touched,
+                            key: final[key]})
         return SamplingResult(self._result_policy(), self.iteration, self.nodes_touched,
                               final[key], time.perf_counter() - start, history_tuple(history),
                               final)
