@@ -10,7 +10,7 @@ from econcs.shared import ConfigError, config_from_overrides, run_experiment
 EXPS = {e.name: e for e in EXPERIMENTS.experiments}
 TINY = {"n_instances": 2, "fit.max_iter": 30, "fit.n_train": 256, "fit.n_test": 64,
         "eq.max_iter": 10, "refine_iter": 5, "n_restarts": 2, "budget": 400,
-        "check_network_claim": True}
+        "check_network_claim": True, "fit.log_every": 10, "eq.log_every": 5}
 
 
 def test_single_reproduces_kamenica_gentzkow(tmp_path):
@@ -57,6 +57,12 @@ def test_multi_runs_and_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "_one_instance", real)
     resumed = run_experiment(exp, cfg, device="cpu", resume_dir=part)
     assert resumed.metrics == full.metrics
+    # the trainers log through the run (one step count across instances), resumed alike
+    log = (tmp_path / "full" / "metrics.jsonl").read_text()
+    assert log == (part / "metrics.jsonl").read_text()
+    assert '"loss_relu"' in log and '"grad_norm_dnl"' in log
+    assert {"exact_ne_gap_relu", "dominance_share_vs_delu",
+            "pareto_share_vs_full_revelation_relu"} <= set(full.metrics)
 
 
 def test_configs_reject_bad_values():

@@ -150,3 +150,34 @@ def test_extragradient_resume_is_exact():
     resumed = extragradient_equilibria(g, None, resume=(10, saved["state"]), **kw)
     assert_allclose(resumed.profiles, full.profiles, atol=0)
     assert resumed.history == full.history
+
+
+def test_extragradient_restores_the_network_and_resumes_in_the_refinement():
+    g = random_game(2, 2, 2, 2, seed=3)
+    net = UtilityNetwork("relu", g.scheme_shape, hidden=8)  # float32
+    net.out.bias.requires_grad_(False)  # a caller's own frozen parameter stays frozen
+    flags = [q.requires_grad for q in net.parameters()]
+    kw = {"max_iter": 6, "refine_iter": 6, "n_restarts": 2, "log_every": 3}
+    full = extragradient_equilibria(g, net, **kw)
+    assert [q.requires_grad for q in net.parameters()] == flags
+    saved = {}
+    with pytest.raises(_Kill):  # killed in the float64 refinement, past max_iter
+        extragradient_equilibria(g, net, callback=_killer(9, saved), **kw)
+    assert [q.requires_grad for q in net.parameters()] == flags  # also after an exception
+    assert all(t.dtype == torch.float64 for t in saved["state"]["logits"])
+    resumed = extragradient_equilibria(g, net, resume=(9, saved["state"]), **kw)
+    assert_allclose(resumed.profiles, full.profiles, atol=0)
+    assert resumed.history == full.history
+
+
+def test_fast_path_equals_the_checked_one():
+    from econcs.persuasion._game import _utilities
+
+    g = random_game(3, 2, 2, 3, seed=4)
+    x = sample_profiles(g, 16, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(_utilities(g, x), sender_utilities(g, x))
+    assert g.tensors() is g.tensors()  # made once per device and dtype
+    with pytest.raises(ValueError, match="tol"):
+        sender_utilities(g, x, tol=-1.0)
+    with pytest.raises(ValueError, match="at least one profile"):
+        sender_utilities(g, x[:0])

@@ -30,7 +30,12 @@ from econcs.shared.device import (
     resolve_device,
     resolve_dtype,
 )
-from econcs.shared.distributions import Marginal, ValueDistribution, parse_distribution
+from econcs.shared.distributions import (
+    Marginal,
+    ValueDistribution,
+    parse_distribution,
+    sample_dirichlet,
+)
 from econcs.shared.dp import ValueIterationResult, value_iteration
 from econcs.shared.errors import ConfigError, ConvergenceWarning, DivergenceError
 from econcs.shared.experiments import (
@@ -146,6 +151,7 @@ __all__ = [
     "resolve_dtype",
     "resolve_params",
     "run_experiment",
+    "sample_dirichlet",
     "softmax_temperature",
     "solve_lp",
     "solve_milp",

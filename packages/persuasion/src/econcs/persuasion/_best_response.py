@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from econcs.persuasion._game import PersuasionGame, check_schemes, sender_utilities
+from econcs.persuasion._game import PersuasionGame, _utilities, check_schemes
 from econcs.shared import InfeasibleError, check_choice, check_int, solve_lp, solve_milp
 
 __all__ = ["MAX_BINARIES", "MAX_ENUMERATION", "BestResponseResult", "NEGapResult",
@@ -296,7 +296,7 @@ def best_response(game: PersuasionGame, profile: Any, sender: int, *, method: st
         bound, status = value, "optimal"
     scheme = np.clip(p.T, 0.0, None)
     scheme = scheme / scheme.sum(-1, keepdims=True)
-    current = float(sender_utilities(game, pi)[sender])
+    current = float(_utilities(game, torch.from_numpy(pi))[sender])
     return BestResponseResult(
         sender=sender,
         value=value,

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from econcs.persuasion._game import PersuasionGame, check_schemes, sender_utilities
+from econcs.persuasion._game import PersuasionGame, _utilities, check_schemes
 from econcs.persuasion._utility_fit import sample_profiles
 from econcs.shared import (
     Callback,
@@ -136,10 +136,10 @@ def local_ne_gap(game: PersuasionGame, profiles: Any, *, radius: float = 0.01,
     lead = pi.shape[:-3]
     pi = pi.reshape(-1, *game.scheme_shape)
     b, k, n_st, n_sig = pi.shape
-    base = sender_utilities(game, pi)  # (b, k)
+    base = _utilities(game, pi)  # (b, k)
     # exact gradient of each sender's utility in its own scheme
     x = pi.clone().requires_grad_()
-    u = sender_utilities(game, x)
+    u = _utilities(game, x)
     grads = torch.stack([torch.autograd.grad(u[:, i].sum(), x, retain_graph=True)[0][:, i]
                          for i in range(k)], 1)
     step = project_simplex(pi + grads / grads.abs().amax((-1, -2), keepdim=True).clamp_min(1e-12)
@@ -158,14 +158,14 @@ def local_ne_gap(game: PersuasionGame, profiles: Any, *, radius: float = 0.01,
     full = pi[:, None, None].expand(b, n_dev, k, k, n_st, n_sig).clone()
     idx = torch.arange(k)
     full[:, :, idx, idx] = devs  # full[b, d, i] = profile with sender i deviating to devs[b, d, i]
-    gains = sender_utilities(game, full)[:, :, idx, idx] - base[:, None]  # (b, n_dev, k)
+    gains = _utilities(game, full)[:, :, idx, idx] - base[:, None]  # (b, n_dev, k)
     best = gains.amax((1, 2))
     return torch.where(best > 1e-12, best, torch.zeros_like(best)).reshape(lead)
 
 
 def _utility_fn(game: PersuasionGame, network: torch.nn.Module | None):
     if network is None:
-        return lambda pi: sender_utilities(game, pi)
+        return lambda pi: _utilities(game, pi)
     return network
 
 
@@ -193,21 +193,39 @@ def extragradient_equilibria(game: PersuasionGame, network: torch.nn.Module | No
     check_type(game, "game", PersuasionGame)
     p = resolve_params(EquilibriumParams, params, **overrides)
     if network is not None:
+        check_type(network, "network", torch.nn.Module)
         ref = next(network.parameters())
         device, dtype = ref.device, ref.dtype
-        network.requires_grad_(False)
-    else:
-        device, dtype = torch.device("cpu"), torch.float64
+        flags = [q.requires_grad for q in network.parameters()]
+        network.requires_grad_(False)  # restored below: only the logits are trained here
+        try:
+            return _run(game, network, p, device, dtype, seed, generator, callback, resume)
+        finally:
+            for q, flag in zip(network.parameters(), flags):
+                q.requires_grad_(flag)
+    return _run(game, None, p, torch.device("cpu"), torch.float64, seed, generator, callback,
+                resume)
+
+
+def _run(game: PersuasionGame, network: torch.nn.Module | None, p: EquilibriumParams,
+         device: torch.device, dtype: torch.dtype, seed: int, generator: torch.Generator | None,
+         callback: Callback | None, resume: tuple[int, dict] | None) -> EquilibriumResult:
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
     shape = (p.n_restarts, game.n_states, game.n_signals)
-    logits = [(torch.randn(shape, generator=gen, dtype=torch.float64) * p.init_scale)
-              .to(device, dtype).requires_grad_() for _ in range(game.n_senders)]
+
+    def placed(ts, step: int) -> list[torch.Tensor]:
+        # the network phase runs on the network's device and dtype, the refinement in float64
+        # on the CPU: a profile resumed at any step continues in its phase's dtype
+        dev, dt = (device, dtype) if step < p.max_iter else (torch.device("cpu"), torch.float64)
+        return [t.detach().to(dev, dt).clone().requires_grad_() for t in ts]
+
+    logits = placed([torch.randn(shape, generator=gen, dtype=torch.float64) * p.init_scale
+                     for _ in range(game.n_senders)], 0)
     start, rows = 0, []
     if resume is not None:
         start, state = resume
-        with torch.no_grad():
-            for t, s in zip(logits, state["logits"]):
-                t.copy_(s)
+        check_int(start, "resume step", low=0, high=p.max_iter + p.refine_iter)
+        logits = placed(state["logits"], start)
         gen.set_state(state["generator"])
         rows = list(state["history"])
     total = p.max_iter + p.refine_iter
@@ -223,8 +241,7 @@ def extragradient_equilibria(game: PersuasionGame, network: torch.nn.Module | No
     for step in range(start, total):
         f = _utility_fn(game, network if step < p.max_iter else None)
         if step == p.max_iter and network is not None:  # refinement runs in float64
-            with torch.no_grad():
-                logits = [t.detach().to(torch.float64).cpu().requires_grad_() for t in logits]
+            logits = placed(logits, step)
             opt = ExtraGradient(logits, lr=p.lr)
 
         def losses(f=f):
@@ -237,7 +254,7 @@ def extragradient_equilibria(game: PersuasionGame, network: torch.nn.Module | No
             raise DivergenceError(f"extra-gradient: non-finite logits at step {step + 1}; lower lr.")
         if (step + 1) % p.log_every == 0 or step + 1 == total:
             with torch.no_grad():
-                util = float(sender_utilities(game, profile().to(torch.float64).cpu()).mean())
+                util = float(_utilities(game, profile().to(torch.float64).cpu()).mean())
             rows.append({"step": step + 1, "utility": util, "grad_norm": grad_norm})
         if callback is not None:
             callback(step + 1, {"grad_norm": grad_norm}, state_fn)
@@ -247,7 +264,7 @@ def extragradient_equilibria(game: PersuasionGame, network: torch.nn.Module | No
                      else network(final.to(device, dtype)).double().cpu().numpy())
         final = final.to(torch.float64).cpu()
         final = final / final.sum(-1, keepdim=True)
-        utilities = sender_utilities(game, final).numpy()
+        utilities = _utilities(game, final).numpy()
     gaps = local_ne_gap(game, final, radius=p.radius, n_deviations=p.n_deviations,
                         generator=gen).numpy()
     ok = gaps <= p.tol
@@ -257,6 +274,6 @@ def extragradient_equilibria(game: PersuasionGame, network: torch.nn.Module | No
         best = int(np.argmin(gaps))
         warnings.warn(f"extra-gradient: no restart reached a local-NE gap <= {p.tol} (best "
                       f"{gaps.min():.3g}); raise max_iter or refine_iter.", ConvergenceWarning,
-                      stacklevel=2)
+                      stacklevel=3)
     return EquilibriumResult(final.numpy(), utilities, predicted, gaps, best, bool(ok.any()),
                              total, history_tuple(rows))

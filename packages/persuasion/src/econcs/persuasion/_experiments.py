@@ -14,6 +14,7 @@ import dataclasses
 import warnings
 
 import numpy as np
+import torch
 
 from econcs.persuasion._best_response import MAX_BINARIES, exact_ne_gap
 from econcs.persuasion._equilibrium import EquilibriumParams, extragradient_equilibria
@@ -28,6 +29,7 @@ from econcs.persuasion._single import (
 )
 from econcs.persuasion._utility_fit import UtilityFitParams, fit_utility_network
 from econcs.shared import (
+    Callback,
     ConvergenceWarning,
     Experiment,
     ExperimentResult,
@@ -121,30 +123,63 @@ class MultiConfig(Params):
                              "compares the three networks).")
 
 
-def _one_instance(cfg: MultiConfig, game: PersuasionGame, seed: int, ctx: RunContext) -> dict:
+def _kinds(cfg: MultiConfig) -> tuple[str, ...]:
+    return NETWORKS if cfg.compare_networks else (cfg.fit.network,)
+
+
+def _instance_steps(cfg: MultiConfig) -> int:
+    """Trainer steps of one instance: the run's ``metrics.jsonl`` counts them across instances."""
+    return len(_kinds(cfg)) * (cfg.fit.max_iter + cfg.eq.max_iter + cfg.eq.refine_iter)
+
+
+def _logger(ctx: RunContext, every: int, offset: int, suffix: str) -> Callback:
+    """A trainer callback that logs its metrics (``<key>_<suffix>``) at the run's step
+    ``offset + step`` every ``every`` steps; checkpoints are per instance (``run_multi``)."""
+    def callback(step: int, metrics, state_fn) -> None:
+        if step % every == 0:
+            ctx.log(offset + step, **{f"{k}_{suffix}": v for k, v in metrics.items()})
+    return callback
+
+
+def _one_instance(cfg: MultiConfig, game: PersuasionGame, seed: int, ctx: RunContext,
+                  offset: int = 0) -> dict:
     headline = cfg.fit.network  # the network the headline metrics use
-    kinds = NETWORKS if cfg.compare_networks else (headline,)
     row: dict[str, float] = {}
     fr = full_revelation_utilities(game)
-    for kind in kinds:
+    # common random numbers: every network's extra-gradient starts from the same profiles
+    eq_seed = int(torch.randint(2**62, (1,), generator=ctx.generator("eq", "cpu")))
+    found: dict[str, np.ndarray] = {}
+    for kind in _kinds(cfg):
         hidden = cfg.fit.hidden if cfg.budget is None else hidden_for_budget(
             kind, game.scheme_shape, cfg.budget, layers=cfg.fit.layers,
             bias_hidden=cfg.fit.bias_hidden, rank=cfg.fit.rank)
+        # data from the instance's seed (the same profiles for every network), initialisation
+        # and minibatches from the run's generator of this network
         fit = fit_utility_network(game, cfg.fit.replace(network=kind, hidden=hidden), seed=seed,
-                                  device=ctx.device)
+                                  generator=ctx.generator(f"fit/{kind}", "cpu"),
+                                  device=ctx.device,
+                                  callback=_logger(ctx, cfg.fit.log_every, offset, kind))
+        offset += cfg.fit.max_iter
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported as local_ne_gap
-            res = extragradient_equilibria(game, fit.network, cfg.eq, seed=seed)
-        u = res.utilities[res.best]
+            res = extragradient_equilibria(game, fit.network, cfg.eq, seed=eq_seed,
+                                           callback=_logger(ctx, cfg.eq.log_every, offset, kind))
+        offset += cfg.eq.max_iter + cfg.eq.refine_iter
+        u = found[kind] = res.utilities[res.best]
         row[f"approx_error_{kind}"] = fit.test_error
         row[f"utility_{kind}"] = float(u.mean())
-        if kind == headline:
-            row["local_ne_gap"] = float(res.local_gaps[res.best])
-            row["pareto"] = float(np.all(u >= fr - 1e-9))
-            row["full_revelation"] = float(fr.mean())
-            small = game.n_joint_signals * game.n_actions <= MAX_BINARIES
-            if cfg.exact_gap and small:
-                row["exact_ne_gap"] = exact_ne_gap(game, res.profile).gap
+        row[f"pareto_{kind}"] = float(np.all(u >= fr - 1e-9))
+        row[f"local_ne_gap_{kind}"] = float(res.local_gaps[res.best])
+        if cfg.exact_gap and game.n_joint_signals * game.n_actions <= MAX_BINARIES:
+            # every equilibrium reported is certified: epsilon of the profile by the MILP
+            row[f"exact_ne_gap_{kind}"] = exact_ne_gap(game, res.profile).gap
+    row["full_revelation"] = float(fr.mean())
+    for key in ("local_ne_gap", "pareto", "exact_ne_gap"):
+        if f"{key}_{headline}" in row:
+            row[key] = row[f"{key}_{headline}"]
+    for kind in found:  # the headline network's equilibrium weakly better for every sender
+        if kind != headline:
+            row[f"dominates_{kind}"] = float(np.all(found[headline] >= found[kind] - 1e-9))
     return row
 
 
@@ -156,13 +191,14 @@ def run_multi(cfg: MultiConfig, ctx: RunContext) -> ExperimentResult:
     else:
         _, state = loaded
         rows, seeds = list(state["rows"]), list(state["seeds"])
+    steps = _instance_steps(cfg)
     for i in range(len(rows), cfg.n_instances):
         game = make_game(cfg.family, cfg.n_senders, cfg.n_states, cfg.n_signals, cfg.n_actions,
                          seed=seeds[i])
-        rows.append(_one_instance(cfg, game, seeds[i], ctx))
-        ctx.log(i + 1, **rows[-1])
-        if ctx.should_checkpoint(i + 1):
-            ctx.save_checkpoint(i + 1, {"rows": rows, "seeds": seeds})
+        rows.append(_one_instance(cfg, game, seeds[i], ctx, i * steps))
+        ctx.log((i + 1) * steps, **rows[-1])
+        if cfg.checkpoint_every and (i + 1) % cfg.checkpoint_every == 0:
+            ctx.save_checkpoint((i + 1) * steps, {"rows": rows, "seeds": seeds})
 
     def mean(key: str) -> float:
         return float(np.mean([r[key] for r in rows]))
@@ -190,6 +226,12 @@ def run_multi(cfg: MultiConfig, ctx: RunContext) -> ExperimentResult:
             if kind != headline:
                 metrics[f"approx_error_{kind}"] = mean(f"approx_error_{kind}")
                 metrics[f"sender_utilities_{kind}"] = mean(f"utility_{kind}")
+                metrics[f"local_ne_gap_{kind}"] = float(max(r[f"local_ne_gap_{kind}"]
+                                                            for r in rows))
+                metrics[f"pareto_share_vs_full_revelation_{kind}"] = mean(f"pareto_{kind}")
+                metrics[f"dominance_share_vs_{kind}"] = mean(f"dominates_{kind}")
+                if f"exact_ne_gap_{kind}" in rows[0]:
+                    metrics[f"exact_ne_gap_{kind}"] = mean(f"exact_ne_gap_{kind}")
                 if cfg.check_network_claim:
                     refs[f"approx_error_{kind}"] = Reference(
                         metrics["approx_error"], f"{PAPER}: {headline} approximates better "

@@ -26,13 +26,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from econcs.shared import check_array, check_choice, check_int, check_probabilities
+from econcs.shared import (
+    check_array,
+    check_choice,
+    check_float,
+    check_int,
+    check_probabilities,
+)
 
 __all__ = [
     "TIE_BREAKS",
@@ -75,6 +82,7 @@ class PersuasionGame:
     receiver_utility: Any
     n_signals: int
     name: str = ""
+    _cache: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         prior = check_probabilities(self.prior, "prior", ndim=1, atol=1e-9)
@@ -164,11 +172,23 @@ class PersuasionGame:
         return cls.from_dict(data)
 
     def tensors(self, device: Any = None, dtype: torch.dtype = torch.float64):
-        """``(prior, sender_utility, receiver_utility)`` as tensors on ``device``."""
-        return tuple(
-            torch.as_tensor(np.array(a), dtype=dtype, device=device)
-            for a in (self.prior, self.sender_utility, self.receiver_utility)
-        )
+        """``(prior, sender_utility, receiver_utility)`` as tensors on ``device``.
+
+        Made once per ``(device, dtype)`` and cached on the game (the arrays are read-only, so
+        the tensors stay valid); do not modify them in place.
+        """
+        key = (torch.device("cpu") if device is None else torch.device(device), dtype)
+        if key not in self._cache:
+            self._cache[key] = tuple(
+                torch.as_tensor(np.array(a), dtype=dtype, device=key[0])
+                for a in (self.prior, self.sender_utility, self.receiver_utility)
+            )
+        return self._cache[key]
+
+    @property
+    def receiver_scale(self) -> float:
+        """``max(1, max |v|)``: the scale of the receiver's tie tolerance."""
+        return max(1.0, float(np.abs(self.receiver_utility).max()))
 
 
 def check_schemes(game: PersuasionGame, schemes: Any, name: str = "schemes",
@@ -191,15 +211,16 @@ def check_schemes(game: PersuasionGame, schemes: Any, name: str = "schemes",
         )
     if atol is None:
         atol = 1e-6 if t.dtype == torch.float64 else 1e-4
-    with torch.no_grad():
-        if not bool(torch.isfinite(t).all()):
+    if t.numel() == 0:
+        raise ValueError(f"{name}: expected at least one profile, got shape {tuple(t.shape)}.")
+    with torch.no_grad():  # one transfer to the host for all three checks
+        lo, hi, worst = torch.stack([t.min(), t.max(), (t.sum(-1) - 1).abs().max()]).tolist()
+        if not all(map(math.isfinite, (lo, hi, worst))):
             raise ValueError(f"{name}: expected finite values, got NaN or infinite entries.")
-        lo, hi = float(t.min()), float(t.max())
         if lo < -atol or hi > 1 + atol:
             raise ValueError(
                 f"{name}: expected probabilities in [0, 1], got values in [{lo:.6g}, {hi:.6g}]."
             )
-        worst = float((t.sum(-1) - 1).abs().max())
         if worst > atol:
             raise ValueError(
                 f"{name}: expected each scheme row pi_i(. | w) to sum to 1 over signals, got sums "
@@ -221,8 +242,12 @@ def joint_signal_probabilities(game: PersuasionGame, schemes: Any) -> torch.Tens
         Joint signals in row-major order: ``s = sum_i s_i * n_signals ** (n_senders - 1 - i)``.
         Differentiable in ``schemes``.
     """
-    pi = check_schemes(game, schemes)
-    mu = torch.as_tensor(np.array(game.prior), dtype=pi.dtype, device=pi.device)
+    return _joint(game, check_schemes(game, schemes))
+
+
+def _joint(game: PersuasionGame, pi: torch.Tensor) -> torch.Tensor:
+    """:func:`joint_signal_probabilities` without the checks (``pi`` already validated)."""
+    mu = game.tensors(pi.device, pi.dtype)[0]
     q = mu[:, None] * pi[..., 0, :, :]  # (..., n_states, n_signals)
     for i in range(1, game.n_senders):
         q = (q[..., :, :, None] * pi[..., i, :, None, :]).flatten(-2)
@@ -240,7 +265,7 @@ def _best_response(game: PersuasionGame, q: torch.Tensor, receiver: torch.Tensor
                    senders: torch.Tensor, tie_break: str, tol: float | None) -> torch.Tensor:
     if tol is None:
         tol = 1e-9 if q.dtype == torch.float64 else 1e-5
-    scale = max(1.0, float(np.abs(game.receiver_utility).max()))
+    scale = game.receiver_scale
     best = receiver.amax(-1, keepdim=True)
     mass = q.sum(-1, keepdim=True)
     tied = receiver >= best - tol * scale * mass
@@ -276,11 +301,13 @@ def receiver_best_response(game: PersuasionGame, schemes: Any, *, tie_break: str
     ([[1.0, 0.0], [0.5, 0.5]], [0, 1])
     """
     check_choice(tie_break, "tie_break", TIE_BREAKS)
-    q = joint_signal_probabilities(game, schemes)
+    if tol is not None:
+        tol = check_float(tol, "tol", low=0.0)
+    q = _joint(game, check_schemes(game, schemes))
     receiver, senders = _values(game, q)
     action = _best_response(game, q, receiver, senders, tie_break, tol)
     mass = q.sum(-1, keepdim=True)
-    mu = torch.as_tensor(np.array(game.prior), dtype=q.dtype, device=q.device)
+    mu = game.tensors(q.device, q.dtype)[0]
     posterior = torch.where(mass > 0, q / mass.clamp_min(torch.finfo(q.dtype).tiny), mu)
     return posterior, action
 
@@ -310,7 +337,16 @@ def sender_utilities(game: PersuasionGame, schemes: Any, *, tie_break: str = "se
     0.6
     """
     check_choice(tie_break, "tie_break", TIE_BREAKS)
-    q = joint_signal_probabilities(game, schemes)
+    if tol is not None:
+        tol = check_float(tol, "tol", low=0.0)
+    return _utilities(game, check_schemes(game, schemes), tie_break, tol)
+
+
+def _utilities(game: PersuasionGame, pi: torch.Tensor, tie_break: str = "senders",
+               tol: float | None = None) -> torch.Tensor:
+    """:func:`sender_utilities` without the checks: the inner path of the package's solvers,
+    which validate their inputs once at their own boundary."""
+    q = _joint(game, pi)
     receiver, senders = _values(game, q)
     action = _best_response(game, q, receiver, senders, tie_break, tol)
     index = action[..., None, None].expand(*senders.shape[:-1], 1)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from econcs.persuasion._game import PersuasionGame, sender_utilities
+from econcs.persuasion._game import PersuasionGame, _utilities
 from econcs.persuasion._networks import NETWORKS, UtilityNetwork, count_parameters
 from econcs.shared import (
     Callback,
@@ -27,6 +27,7 @@ from econcs.shared import (
     param,
     resolve_device,
     resolve_params,
+    sample_dirichlet,
 )
 
 __all__ = ["UtilityFitParams", "UtilityFitResult", "fit_utility_network", "sample_profiles"]
@@ -82,28 +83,13 @@ class UtilityFitResult:
 def sample_profiles(game: PersuasionGame, n: int, alphas: tuple[float, ...] = (0.2, 1.0, 5.0), *,
                     generator: torch.Generator, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``(n, n_senders, n_states, n_signals)`` random profiles, each row ``Dirichlet(alpha)`` with
-    ``alpha`` drawn uniformly from ``alphas`` (gamma variates normalised, on ``generator``)."""
+    ``alpha`` drawn uniformly from ``alphas`` (:func:`econcs.shared.sample_dirichlet`, on
+    ``generator``)."""
     shape = (n, *game.scheme_shape)
     a = torch.tensor(alphas, dtype=torch.float64)
     pick = torch.randint(len(alphas), shape[:-1], generator=generator)
     conc = a[pick][..., None].expand(shape)
-    # Gamma(alpha) by Marsaglia-Tsang on alpha + 1, boosted by U^(1/alpha): seeded by generator
-    d = conc + 1.0 - 1.0 / 3.0
-    c = 1.0 / torch.sqrt(9.0 * d)
-    out = torch.empty(shape, dtype=torch.float64)
-    todo = torch.ones(shape, dtype=torch.bool)
-    while bool(todo.any()):
-        z = torch.randn(shape, generator=generator, dtype=torch.float64)
-        u = torch.rand(shape, generator=generator, dtype=torch.float64)
-        v = (1 + c * z) ** 3
-        ok = (v > 0) & (torch.log(u.clamp_min(1e-300)) < 0.5 * z**2 + d - d * v
-                        + d * torch.log(v.clamp_min(1e-300)))
-        take = todo & ok
-        out[take] = (d * v)[take]
-        todo &= ~ok
-    boost = torch.rand(shape, generator=generator, dtype=torch.float64) ** (1.0 / conc)
-    g = (out * boost).clamp_min(1e-300)
-    return (g / g.sum(-1, keepdim=True)).to(dtype)
+    return sample_dirichlet(conc, generator=generator, dtype=dtype)
 
 
 def fit_utility_network(game: PersuasionGame, params: UtilityFitParams | None = None, /, *,
@@ -131,8 +117,8 @@ def fit_utility_network(game: PersuasionGame, params: UtilityFitParams | None = 
     data_gen = torch.Generator().manual_seed(seed)
     x_train = sample_profiles(game, p.n_train, p.alphas, generator=data_gen)
     x_test = sample_profiles(game, p.n_test, p.alphas, generator=data_gen)
-    y_train = sender_utilities(game, x_train).to(dev, dtype)
-    y_test = sender_utilities(game, x_test).to(dev, dtype)
+    y_train = _utilities(game, x_train).to(dev, dtype)
+    y_test = _utilities(game, x_test).to(dev, dtype)
     x_train, x_test = x_train.to(dev, dtype), x_test.to(dev, dtype)
     gen = generator if generator is not None else torch.Generator().manual_seed(seed + 1)
     with torch.random.fork_rng(devices=[]):
