@@ -202,3 +202,20 @@ def test_plot_menu():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_dual_warns_when_highs_stops_at_a_limit(monkeypatch):
+    import dataclasses
+
+    import econcs.amm._dual as dual
+    from econcs.shared.errors import ConvergenceWarning
+
+    real = dual.solve_lp
+
+    def stopped(*args, **kwargs):  # HiGHS's feasible point at its time limit
+        return dataclasses.replace(real(*args, **kwargs), status="time_limit")
+
+    monkeypatch.setattr(dual, "solve_lp", stopped)
+    with pytest.warns(ConvergenceWarning, match="time_limit"):
+        res = solve_dual(0.5, 0.0, grid=41)
+    assert res.status == "time_limit"

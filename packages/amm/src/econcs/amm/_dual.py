@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ import scipy.sparse as sp
 from econcs.amm._market import check_goods_cost, check_selection
 from econcs.amm._values import TraderValues, make_values
 from econcs.shared import Params, check_float, param, resolve_params, solve_lp
+from econcs.shared.errors import ConvergenceWarning
 
 __all__ = ["DualParams", "DualResult", "duality_gap", "ot_dual", "solve_dual"]
 
@@ -279,6 +281,10 @@ def solve_dual(
     build = time.perf_counter() - t0
     res = solve_lp(cost, A_eq=mat, b_eq=-mass.ravel(), bounds=(0, None),
                    time_limit=p.time_limit, options=_SOLVER_OPTIONS[p.solver])
+    if res.status != "optimal":
+        warnings.warn(f"solve_dual: HiGHS stopped with status {res.status!r} after {res.seconds:.1f} s "
+                      f"(time_limit={p.time_limit}); value {res.objective:.6g} is an upper bound on the "
+                      "grid dual, not its optimum", ConvergenceWarning, stacklevel=2)
     potential = mass * 0.0
     if res.duals_eq is not None:
         potential = -np.asarray(res.duals_eq).reshape(mass.shape)
@@ -308,8 +314,6 @@ def _import_ot() -> Any:
     """POT, imported lazily. POT 0.9 compiles with an invalid-escape warning in a docstring
     (DeprecationWarning on Python 3.11, SyntaxWarning from 3.12), which a warnings-as-errors run
     would turn into an import failure."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
