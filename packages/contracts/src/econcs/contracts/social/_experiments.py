@@ -10,6 +10,7 @@ best responses). The suite of econcs-contracts lists these experiments and their
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Literal
 
 import numpy as np
@@ -124,14 +125,23 @@ class SEDTaxConfig(Params):
     checkpoint_every: int = param(0, "checkpoint every this many rounds (0: never)", low=0)
 
 
+@functools.lru_cache(maxsize=64)
+def _fine_optimum(skills: tuple[float, ...], cost: float, objective: Objective, lo: float,
+                  hi: float) -> float:
+    """The objective's optimum over 20001 linear taxes under exact best responses, cached by
+    the economy's and the objective's parameters (several metrics and rows ask for it)."""
+    eco = TaxEconomy(list(skills), cost=cost)
+    fine = torch.linspace(lo, hi, 20_001, dtype=torch.float64)[:, None]
+    out = eco.outcome(eco.best_response(fine), fine)
+    return float(fine[objective(out["utility"], out["income"]).argmax(), 0])
+
+
 def _exact_tax(eco: TaxEconomy, objective: Objective, lo: float = 0.0, hi: float = 1.0) -> float:
     if objective.name == "utilitarian":
         return TaxEconomy.utilitarian_tax()
     if objective.name == "egalitarian":
         return eco.maximin_tax()
-    fine = torch.linspace(lo, hi, 20_001, dtype=torch.float64)[:, None]
-    out = eco.outcome(eco.best_response(fine), fine)
-    return float(fine[objective(out["utility"], out["income"]).argmax(), 0])
+    return _fine_optimum(tuple(eco.skills.tolist()), eco.cost, objective, lo, hi)
 
 
 def run_sed_tax(config: SEDTaxConfig, ctx: RunContext) -> ExperimentResult:
@@ -144,10 +154,8 @@ def run_sed_tax(config: SEDTaxConfig, ctx: RunContext) -> ExperimentResult:
                   device=ctx.device, callback=ctx.callback(log_every=1),
                   resume=ctx.load_checkpoint())
     last = res.history[-1]
-    elected = res.elected[-1]
-    name = elected.split("(")[0]
-    eta = float(elected[len("eta_mix("):-1]) if name == "eta_mix" else None
-    objective = Objective(name, eta)
+    objective = res.objectives[-1]
+    name = objective.name
     # the whole grid within reach: the closed form itself; else the exact optimum among the
     # candidates the budget allowed in the last round (exact best responses)
     whole = p.delta >= 1.0

@@ -6,7 +6,8 @@ for every candidate ``phi`` it may observe (a *context*: the policy is tabular i
 ``phi``), a Gaussian policy over its action (labour, investment) with a learned mean and a fixed
 exploration width, and follows REINFORCE (Williams 1992) from its own rewards only, with mirrored
 sampling (each perturbation played with both signs, in two economies; the pair's mean reward is
-the baseline; Brockhoff et al. 2010) and a per-entry, decaying Adam step. ``batch_size`` economies
+the baseline; Brockhoff et al. 2010) and ``torch.optim.Adam`` (one parameter group per context,
+so that each context keeps its own step count and its own decaying step size). ``batch_size`` economies
 are played in parallel, every context at once: one learning step is one period of
 ``(n_contexts, batch_size)`` economies, each paying the lump-sum rebate of its own previous
 period. Independent gradient play converges to the best response in the tax economy (a decision
@@ -88,9 +89,13 @@ class IndependentLearners:
             make_generator(check_int(seed, "seed", low=0), self.device)
         n_ctx, n = phi.shape[0], economy.n_agents
         self.high = economy.action_high.to(self.device, dtype)
-        zeros = torch.zeros(n_ctx, n, device=self.device, dtype=dtype)
-        self.mean = zeros + self.params.init  # in shares of the action range
-        self.m, self.v = zeros.clone(), zeros.clone()
+        # one parameter (the action mean, in shares of the action range) and one Adam group per
+        # context: the contexts are pulled unevenly, each keeps its own bias correction and step
+        self._means = [torch.full((n,), self.params.init, device=self.device, dtype=dtype,
+                                  requires_grad=True) for _ in range(n_ctx)]
+        self.optimizer = torch.optim.Adam(
+            [{"params": [m], "lr": self.params.lr} for m in self._means],
+            betas=(0.9, self.params.beta2), eps=1e-8, maximize=True, foreach=False)
         self.updates = torch.zeros(n_ctx, device=self.device, dtype=torch.long)
         self.rebate = torch.zeros(n_ctx, self.params.batch_size, device=self.device, dtype=dtype)
         self.steps = 0
@@ -99,6 +104,11 @@ class IndependentLearners:
         """The learned (mean) actions ``(len(idx), n_agents)`` in the contexts ``idx`` (all)."""
         idx = self._idx(idx)
         return self.mean[idx] * self.high
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """(n_contexts, n_agents) the action means, in shares of the action range (a copy)."""
+        return torch.stack([m.detach() for m in self._means])
 
     def _idx(self, idx) -> torch.Tensor:
         if idx is None:
@@ -112,12 +122,15 @@ class IndependentLearners:
         steps = check_int(steps, "steps", low=1)
         p = self.params
         phi = self.contexts[idx][:, None, :].expand(-1, p.batch_size, -1)
-        b1, b2, eps_adam = 0.9, p.beta2, 1e-8
+        chosen = [self._means[i] for i in idx.tolist()]
+        groups = [self.optimizer.param_groups[i] for i in idx.tolist()]
+        h = p.batch_size // 2
         for _ in range(steps):
-            half = torch.randn(len(idx), p.batch_size // 2, self.economy.n_agents,
+            mean = torch.stack([m.detach() for m in chosen])
+            half = torch.randn(len(idx), h, self.economy.n_agents,
                                generator=self.generator, device=self.device, dtype=self.dtype)
             noise = torch.cat([half, -half], dim=1)  # mirrored pairs of economies
-            share = (self.mean[idx][:, None, :] + p.sigma * noise).clamp(0.0, 1.0)
+            share = (mean[:, None, :] + p.sigma * noise).clamp(0.0, 1.0)
             act = share * self.high
             paid = self.rebate[idx]
             reward, revenue = self.economy.step(act, phi, paid)
@@ -126,16 +139,17 @@ class IndependentLearners:
                 # the rebate is a lump-sum transfer for last period, independent of this
                 # period's action: subtracting it (a control variate) keeps the estimate unbiased
                 reward = reward - paid[..., None]
-            h = p.batch_size // 2
             # each pair's mean reward is its baseline: (r+ - r-) / 2 * eps / sigma
             grad = ((reward[:, :h] - reward[:, h:]) / 2 * half).mean(1) / p.sigma
-            t = (self.updates[idx] + 1).to(self.dtype)[:, None]
-            m = b1 * self.m[idx] + (1 - b1) * grad
-            v = b2 * self.v[idx] + (1 - b2) * grad**2
-            lr = p.lr / (1 + (t - 1) / p.lr_decay).sqrt()
-            step = lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps_adam)
-            self.m[idx], self.v[idx] = m, v
-            self.mean[idx] = (self.mean[idx] + step).clamp(0.0, 1.0)
+            lr = (p.lr / (1 + self.updates[idx].to(torch.float64) / p.lr_decay).sqrt()).tolist()
+            for m, g, group, rate in zip(chosen, grad, groups, lr):
+                m.grad = g.to(self.dtype)
+                group["lr"] = rate
+            self.optimizer.step()
+            with torch.no_grad():
+                for m in chosen:
+                    m.clamp_(0.0, 1.0)
+                    m.grad = None
             self.updates[idx] += 1
             self.steps += 1
         if not bool(torch.isfinite(self.mean).all()):
@@ -145,12 +159,16 @@ class IndependentLearners:
 
     def state_dict(self) -> dict:
         """The full state (``load_state_dict`` continues from it)."""
-        return {"mean": self.mean.clone(), "m": self.m.clone(), "v": self.v.clone(),
+        return {"mean": self.mean.clone(), "optimizer": self.optimizer.state_dict(),
                 "updates": self.updates.clone(), "rebate": self.rebate.clone(),
                 "steps": self.steps, "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        for k in ("mean", "m", "v", "updates", "rebate"):
+        with torch.no_grad():
+            for m, row in zip(self._means, torch.as_tensor(state["mean"])):
+                m.copy_(row)
+        self.optimizer.load_state_dict(state["optimizer"])
+        for k in ("updates", "rebate"):
             getattr(self, k).copy_(torch.as_tensor(state[k]))
         self.steps = int(state["steps"])
         self.generator.set_state(torch.as_tensor(state["generator"]).cpu())

@@ -105,14 +105,21 @@ def design(learners: IndependentLearners, objective: Objective, candidates=None,
                          f"0..{n_all - 1}, got {np.asarray(candidates).tolist()}.")
     rng = make_rng(seed) if rng is None else rng
     k = cand.size
-    obs: list[list[float]] = [[] for _ in range(k)]
+    # running statistics per candidate (Welford): O(1) per pull, not a pass over every pull
+    counts = np.zeros(k, dtype=np.int64)
+    means = np.zeros(k)
+    m2 = np.zeros(k)  # sum of squared deviations from the running mean
     rows: list[dict] = []
 
     def pull(local: np.ndarray) -> None:
         vals = _observe(learners, objective, torch.as_tensor(cand[local]), p.agent_steps)
         for j, v in zip(local, vals):
-            obs[j].append(float(v))
-            rows.append({"step": len(rows) + 1, "arm": int(cand[j]), "observation": float(v)})
+            v = float(v)
+            counts[j] += 1
+            d = v - means[j]
+            means[j] += d / counts[j]
+            m2[j] += d * (v - means[j])
+            rows.append({"step": len(rows) + 1, "arm": int(cand[j]), "observation": v})
 
     if p.method == "grid":
         for _ in range(math.ceil(p.max_iter / k)):
@@ -120,18 +127,13 @@ def design(learners: IndependentLearners, objective: Objective, candidates=None,
     else:
         pull(np.arange(k))  # every candidate once
         while len(rows) < max(p.max_iter, k):
-            means = np.array([np.mean(o) for o in obs])
-            counts = np.array([len(o) for o in obs], dtype=np.float64)
             if p.method == "ucb":
                 spread = max(means.max() - means.min(), 1e-12)
                 score = means + p.ucb_c * spread * np.sqrt(2 * np.log(len(rows)) / counts)
             else:
-                resid = np.concatenate([np.asarray(o) - np.mean(o) for o in obs])
-                dof = max(resid.size - k, 1)
-                s2 = max(float(resid @ resid) / dof, 1e-12 * (1 + float(np.abs(means).max())))
+                dof = max(len(rows) - k, 1)  # the pooled residual variance
+                s2 = max(float(m2.sum()) / dof, 1e-12 * (1 + float(np.abs(means).max())))
                 score = means + np.sqrt(s2 / counts) * rng.standard_normal(k)
             pull(np.array([int(np.argmax(score))]))
-    means = np.array([np.mean(o) for o in obs])
-    counts = np.array([len(o) for o in obs])
-    return DesignResult(int(cand[int(np.argmax(means))]), means, counts, len(rows),
-                        history_tuple(rows))
+    return DesignResult(int(cand[int(np.argmax(means))]), means.copy(), counts.copy(),
+                        len(rows), history_tuple(rows))

@@ -77,7 +77,9 @@ class SEDResult:
     phi
         (rounds, n_params) the principal's parameters, round by round.
     elected
-        the elected objective's label per round.
+        the elected objective's label per round (``eta_mix(0.25)``).
+    objectives
+        the elected :class:`~econcs.contracts.social.Objective` per round.
     actions
         (n_agents,) the agents' learned actions under the last ``phi``.
     rounds
@@ -90,29 +92,36 @@ class SEDResult:
 
     phi: np.ndarray
     elected: tuple[str, ...]
+    objectives: tuple[Objective, ...]
     actions: np.ndarray
     rounds: int
     history: tuple[dict, ...]
 
 
-def _exact_optima(economy, grid: torch.Tensor, allowed: np.ndarray,
+def _exact_outcome(economy, grid: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The outcome of every grid point under exact best responses, computed once per run (the
+    grid and the economy do not change between rounds; each round indexes its allowed subset)."""
+    phi = grid.double()
+    return economy.outcome(economy.best_response(phi), phi)
+
+
+def _exact_optima(exact: dict[str, torch.Tensor], allowed: np.ndarray,
                   objectives: list[Objective]) -> tuple[np.ndarray, torch.Tensor]:
-    """Indices (into ``grid``) of each objective's exact optimum among ``allowed``, and the
-    agents' utilities there ``(n_objectives, n_agents)``."""
-    phi = grid[allowed].double()
-    out = economy.outcome(economy.best_response(phi), phi)
-    best = [allowed[int(o(out["utility"], out["income"]).argmax())] for o in objectives]
-    pos = [int(np.flatnonzero(allowed == b)[0]) for b in best]
-    return np.asarray(best), out["utility"][pos]
+    """Indices (into the grid) of each objective's exact optimum among ``allowed``, and the
+    agents' utilities there ``(n_objectives, n_agents)``; ``exact`` from :func:`_exact_outcome`."""
+    sel = torch.as_tensor(allowed)
+    util, inc = exact["utility"][sel], exact["income"][sel]
+    pos = [int(o(util, inc).argmax()) for o in objectives]
+    return allowed[pos], util[pos]
 
 
-def _elect(p: SEDParams, economy, grid, allowed, etas: np.ndarray) -> Objective:
+def _elect(p: SEDParams, exact, allowed, etas: np.ndarray) -> Objective:
     if p.voting == "none":
         return Objective(p.objective, p.eta if p.objective == "eta_mix" else None)
     if p.voting in ("mean", "median"):
         return Objective("eta_mix", vote(p.voting, etas).value)
     cands = [Objective(c) for c in p.candidates]
-    _, util = _exact_optima(economy, grid, allowed, cands)
+    _, util = _exact_optima(exact, allowed, cands)
     u = util.T.cpu().numpy()  # (voters, candidates)
     if p.voting == "approval":  # approve what is at least as good as one's average candidate
         res = vote("approval", u >= u.mean(1, keepdims=True) - 1e-12)
@@ -124,11 +133,12 @@ def _elect(p: SEDParams, economy, grid, allowed, etas: np.ndarray) -> Objective:
     return cands[winner]
 
 
-def _round_metrics(economy, learners, grid, index, allowed, elected, p) -> dict[str, float]:
+def _round_metrics(economy, learners, grid, exact, index, allowed, elected,
+                   p) -> dict[str, float]:
     act = learners.actions([index]).double()
     phi = grid[index][None].double()
     out = economy.outcome(act, phi)
-    best, _ = _exact_optima(economy, grid, allowed, [elected])
+    best, _ = _exact_optima(exact, allowed, [elected])
     row = {"tax": float(grid[index, 0]), "welfare": float(elected(out["utility"], out["income"])),
            "gini": float(gini(out["income"])), "productivity": float(out["productivity"]),
            "revenue": float(out["revenue"]), "closed_form_tax": float(grid[best[0], 0]),
@@ -180,7 +190,8 @@ def run_sed(economy, grid, params: SEDParams | None = None, /, *, phi0=None, see
         np.random.default_rng([seed, 7]).uniform(0, 1, economy.n_agents)
     rows: list[dict] = []
     phis: list[np.ndarray] = []
-    elected_labels: list[str] = []
+    objectives: list[Objective] = []
+    exact = _exact_outcome(economy, g)
     start = 0
     if resume is not None:
         start, state = resume
@@ -188,28 +199,30 @@ def run_sed(economy, grid, params: SEDParams | None = None, /, *, phi0=None, see
         prev = torch.as_tensor(state["phi_prev"], dtype=torch.float64)
         rows = [dict(r) for r in state["history"]]
         phis = [g[int(r["index"])].numpy() for r in rows]
-        elected_labels = list(state["elected"])
+        objectives = [Objective(name, None if eta < 0 else float(eta))
+                      for name, eta in zip(state["elected"], state["elected_eta"])]
     for rnd in range(start, p.rounds):
         allowed = np.flatnonzero((g - prev).abs().max(-1).values <= p.delta + 1e-9)
         if allowed.size == 0:
             raise ValueError(f"delta: no candidate lies within delta={p.delta} of phi0="
                              f"{prev.tolist()}; raise delta or start on the grid.")
-        elected = _elect(p, economy, g, allowed, etas)
+        elected = _elect(p, exact, allowed, etas)
         choice = design(learners, elected, allowed, p.principal,
                         rng=np.random.default_rng([seed, rnd]))
         learners.learn([choice.index], p.play_steps)
         row = {"step": rnd + 1, "index": choice.index, "pulls": choice.iterations,
-               **_round_metrics(economy, learners, g, choice.index, allowed, elected, p)}
+               **_round_metrics(economy, learners, g, exact, choice.index, allowed, elected, p)}
         rows.append(row)
         phis.append(g[choice.index].numpy())
-        elected_labels.append(elected.label)
+        objectives.append(elected)
         prev = g[choice.index].double()
         if callback is not None:
             metrics = {k: v for k, v in row.items() if k != "step"}
             callback(rnd + 1, metrics, lambda prev=prev: {
                 "learners": learners.state_dict(), "phi_prev": prev.clone(),
-                "history": [dict(r) for r in rows], "elected": list(elected_labels)})
+                "history": [dict(r) for r in rows], "elected": [o.name for o in objectives],
+                "elected_eta": [-1.0 if o.eta is None else o.eta for o in objectives]})
     last = rows[-1]["index"]
-    return SEDResult(np.stack(phis), tuple(elected_labels),
+    return SEDResult(np.stack(phis), tuple(o.label for o in objectives), tuple(objectives),
                      learners.actions([last])[0].double().cpu().numpy(), len(rows),
                      history_tuple(rows))
