@@ -47,6 +47,7 @@ __all__ = [
     "DiffusionResult",
     "HistoryEncoder",
     "encode_history",
+    "init_model",
     "load_model",
     "save_model",
     "train_diffusion",
@@ -217,6 +218,28 @@ class DiffusionResult:
     history: tuple[dict[str, Any], ...]
 
 
+def init_model(env: TabularDecPOMDP, agent: int | None, horizon: int,
+               params: DiffusionParams | None = None, /, *, seed: int = 0,
+               generator: torch.Generator | None = None, device: str | torch.device = "cpu",
+               **overrides: Any) -> ConditionalDiffusion:
+    """The untrained model :func:`train_diffusion` starts from (same ``generator``, same weights):
+    for histories of ``horizon`` steps of ``agent`` (``None``: the joint history)."""
+    p = resolve_params(DiffusionParams, params, **overrides)
+    check_type(env, "env", TabularDecPOMDP)
+    if agent is not None:
+        agent = env.check_agent(agent)
+    horizon = check_int(horizon, "horizon", low=0)
+    dev = resolve_device(device)
+    gen = make_generator(seed, dev) if generator is None else generator
+    meta = {"env": env.name, "agent": agent, "horizon": horizon}
+    config = {"n_obs": env.n_obs, "n_actions": env.n_actions, "state_dim": env.state_dim,
+              "n_agents_in": env.n_agents if agent is None else 1, "hidden": p.hidden,
+              "layers": p.layers, "n_steps": p.n_steps, "encoder": p.encoder, "meta": meta}
+    with torch.random.fork_rng(devices=[]):  # the initial weights from the run's seed only
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen, device=dev)))
+        return ConditionalDiffusion(**config).to(dev)
+
+
 def train_diffusion(env: TabularDecPOMDP, data: Histories, agent: int | None,
                     params: DiffusionParams | None = None, /, *, seed: int = 0,
                     generator: torch.Generator | None = None, device: str | torch.device = "cpu",
@@ -238,17 +261,10 @@ def train_diffusion(env: TabularDecPOMDP, data: Histories, agent: int | None,
     check_type(data, "data", Histories)
     if data.env_name != env.name:
         raise ValueError(f"data: expected episodes of env {env.name!r}, got {data.env_name!r}.")
-    if agent is not None:
-        agent = env.check_agent(agent)
     dev = resolve_device(device)
     gen = make_generator(seed, dev) if generator is None else generator
-    meta = {"env": env.name, "agent": agent, "horizon": data.horizon}
-    config = {"n_obs": env.n_obs, "n_actions": env.n_actions, "state_dim": env.state_dim,
-              "n_agents_in": env.n_agents if agent is None else 1, "hidden": p.hidden,
-              "layers": p.layers, "n_steps": p.n_steps, "encoder": p.encoder, "meta": meta}
-    with torch.random.fork_rng(devices=[]):  # the initial weights from the run's seed only
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen, device=dev)))
-        model = ConditionalDiffusion(**config).to(dev)
+    model = init_model(env, agent, data.horizon, p, generator=gen, device=dev)
+    agent = model.meta["agent"]
     opt = torch.optim.Adam(model.parameters(), lr=p.lr)
     obs = data.obs if agent is None else data.obs[:, agent]
     act = data.actions if agent is None else data.actions[:, agent]

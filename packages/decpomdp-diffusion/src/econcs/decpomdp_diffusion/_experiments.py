@@ -1,26 +1,46 @@
 """Experiments of econcs-decpomdp-diffusion for the ``econcs`` CLI.
 
 - ``decpomdp.train``: one diffusion model per agent on episodes of a Dec-POMDP; held-out error of
-  the composite process against a single agent's model and the exact posterior spread, and the
-  Spearman correlation of the Jacobian rank with the fixed points' deviation.
+  the composite process against a single agent's model and the exact posterior spread, the
+  Spearman correlation of the Jacobian rank with the fixed points' deviation, and the share of
+  held-out histories whose fixed-point deviation lies within the surrogate regression's bound.
 - ``decpomdp.reconstruct``: the same models (or the regression baseline), one method's error, and
-  the total variation between composite samples and the exact joint posterior.
+  the total variation between the reconstructed states' distribution and the exact joint
+  posterior (forward filtering), next to the TV of as many exact posterior draws.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Literal
 
 import numpy as np
 from scipy.stats import spearmanr
 
-from econcs.decpomdp_diffusion._diffusion import DiffusionParams, save_model, train_diffusion
+from econcs.decpomdp_diffusion._bound import deviation_bound
+from econcs.decpomdp_diffusion._diffusion import (
+    DiffusionParams,
+    init_model,
+    save_model,
+    train_diffusion,
+)
 from econcs.decpomdp_diffusion._envs import make_env
 from econcs.decpomdp_diffusion._exact_denoiser import ExactDiffusion
-from econcs.decpomdp_diffusion._fixed_points import fixed_points, reconstruct, sample_distribution
-from econcs.decpomdp_diffusion._regression import predict_regression, train_regression
+from econcs.decpomdp_diffusion._fixed_points import (
+    composite_trajectory,
+    fixed_points,
+    posterior_tv,
+    reconstruct,
+    sample_distribution,
+)
+from econcs.decpomdp_diffusion._regression import (
+    RegressionParams,
+    predict_regression,
+    train_regression,
+)
 from econcs.shared import (
+    ConvergenceWarning,
     Experiment,
     ExperimentResult,
     ExperimentSuite,
@@ -46,6 +66,15 @@ class TrainConfig(Params):
     n_test: int = param(300, "held-out episodes", low=1)
     noise: float = param(0.1, "noise std of the fixed-point map", low=0.0, high=1.0,
                          low_inclusive=False)
+    n_analysis: int = param(100, "held-out histories for the fixed-point and bound analysis",
+                            low=1)
+    n_starts: int = param(4, "random starts of the fixed-point iteration per history", low=1)
+    radius: float = param(0.2, "spread of the surrogate regression's points around the state",
+                          low=0.0, low_inclusive=False)
+    paper_claims: bool = param(False, "also hold rank_deviation_spearman < 0 and bound_coverage "
+                               ">= 0.95 (the paper's claims; for budgets where ranks vary)")
+    plot: bool = param(False, "save plots of the fixed points and composite convergence "
+                       "(needs matplotlib)")
     train: DiffusionParams = nested(DiffusionParams, "training", max_iter=400, batch_size=128,
                                     hidden=32, encoder="mlp", lr=1e-2)
     checkpoint_every: int = param(0, "checkpoint every this many steps (0: never)", low=0)
@@ -75,10 +104,10 @@ def _train_models(cfg: TrainConfig, ctx: RunContext, env, data):
     finished: dict[str, dict] = {} if loaded is None else loaded[1]["finished"]
     for i in range(cfg.n_agents):
         gen = ctx.generator(f"init{i}", "cpu")
-        if i < first:
-            res = train_diffusion(env, data, i, cfg.train.replace(max_iter=1), generator=gen)
-            res.model.load_state_dict(finished[str(i)])
-            models.append(res.model)
+        if i < first:  # finished before the checkpoint: its weights, no training
+            model = init_model(env, i, data.horizon, cfg.train, generator=gen)
+            model.load_state_dict(finished[str(i)])
+            models.append(model.eval())
             continue
         offset = i * cfg.train.max_iter
         log = ctx.callback(log_every=cfg.train.log_every, offset=offset)
@@ -112,24 +141,62 @@ def run_train(cfg: TrainConfig, ctx: RunContext) -> ExperimentResult:
     spread = np.mean([ExactDiffusion(env, i).posterior_spread(test.obs[:, i],
                                                               test.actions[:, i], true).mean()
                       for i in range(env.n_agents)])
-    n_fp = min(cfg.n_test, 100)
-    fp = fixed_points(models[0], env, test.obs[:n_fp, 0], test.actions[:n_fp, 0], n_starts=4,
-                      noise=cfg.noise, seed=ctx.seed)
-    rank, deviation = fp.rank.ravel(), fp.deviation.ravel()
-    if np.ptp(rank) == 0 or np.ptp(deviation) == 0:  # undefined: report no correlation
-        rho, p_value = 0.0, 1.0
-    else:
-        rho, p_value = spearmanr(rank, deviation)
+    n_fp = min(cfg.n_test, cfg.n_analysis)
+    obs0, act0 = test.obs[:n_fp, 0], test.actions[:n_fp, 0]
+    with warnings.catch_warnings():  # reported as fixed_point_converged instead
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fp = fixed_points(models[0], env, obs0, act0, true_states=true[:n_fp],
+                          n_starts=cfg.n_starts, noise=cfg.noise, seed=ctx.seed)
+        bound = deviation_bound(models[0], env, obs0, act0, true[:n_fp], noise=cfg.noise,
+                                radius=cfg.radius, seed=ctx.seed)
+        comp_bound = deviation_bound(models, env, test.obs[:n_fp], test.actions[:n_fp],
+                                     true[:n_fp], noise=cfg.noise, radius=cfg.radius,
+                                     seed=ctx.seed)
+    deviation = fp.deviation.ravel()
+
+    def _spearman(rank):  # undefined when every rank (or deviation) is equal: then rho = 0
+        if np.ptp(rank) == 0 or np.ptp(deviation) == 0:
+            return 0.0, 1.0
+        rho, p = spearmanr(rank, deviation)
+        return float(rho), float(p)
+
+    # the rank of the diffusion network's Jacobian (d eps / d x_t) and of the denoising map's
+    rho, p_value = _spearman(fp.network_rank.ravel())
+    map_rho, map_p = _spearman(fp.rank.ravel())
     metrics = {
         "state_error": _errors(comp, env, true),
         "single_error": float(np.mean([_errors(x, env, true) for x in single])),
         "posterior_spread": float(spread),
         "composite_accuracy": float((env.nearest_state(comp) == true).mean()),
-        "rank_deviation_spearman": float(rho),
-        "rank_deviation_p": float(p_value),
-        "mean_rank": float(fp.rank.mean()),
+        "rank_deviation_spearman": rho,
+        "rank_deviation_p": p_value,
+        "mean_rank": float(fp.network_rank.mean()),
+        "rank_spread": float(np.ptp(fp.network_rank)),
+        "map_rank_deviation_spearman": map_rho,
+        "map_rank_deviation_p": map_p,
+        "mean_map_rank": float(fp.rank.mean()),
         "fixed_point_deviation": float(fp.deviation.mean()),
+        "fixed_point_converged": float(fp.converged.mean()),
+        "bound_coverage": bound.coverage,
+        "bound_finite": bound.finite_share,
+        "bound_deviation": float(bound.deviation.mean()),
+        "composite_bound_coverage": comp_bound.coverage,
     }
+    if np.isfinite(bound.bound).any():  # the bound's mean where it is finite
+        metrics["bound_mean"] = float(bound.bound[np.isfinite(bound.bound)].mean())
+    if cfg.plot and ctx.plots_enabled:
+        from econcs.decpomdp_diffusion._plots import plot_composite, plot_fixed_points
+
+        ctx.save_figure(plot_fixed_points(fp, env, true[:n_fp]), "fixed_points")
+        n_tr = min(n_fp, 50)
+        trajs = {"composite": composite_trajectory(models, env, test.obs[:n_tr],
+                                                   test.actions[:n_tr], noise=cfg.noise,
+                                                   seed=ctx.seed)}
+        for i in range(env.n_agents):
+            trajs[f"agent {i}"] = composite_trajectory(
+                models, env, test.obs[:n_tr], test.actions[:n_tr], method="single", agent=i,
+                noise=cfg.noise, seed=ctx.seed)
+        ctx.save_figure(plot_composite(trajs, env, true[:n_tr]), "composite")
     refs = {}
     if env.one_step_co:
         refs = {
@@ -139,7 +206,24 @@ def run_train(cfg: TrainConfig, ctx: RunContext) -> ExperimentResult:
             "single_error": Reference(float(spread), "a single agent: its exact posterior spread",
                                       rtol=0.25),
         }
+    if cfg.paper_claims:
+        refs["rank_deviation_spearman"] = Reference(  # strictly negative: rho = 0 fails
+            -1e-9, "deviation falls with the Jacobian rank (Wang et al. 2025, Sec. 5); its p-value "
+            "is rank_deviation_p", relation="le")
+        refs["bound_coverage"] = Reference(0.95, "the surrogate regression's deviation bound "
+                                           "holds on >= 95% of held-out histories",
+                                           relation="ge")
     return ExperimentResult(metrics=metrics, references=refs)
+
+
+# the stated thresholds of posterior_tv for composite samples (see MEASUREMENTS.md)
+_TV_THRESHOLD = {"sensor-gap": 0.35}
+
+
+def _posterior_draws(joint: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """The empirical distribution (batch, n_states) of ``n_samples`` draws from each row."""
+    counts = np.stack([rng.multinomial(n_samples, p / p.sum()) for p in joint])
+    return counts / n_samples
 
 
 def run_reconstruct(cfg: ReconstructConfig, ctx: RunContext) -> ExperimentResult:
@@ -148,27 +232,42 @@ def run_reconstruct(cfg: ReconstructConfig, ctx: RunContext) -> ExperimentResult
     data, test = env.collect(cfg.n_train, cfg.horizon, rng=rng), env.collect(
         cfg.n_test, cfg.horizon, rng=rng)
     true = test.states[:, -1]
+    n_tv = min(cfg.n_test, cfg.n_analysis)
+    joint = env.posterior(test.obs[:n_tv], test.actions[:n_tv])
     if cfg.method == "regression":
-        net = train_regression(env, data, cfg.train, generator=ctx.generator("init", "cpu"))
-        x = predict_regression(net, env, test.obs, test.actions)
-        tv = float("nan")
+        res = train_regression(env, data, RegressionParams.from_diffusion(cfg.train),
+                               generator=ctx.generator("init", "cpu"))
+        x = predict_regression(res.model, env, test.obs, test.actions)
+        # a point estimate: all its mass on the nearest state
+        dist = np.eye(env.n_states)[env.nearest_state(x[:n_tv])]
     else:
         models = _train_models(cfg, ctx, env, data)
         x = reconstruct(models, env, test.obs, test.actions, method=cfg.method, noise=cfg.noise,
                         seed=ctx.seed)
-        n_tv = min(cfg.n_test, 100)
         dist = sample_distribution(models, env, test.obs[:n_tv], test.actions[:n_tv],
                                    n_samples=cfg.n_samples, method=cfg.method, noise=cfg.noise,
                                    seed=ctx.seed)
-        joint = env.posterior(test.obs[:n_tv], test.actions[:n_tv])
-        tv = float(0.5 * np.abs(dist - joint).sum(1).mean())
-    metrics = {"state_error": _errors(x, env, true)}
-    if np.isfinite(tv):
-        metrics["posterior_tv"] = tv
+    floor = posterior_tv(_posterior_draws(joint, cfg.n_samples, ctx.rng("floor")), joint)
+    exact = [ExactDiffusion(env, i) for i in range(env.n_agents)]
+    exact_dist = sample_distribution(exact, env, test.obs[:n_tv], test.actions[:n_tv],
+                                     n_samples=cfg.n_samples, method="composite",
+                                     noise=cfg.noise, seed=ctx.seed)
+    metrics = {
+        "state_error": _errors(x, env, true),
+        "posterior_tv": float(posterior_tv(dist, joint).mean()),
+        "posterior_tv_floor": float(floor.mean()),
+        "posterior_tv_exact": float(posterior_tv(exact_dist, joint).mean()),
+        "joint_support_share": float((joint[np.arange(n_tv), env.nearest_state(x[:n_tv])]
+                                      > 0).mean()),
+    }
     refs = {}
     if env.one_step_co and cfg.method == "composite":
         refs["state_error"] = Reference(0.25, "composite recovers the state in CO", atol=0.05,
                                         relation="le")
+    if cfg.method == "composite" and cfg.env in _TV_THRESHOLD:
+        refs["posterior_tv"] = Reference(_TV_THRESHOLD[cfg.env], "composite samples match the "
+                                         "exact joint posterior (Wang et al. 2025, Sec. 4)",
+                                         relation="le")
     return ExperimentResult(metrics=metrics, references=refs)
 
 
@@ -191,6 +290,12 @@ EXPERIMENTS = ExperimentSuite(
                      "sensor network with a gap (non-CO), composite"),
     ],
     full=[
+        # the rank claim: one fixed point per held-out history (independent samples for the
+        # p-value) at a budget where the Jacobian ranks vary (MEASUREMENTS.md)
+        Reproduction("decpomdp.train", {"max_iter": 3000, "n_train": 20000, "n_test": 1000,
+                                        "hidden": 64, "n_analysis": 1000, "n_starts": 1,
+                                        "paper_claims": True, "plot": True},
+                     "sensor network (CO), rank vs deviation and the bound, 3000 steps"),
         Reproduction("decpomdp.train", {"max_iter": 5000, "n_train": 20000, "hidden": 64,
                                         "encoder": "gru"}, "sensor network (CO), GRU"),
         Reproduction("decpomdp.train", {"env": "grid", "max_iter": 5000, "n_train": 20000,
