@@ -10,7 +10,8 @@ from econcs.shared import ConfigError, config_from_overrides, run_experiment
 EXPS = {e.name: e for e in EXPERIMENTS.experiments}
 TINY = {"n_instances": 2, "fit.max_iter": 30, "fit.n_train": 256, "fit.n_test": 64,
         "eq.max_iter": 10, "refine_iter": 5, "n_restarts": 2, "budget": 400,
-        "check_network_claim": True, "fit.log_every": 10, "eq.log_every": 5}
+        "check_network_claim": True, "check_pareto_claim": True, "fit.log_every": 10,
+        "eq.log_every": 5, "plot": True}
 
 
 def test_single_reproduces_kamenica_gentzkow(tmp_path):
@@ -41,7 +42,16 @@ def test_multi_runs_and_resumes_exactly(tmp_path, monkeypatch):
                 "pareto_share_vs_full_revelation", "approx_error", "approx_error_relu"):
         assert key in full.metrics
     assert set(full.references) <= set(full.metrics)
-    assert {"approx_error_relu", "approx_error_delu"} <= set(full.references)
+    assert {"approx_error_relu", "approx_error_delu", "dominance_share_vs_relu",
+            "pareto_share_vs_full_revelation"} <= set(full.references)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass
+    else:  # the first instance's landscape, exact vs the three networks
+        assert (tmp_path / "full" / "landscape.png").stat().st_size > 0
+    # a strict majority of the 2 instances: both
+    assert full.references["pareto_share_vs_full_revelation"].value == 1.0
     real, calls = mod._one_instance, []
 
     def dies_on_second(*args):
@@ -97,3 +107,6 @@ def test_network_claim_only_where_the_fit_is_long():
     assert claims and not any(r.overrides.get("check_network_claim") for r in EXPERIMENTS.quick)
     for row in claims:  # at 600 steps the order of the three networks is noise (MEASUREMENTS.md)
         assert config_from_overrides(exp.config, row.overrides).fit.max_iter >= 3000
+    pareto = [row for row in EXPERIMENTS.full if row.overrides.get("check_pareto_claim")]
+    assert pareto and not any(r.overrides.get("check_pareto_claim") for r in EXPERIMENTS.quick)
+    assert all(r.overrides["n_instances"] >= 10 for r in pareto)  # "most" needs many instances

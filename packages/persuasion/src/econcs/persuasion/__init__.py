@@ -6,7 +6,8 @@
 - the single-sender optimum by the obedience LP (:func:`optimal_scheme`), the no-information
   and full-revelation benchmarks;
 - one sender's exact best response (MILP on HiGHS, or enumeration) and the exact NE gap;
-- instance generators (random families, prosecutors, advocates, product recommendation).
+- instance generators (random families, prosecutors, advocates, product recommendation);
+- utility networks, extra-gradient to certified local equilibria, utility landscapes.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -48,6 +49,7 @@ from econcs.persuasion._networks import (
     count_parameters,
     hidden_for_budget,
 )
+from econcs.persuasion._plots import Landscape, plot_landscape, utility_landscape
 from econcs.persuasion._single import (
     SingleSenderResult,
     full_revelation_profile,
@@ -77,6 +79,7 @@ __all__ = [
     "BestResponseResult",
     "EquilibriumParams",
     "EquilibriumResult",
+    "Landscape",
     "NEGapResult",
     "PersuasionGame",
     "SingleSenderResult",
@@ -98,10 +101,12 @@ __all__ = [
     "make_game",
     "no_information_utilities",
     "optimal_scheme",
+    "plot_landscape",
     "product_recommendation_game",
     "prosecutor_game",
     "random_game",
     "receiver_best_response",
     "sample_profiles",
     "sender_utilities",
+    "utility_landscape",
 ]
