@@ -5,13 +5,23 @@ AI-based Policy-Making" (ICML 2024, arXiv 2402.14090). A round (Def. 3.1-3.4): t
 social-welfare objectives (:func:`vote`), the principal picks environment parameters ``phi`` within
 a divergence budget of the last round's to maximise the elected objective, and learning agents
 play the induced economy (:class:`TaxEconomy`, :class:`CommonPoolResource`, as PettingZoo
-environments through :class:`EconomyEnv`).
+environments through :class:`EconomyEnv`; the commons-harvest gridworld :class:`HarvestGame` /
+:class:`HarvestEnv` with :func:`run_sed_harvest`).
 """
 
 from econcs.contracts.social._commons import CommonPoolResource
 from econcs.contracts.social._economy_env import EconomyEnv
+from econcs.contracts.social._harvest import (
+    DEFAULT_LAYOUT,
+    HarvestEnv,
+    HarvestGame,
+    harvest_optimum,
+)
+from econcs.contracts.social._harvest_learners import HarvestLearnerParams, HarvestLearners
+from econcs.contracts.social._harvest_sed import HarvestSEDParams, run_sed_harvest
 from econcs.contracts.social._learners import AgentLearnerParams, IndependentLearners
 from econcs.contracts.social._objectives import OBJECTIVES, Objective, gini, objective_value
+from econcs.contracts.social._plots import plot_rounds, plot_tax_schedule
 from econcs.contracts.social._principals import DesignResult, PrincipalParams, design
 from econcs.contracts.social._sed_loop import SEDParams, SEDResult, run_sed
 from econcs.contracts.social._tax_economy import TaxEconomy
@@ -29,6 +39,7 @@ from econcs.contracts.social._voting import (
 )
 
 __all__ = [
+    "DEFAULT_LAYOUT",
     "OBJECTIVES",
     "RANKED_RULES",
     "RULES",
@@ -36,6 +47,11 @@ __all__ = [
     "CommonPoolResource",
     "DesignResult",
     "EconomyEnv",
+    "HarvestEnv",
+    "HarvestGame",
+    "HarvestLearnerParams",
+    "HarvestLearners",
+    "HarvestSEDParams",
     "IndependentLearners",
     "Objective",
     "PrincipalParams",
@@ -46,11 +62,15 @@ __all__ = [
     "condorcet_winner",
     "design",
     "gini",
+    "harvest_optimum",
     "impartial_culture",
     "objective_value",
     "pairwise_margins",
+    "plot_rounds",
+    "plot_tax_schedule",
     "rankings_from_utilities",
     "run_sed",
+    "run_sed_harvest",
     "single_peaked_ballots",
     "vote",
     "weighted_median",

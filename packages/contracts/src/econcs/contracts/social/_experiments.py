@@ -1,10 +1,12 @@
-"""The ``econcs`` experiments of Social Environment Design: ``contracts.voting``, ``contracts.sed-tax``.
+"""The ``econcs`` experiments of Social Environment Design: ``contracts.voting``, ``contracts.sed-tax``,
+``contracts.sed-harvest``.
 
 Zhang et al. (ICML 2024, arXiv 2402.14090) report no numbers; the references are textbook
 profiles (the Tennessee capital, the Condorcet cycle, the median-voter theorem) and the tax
 economy's closed forms (``l* = (1 - t) s / (2c)``; utilitarian ``t* = 0``, maximin
 ``t* = (S2 - s_min^2) / (2 S2 - s_min^2)``, the others' exact optimum on a fine grid under exact
-best responses). The suite of econcs-contracts lists these experiments and their rows.
+best responses); on the harvest gridworld, the exact planner's optimum (an upper bound) and the
+paired comparison with no tax. The suite of econcs-contracts lists these experiments and rows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from econcs.contracts.social._objectives import Objective
+from econcs.contracts.social._harvest import HarvestGame, harvest_optimum
+from econcs.contracts.social._harvest_sed import HarvestSEDParams, run_sed_harvest
+from econcs.contracts.social._objectives import OBJECTIVES, Objective, gini
 from econcs.contracts.social._sed_loop import SEDParams, run_sed
 from econcs.contracts.social._tax_economy import TaxEconomy
 from econcs.contracts.social._voting import (
@@ -185,12 +189,130 @@ def run_sed_tax(config: SEDTaxConfig, ctx: RunContext) -> ExperimentResult:
     return ExperimentResult(metrics, refs)
 
 
+# the commons-harvest gridworld -------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class SEDHarvestConfig(Params):
+    """Config of ``contracts.sed-harvest``."""
+
+    n_agents: int = param(3, "agents (the paper: 7)", low=1)
+    patches: int = param(1, "3 x 3 orchards in a row, 5 cells apart (regrowing independently)",
+                         low=1)
+    regrowth: tuple[float, ...] = param((0.0, 0.02, 0.04, 0.15), "regrowth probability with 0, "
+                                        "1, 2, >= 3 apples within radius 2 (the paper's "
+                                        "[0, 0.0025, 0.005, 0.025] over 1000 steps)",
+                                        low=0.0, high=1.0)
+    cutoffs: tuple[float, ...] = param((1.0, 2.0), "apples per period where tax brackets 2, 3 "
+                                       "begin (the paper: 10, 20)", low=0.0, low_inclusive=False)
+    tax_period: int = param(10, "steps per tax period (the paper: 50)", low=1)
+    max_steps: int = param(50, "steps per episode (the paper: 1000)", low=1)
+    taxes: tuple[float, ...] = param((0.0, 0.5, 1.0), "candidate rates t, the first 0 (no tax)",
+                                     low=0.0, high=1.0)
+    schedule: Literal["flat", "progressive"] = param(
+        "flat", "bracket rates of a candidate t: (t, t, t) or progressive (0, t/2, t)")
+    random_types: bool = param(False, "agents' selfishness and trust drawn U[0, 1] (the paper; "
+                               "they report their selfishness as eta); else selfish agents")
+    n_seeds: int = param(3, "paired learning runs (tax vs no tax, each from its own seed)", low=2)
+    n_eval: int = param(64, "evaluation games per policy", low=1)
+    sed: HarvestSEDParams = nested(HarvestSEDParams, "the SED loop (voting, rounds, delta, "
+                                   "principal, agents)")
+    plot: bool = param(False, "save plots of welfare, apples and the tax per round (needs "
+                       "matplotlib)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.taxes[0] != 0.0:
+            raise ValueError(f"taxes: the first candidate must be 0 (no tax, the baseline), got "
+                             f"{self.taxes}.")
+        if len(self.regrowth) != 4:
+            raise ValueError(f"regrowth: expected 4 probabilities, got {self.regrowth}.")
+
+
+def harvest_layout(patches: int) -> tuple[str, ...]:
+    """Five rows with ``patches`` 3 x 3 orchards, five floor cells apart."""
+    width = 7 * patches
+    rows = ["." * width] + ["".join(".AAA..."[c % 7] for c in range(width))] * 3
+    return (*rows, "." * width)
+
+
+def _harvest_candidates(config: SEDHarvestConfig, n_params: int) -> torch.Tensor:
+    t = torch.tensor(config.taxes, dtype=torch.float64)[:, None]
+    shape = torch.ones(n_params, dtype=torch.float64) if config.schedule == "flat" else \
+        torch.linspace(0.0, 1.0, n_params, dtype=torch.float64)
+    return t * shape
+
+
+def run_sed_harvest_experiment(config: SEDHarvestConfig, ctx: RunContext) -> ExperimentResult:
+    """SED on the harvest gridworld, one learning run per seed; the chosen tax against no tax
+    (paired over the seeds) on the elected objective, and the harvest against the exact optimum."""
+    layout = harvest_layout(config.patches)
+    gains, welfare, welfare_none, apples, apples_none, ginis = [], [], [], [], [], []
+    first = None
+    for s in range(config.n_seeds):
+        types = {}
+        if config.random_types:
+            rng = ctx.rng(f"types{s}")
+            types = {"selfishness": rng.uniform(0, 1, config.n_agents),
+                     "trust": rng.uniform(0, 1, config.n_agents)}
+        game = HarvestGame(config.n_agents, layout, config.regrowth, config.cutoffs,
+                           config.tax_period, config.max_steps, **types)
+        cand = _harvest_candidates(config, game.n_params)
+        res, learners = run_sed_harvest(game, cand, config.sed, seed=ctx.seed * 1000 + s,
+                                        generator=ctx.generator(f"seed{s}"))
+        first = first or (res, game)
+        chosen = res.history[-1]["index"]
+        deficit = int(learners.updates[chosen] - learners.updates[0])
+        if deficit > 0:  # no tax trained as long as the chosen tax
+            learners.learn([0], deficit)
+        ev = learners.evaluate([0, chosen], config.n_eval)  # (2, games, n)
+        obj = res.objectives[-1]
+        w = obj(ev).mean(1)
+        welfare_none.append(float(w[0]))
+        welfare.append(float(w[1]))
+        gains.append(float(w[1] - w[0]))
+        apples_none.append(float(ev[0].sum(-1).mean()))
+        apples.append(float(ev[1].sum(-1).mean()))
+        ginis.append(float(gini(ev[1].clamp(min=0)).mean()))
+    res, game = first
+    optimum = harvest_optimum(game)
+    gain = float(np.mean(gains))
+    se = float(np.std(gains, ddof=1) / np.sqrt(len(gains)))
+    elected = res.objectives[-1]
+    metrics = {"elected_objective": float(OBJECTIVES.index(elected.name)),
+               "elected_eta": float(elected.eta or 0.0), "tax": res.history[-1]["tax"],
+               "welfare": float(np.mean(welfare)), "welfare_no_tax": float(np.mean(welfare_none)),
+               "tax_gain": gain, "tax_gain_se": se, "tax_gain_lcb": gain - 2 * se,
+               "apples": float(np.mean(apples)), "apples_no_tax": float(np.mean(apples_none)),
+               "harvest_gain": float(np.mean(apples) - np.mean(apples_none)),
+               "harvest_optimum": optimum, "optimum_share": float(np.mean(apples)) / optimum,
+               "gini": float(np.mean(ginis)), "productivity": float(np.mean(apples))}
+    refs = {"tax_gain_lcb": Reference(0.0, "the principal's tax beats no tax on the elected "
+                                      "objective by 2 paired standard errors", relation="ge"),
+            "harvest_gain": Reference(0.0, "the tax moves the harvest toward the exact "
+                                      "optimum", relation="ge"),
+            "apples": Reference(optimum, "exact planner's optimum (backward induction over the "
+                                "orchard's configurations): an upper bound", relation="le",
+                                atol=1e-9)}
+    if config.plot and ctx.plots_enabled:
+        _save_plots(ctx, res.history, ("welfare", "apples", "gini"))
+    return ExperimentResult(metrics, refs)
+
+
+def _save_plots(ctx: RunContext, history, keys) -> None:
+    from econcs.contracts.social._plots import plot_rounds, plot_tax_schedule
+
+    ctx.save_figure(plot_rounds(history, keys), "rounds")
+    ctx.save_figure(plot_tax_schedule(history), "tax_schedule")
+
+
 EXPERIMENTS = [
     Experiment("contracts.voting", VotingConfig, run_voting,
                "Voting rules on textbook and random profiles (SED's vote step)."),
     Experiment("contracts.sed-tax", SEDTaxConfig, run_sed_tax,
                "Social Environment Design on a one-step tax economy: vote, a principal learns "
                "the tax with learning agents, against the closed forms."),
+    Experiment("contracts.sed-harvest", SEDHarvestConfig, run_sed_harvest_experiment,
+               "Social Environment Design on the commons-harvest gridworld: a bracket tax on "
+               "apples against no tax, and the exact planner's optimum."),
 ]
 
 QUICK = [
@@ -221,6 +343,10 @@ QUICK = [
     Reproduction("contracts.sed-tax", {"voting": "borda", "rounds": 3, "delta": 0.1,
                                        "method": "ucb", "max_iter": 12, "agent_steps": 40},
                  "Borda-elected objective, divergence budget 0.1 (UCB principal)"),
+    # harvest gridworld, 3 agents, one 3 x 3 orchard, 50 steps: the mean-eta objective, grid
+    # principal over flat taxes 0 / 0.5 / 1, three paired seeds; the exact planner's bound
+    Reproduction("contracts.sed-harvest", {"agent_steps": 10, "play_steps": 5},
+                 "harvest: tax beats no tax (paired), below the exact optimum"),
 ]
 
 FULL = [
@@ -234,6 +360,13 @@ FULL = [
     Reproduction("contracts.sed-tax", {"voting": "median", "rounds": 5, "n_taxes": 101,
                                        "max_iter": 101, "agent_steps": 150},
                  "median-eta objective, 101 taxes (grid)"),
+    # harvest gridworld, 5 agents, two orchards, 100 steps, three rounds with budget 0.5 over
+    # progressive schedules (0, t/2, t), five paired seeds
+    Reproduction("contracts.sed-harvest", {"n_agents": 5, "patches": 2, "max_steps": 100,
+                                           "rounds": 3, "delta": 0.5, "schedule": "progressive",
+                                           "taxes": (0.0, 0.25, 0.5, 0.75, 1.0), "max_iter": 5,
+                                           "agent_steps": 40, "play_steps": 20, "n_seeds": 5},
+                 "harvest: progressive tax, 3 rounds, budget 0.5"),
 ]
 
 SMOKE = [
@@ -241,4 +374,6 @@ SMOKE = [
     Reproduction("contracts.voting", {"profile": "impartial", "n_profiles": 5}),
     Reproduction("contracts.sed-tax", {"rounds": 1, "n_taxes": 5, "max_iter": 5,
                                        "agent_steps": 5, "play_steps": 2}),
+    Reproduction("contracts.sed-harvest", {"max_steps": 10, "agent_steps": 1, "play_steps": 1,
+                                           "n_seeds": 2, "n_eval": 4}),
 ]

@@ -157,6 +157,14 @@ class IndependentLearners:
                                   "steps; lower lr.")
         return act
 
+    def observe(self, objective, arms, steps: int):
+        """The principal's measurement: learn ``steps`` periods in ``arms``, then ``objective``
+        of the last period's play, averaged over the batch: ``(len(arms),)`` numpy."""
+        act = self.learn(arms, steps)
+        phi = self.contexts[arms][:, None, :].expand(-1, act.shape[1], -1)
+        out = self.economy.outcome(act.double(), phi.double())
+        return objective(out["utility"], out["income"]).mean(1).cpu().numpy()
+
     def state_dict(self) -> dict:
         """The full state (``load_state_dict`` continues from it)."""
         return {"mean": self.mean.clone(), "optimizer": self.optimizer.state_dict(),

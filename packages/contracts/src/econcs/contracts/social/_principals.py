@@ -26,7 +26,6 @@ from typing import Literal
 import numpy as np
 import torch
 
-from econcs.contracts.social._learners import IndependentLearners
 from econcs.contracts.social._objectives import Objective
 from econcs.shared import Params, history_tuple, make_rng, param
 
@@ -67,17 +66,7 @@ class DesignResult:
     history: tuple[dict, ...]
 
 
-def _observe(learners: IndependentLearners, objective: Objective, arms: torch.Tensor,
-             steps: int) -> np.ndarray:
-    """Let the agents learn ``steps`` periods in ``arms``; the objective of the last period's
-    play, averaged over the batch: (len(arms),)."""
-    act = learners.learn(arms, steps)
-    phi = learners.contexts[arms][:, None, :].expand(-1, act.shape[1], -1)
-    out = learners.economy.outcome(act.double(), phi.double())
-    return objective(out["utility"], out["income"]).mean(1).cpu().numpy()
-
-
-def design(learners: IndependentLearners, objective: Objective, candidates=None,
+def design(learners, objective: Objective, candidates=None,
            params: PrincipalParams | None = None, /, *, seed: int = 0,
            rng: np.random.Generator | None = None, **overrides) -> DesignResult:
     """Choose the candidate ``phi`` (a context of ``learners``) that maximises ``objective``.
@@ -85,7 +74,10 @@ def design(learners: IndependentLearners, objective: Objective, candidates=None,
     Parameters
     ----------
     learners
-        the agents (they learn during the pulls).
+        the agents (they learn during the pulls): an
+        :class:`~econcs.contracts.social.IndependentLearners`, a
+        :class:`~econcs.contracts.social.HarvestLearners`, or anything with ``contexts`` and
+        ``observe(objective, arms, steps)``.
     objective
         the elected :class:`~econcs.contracts.social.Objective`.
     candidates
@@ -112,7 +104,7 @@ def design(learners: IndependentLearners, objective: Objective, candidates=None,
     rows: list[dict] = []
 
     def pull(local: np.ndarray) -> None:
-        vals = _observe(learners, objective, torch.as_tensor(cand[local]), p.agent_steps)
+        vals = learners.observe(objective, torch.as_tensor(cand[local]), p.agent_steps)
         for j, v in zip(local, vals):
             v = float(v)
             counts[j] += 1
