@@ -77,3 +77,16 @@ def test_metrics_of_the_claims():
 def test_suite_rows_parse():
     for row in (*EXPERIMENTS.quick, *EXPERIMENTS.full, *EXPERIMENTS.smoke):
         config_from_overrides(EXP[row.experiment].config, dict(row.overrides))
+
+
+def test_benchmark_script_runs_at_a_tiny_budget(monkeypatch, capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_decpomdp.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--steps", "2", "--histories", "10",
+                                      "--hidden", "8"])
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "| mlp |" in out and "| gru |" in out

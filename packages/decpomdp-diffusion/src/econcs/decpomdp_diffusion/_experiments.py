@@ -69,6 +69,8 @@ class TrainConfig(Params):
     n_analysis: int = param(100, "held-out histories for the fixed-point and bound analysis",
                             low=1)
     n_starts: int = param(4, "random starts of the fixed-point iteration per history", low=1)
+    rank_tol: float = param(0.1, "singular values above this count towards a Jacobian's rank",
+                            low=0.0, low_inclusive=False)
     radius: float = param(0.2, "spread of the surrogate regression's points around the state",
                           low=0.0, low_inclusive=False)
     paper_claims: bool = param(False, "also hold rank_deviation_spearman < 0 and bound_coverage "
@@ -146,9 +148,10 @@ def run_train(cfg: TrainConfig, ctx: RunContext) -> ExperimentResult:
     with warnings.catch_warnings():  # reported as fixed_point_converged instead
         warnings.simplefilter("ignore", ConvergenceWarning)
         fp = fixed_points(models[0], env, obs0, act0, true_states=true[:n_fp],
-                          n_starts=cfg.n_starts, noise=cfg.noise, seed=ctx.seed)
+                          n_starts=cfg.n_starts, noise=cfg.noise, rank_tol=cfg.rank_tol,
+                          seed=ctx.seed)
         bound = deviation_bound(models[0], env, obs0, act0, true[:n_fp], noise=cfg.noise,
-                                radius=cfg.radius, seed=ctx.seed)
+                                radius=cfg.radius, rank_tol=cfg.rank_tol, seed=ctx.seed)
         comp_bound = deviation_bound(models, env, test.obs[:n_fp], test.actions[:n_fp],
                                      true[:n_fp], noise=cfg.noise, radius=cfg.radius,
                                      seed=ctx.seed)
