@@ -4,6 +4,11 @@
 ``econcs show EXPERIMENT``           its config fields (type, default, help)
 ``econcs run EXPERIMENT [k=v ...]``  one run; ``--json FILE`` writes the result
 ``econcs reproduce [--quick|--full]`` every package's curated reproductions, one table and a report
+``econcs sweep EXPERIMENT k=v1,v2 seed=0..4`` a grid of configs x seeds, mean +- SE per point
+
+``reproduce`` and ``sweep`` run on an engine (:mod:`econcs.shared.engines`): ``--engine local`` (a
+process pool, one run per core) or ``--engine ray`` (Ray Core tasks, locally or on a cluster), and
+finish a killed sweep with ``--resume SWEEP_DIR``.
 
 Bad input (unknown experiment, unknown key, bad value, invalid config) exits with status 2 and a
 message listing the valid choices, never a traceback.
@@ -14,12 +19,27 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
+import math
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
+from econcs.shared.engines import (
+    ENGINES,
+    EngineOptions,
+    RunSpec,
+    available_cpus,
+    check_address,
+    expand_sweep,
+    import_ray,
+    parse_axes,
+    read_sweep,
+    references_of,
+    run_specs,
+    summarize,
+    write_sweep,
+)
 from econcs.shared.experiments import (
     ConfigError,
     DivergenceError,
@@ -122,38 +142,111 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine_options(args: argparse.Namespace) -> EngineOptions:
+    """The engine options, checked before anything is written or run (a bad value, an unreachable
+    --address, --engine ray without Ray: exit 2)."""
+    options = EngineOptions(engine=args.engine, jobs=args.jobs, threads=args.threads,
+                            address=args.address, cpus_per_run=args.cpus_per_run,
+                            gpus_per_run=args.gpus_per_run, max_retries=args.max_retries)
+    if options.engine == "ray":
+        check_address(options.address)
+        import_ray()
+    return options
+
+
+def _spec_device(device: str, options: EngineOptions) -> str:
+    """The device the specs ask for: on Ray without GPUs a run is put on the CPU explicitly (a
+    task without a GPU share must not use one of the node's GPUs)."""
+    if options.engine == "ray" and options.gpus_per_run == 0:
+        if device.startswith("cuda"):
+            raise ConfigError(f"--device {device}: on --engine ray give the runs a GPU share "
+                              "with --gpus-per-run (e.g. 0.25).")
+        if device == "auto":
+            return "cpu"
+    return device
+
+
+def _progress(total: int):
+    count = [0]
+
+    def on_done(result: dict) -> None:
+        count[0] += 1
+        status = "skipped (finished)" if result.get("skipped") else result["status"]
+        extra = f": {result['error']}" if result["status"] == "failed" else ""
+        print(f"[{result['id']}] {status} ({count[0]}/{total}, {result['seconds']:.1f} s){extra}",
+              file=sys.stderr, flush=True)
+
+    return on_done
+
+
+def _sweep_dir(args: argparse.Namespace, *parts: str) -> Path:
+    if args.out:
+        return Path(args.out)
+    return Path(args.runs_root).joinpath(*parts, datetime.now().strftime("%Y%m%d-%H%M%S"))
+
+
+def _check_resume_alone(args: argparse.Namespace, given: dict[str, bool]) -> None:
+    clash = [name for name, is_given in given.items() if is_given]
+    if clash:
+        raise ConfigError(f"--resume: the sweep directory fixes {', '.join(clash)}; drop them.")
+
+
+def _reproduction_specs(suites: dict[str, ExperimentSuite], mode: str, out: Path, seed: int,
+                        device: str) -> tuple[list[dict], list[RunSpec]]:
+    """Every reproduction row as a group of specs (one per seed), each with its run directory
+    ``<out>/<package>/<NN>-<experiment>[/seed-S]``; configs are checked here, before any run."""
+    groups, specs = [], []
+    root = out.resolve()
+    for suite in suites.values():
+        experiments = {e.name: e for e in suite.experiments}
+        for index, rep in enumerate(suite.full if mode == "full" else suite.quick):
+            config_from_overrides(experiments[rep.experiment].config, dict(rep.overrides))
+            name = f"{index:02d}-{rep.experiment}"
+            seeds = list(range(seed, seed + rep.n_seeds))
+            group = {"package": suite.package, "index": index, "experiment": rep.experiment,
+                     "label": rep.label or rep.experiment, "seeds": seeds,
+                     "run_dir": str(out / suite.package / name), "specs": []}
+            for s in seeds:
+                leaf = root / suite.package / name
+                sid = f"{suite.package}/{name}"
+                if rep.n_seeds > 1:
+                    leaf, sid = leaf / f"seed-{s}", f"{sid}/seed-{s}"
+                specs.append(RunSpec(sid, rep.experiment, dict(rep.overrides), s, str(leaf), device))
+                group["specs"].append(sid)
+            groups.append(group)
+    return groups, specs
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
+    options = _engine_options(args)
     suites = load_suites()
-    if args.only:
-        unknown = sorted(set(args.only) - set(suites))
-        if unknown:
-            raise ConfigError(
-                f"--only: unknown package(s) {unknown}; installed: {', '.join(suites)}."
-            )
-        suites = {k: v for k, v in suites.items() if k in args.only}
-    mode = "full" if args.full else "quick"
-    out = (
-        Path(args.out)
-        if args.out
-        else Path("runs") / "reproduce" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict] = []
-    tasks = [
-        (suite.package, i)
-        for suite in suites.values()
-        for i in range(len(suite.full if mode == "full" else suite.quick))
-    ]
-    jobs = args.jobs or _available_cpus()
-    options = (mode, str(out), args.seed, args.device, args.quiet)
-    if jobs == 1 or len(tasks) <= 1:
-        outcomes = {t: _run_reproduction(*t, *options, suites=suites) for t in tasks}
+    if args.resume:
+        _check_resume_alone(args, {"--quick/--full": args.quick or args.full,
+                                   "--only": bool(args.only), "--out": bool(args.out)})
+        out = Path(args.resume)
+        meta, specs = read_sweep(out, "reproduce")
+        mode, groups = meta["mode"], meta["groups"]
     else:
-        outcomes = _run_in_pool(tasks, options, jobs, args.threads)
+        if args.only:
+            unknown = sorted(set(args.only) - set(suites))
+            if unknown:
+                raise ConfigError(
+                    f"--only: unknown package(s) {unknown}; installed: {', '.join(suites)}."
+                )
+            suites = {k: v for k, v in suites.items() if k in args.only}
+        mode = "full" if args.full else "quick"
+        out = _sweep_dir(args, "reproduce")
+        groups, specs = _reproduction_specs(suites, mode, out, args.seed,
+                                            _spec_device(args.device, options))
+        write_sweep(out, specs, command="reproduce", mode=mode, seed=args.seed, groups=groups)
+    wall = time.perf_counter()
+    results = run_specs(specs, options, experiments=all_experiments(suites),
+                        on_done=_progress(len(specs)))
+    wall = time.perf_counter() - wall
+    rows: list[dict] = []
     failures = 0
-    for package, i in tasks:
-        failures += _report_rows(suites[package], mode, i, out, args.seed, outcomes[package, i],
-                                 rows)
+    for group in groups:
+        failures += _report_rows(group, [results[i] for i in group["specs"]], rows)
     headers = ["experiment", "metric", "ours", "reference", "source", "gap", "ok", "seconds"]
     table = [
         [
@@ -174,116 +267,165 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     md = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in table]
     (out / "report.md").write_text(f"# econcs reproduce --{mode}\n\n" + "\n".join(md) + "\n")
-    total = sum(r["seconds"] for r in {id(r["run"]): r for r in rows}.values())
+    total = sum(r["seconds"] for r in {r["run"]: r for r in rows}.values())
     print(
         f"\n{len(rows)} rows, {failures} out of tolerance; report in {out}/report.md "
-        f"({total:.0f} s of runs)"
+        f"({total:.0f} s of runs, {wall:.0f} s wall on --engine {options.engine})"
     )
     return 1 if failures else 0
 
 
 def _available_cpus() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not on Linux
-        return max(os.cpu_count() or 1, 1)
+    return available_cpus()
 
 
-def _run_reproduction(package: str, index: int, mode: str, out: str, seed: int, device: str,
-                      quiet: bool, suites: dict[str, ExperimentSuite] | None = None):
-    """Run one reproduction row (all its seeds): ``(records, None)`` or ``(None, message)`` when
-    training diverged. A process-pool worker calls it with ``suites=None`` (it loads them)."""
-    suite = (load_suites() if suites is None else suites)[package]
-    rep = (suite.full if mode == "full" else suite.quick)[index]
-    exp = {e.name: e for e in suite.experiments}[rep.experiment]
-    config = config_from_overrides(exp.config, dict(rep.overrides))
-    run_dir = Path(out) / package / f"{index:02d}-{rep.experiment}"
-    start = time.perf_counter()
-    try:
-        records = [
-            run_experiment(exp, config, seed=s, device=device, quiet=quiet,
-                           out_dir=run_dir if rep.n_seeds == 1 else run_dir / f"seed-{s}")
-            for s in range(seed, seed + rep.n_seeds)
-        ]
-    except DivergenceError as err:
-        return None, str(err), time.perf_counter() - start
-    return records, None, time.perf_counter() - start
-
-
-def _init_worker(threads: int) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def _run_in_pool(tasks: list[tuple[str, int]], options: tuple, jobs: int, threads: int) -> dict:
-    """Run the rows on ``jobs`` worker processes (each on ``threads`` torch threads); every row is
-    still one seeded, deterministic run, so the numbers are those of a sequential run."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    outcomes = {}
-    ctx = multiprocessing.get_context("spawn")  # torch and HiGHS are not fork-safe
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                             initargs=(threads,)) as pool:
-        futures = {pool.submit(_run_reproduction, *t, *options): t for t in tasks}
-        for done, future in enumerate(as_completed(futures), 1):
-            package, index = futures[future]
-            outcomes[package, index] = future.result()
-            print(f"[{package}] row {index} done ({done}/{len(tasks)}, "
-                  f"{outcomes[package, index][2]:.1f} s)", file=sys.stderr)
-    return outcomes
-
-
-def _report_rows(suite: ExperimentSuite, mode: str, index: int, out: Path, seed: int,
-                 outcome: tuple, rows: list) -> int:
-    """Append the report rows of one reproduction; return how many are out of tolerance."""
-    rep = (suite.full if mode == "full" else suite.quick)[index]
-    run_dir = out / suite.package / f"{index:02d}-{rep.experiment}"
-    seeds = range(seed, seed + rep.n_seeds)
-    label = rep.label or rep.experiment
-    if rep.n_seeds > 1:
+def _report_rows(group: dict, results: list[dict], rows: list) -> int:
+    """Append the report rows of one reproduction (its seeds' results); return how many are out
+    of tolerance. Tolerances are checked here, on the driver."""
+    seeds = group["seeds"]
+    label = group["label"]
+    if len(seeds) > 1:
         label += f" (mean of seeds {seeds[0]}-{seeds[-1]})"
-    records, error, elapsed = outcome
-    if records is None:
+    run_dir = group["run_dir"]
+    failed = [r for r in results if r["status"] != "ok"]
+    if failed:
+        elapsed = sum(r["seconds"] for r in results if math.isfinite(r["seconds"]))
         rows.append({"label": label, "metric": "(run)", "ours": float("nan"), "reference": "",
-                     "source": error, "gap": float("nan"), "ok": False, "seconds": elapsed,
-                     "run": str(run_dir)})
+                     "source": "; ".join(r["error"] for r in failed), "gap": float("nan"),
+                     "ok": False, "seconds": elapsed, "run": run_dir})
         return 1
     failures = 0
-    seconds = sum(r.seconds for r in records)
-    if not records[0].references:
+    seconds = sum(r["seconds"] for r in results)
+    references = [references_of(r) for r in results]
+    if not references[0]:
         rows.append({"label": label, "metric": "(no reference)", "ours": float("nan"),
                      "reference": "", "source": "", "gap": 0.0, "ok": True, "seconds": seconds,
-                     "run": str(run_dir)})
-    for key in records[0].references:
-        values = [r.metrics[key] for r in records]
+                     "run": run_dir})
+    for key in references[0]:
+        values = [r["metrics"][key] for r in results]
         ours = sum(values) / len(values)
         # a reference taken from the seed's own problem instance is averaged the same way
-        ref_values = [r.references[key].value for r in records]
-        ref = dataclasses.replace(records[0].references[key],
-                                  value=sum(ref_values) / len(ref_values))
+        ref_values = [refs[key].value for refs in references]
+        ref = dataclasses.replace(references[0][key], value=sum(ref_values) / len(ref_values))
         ok = ref.holds(ours)
         failures += not ok
         source = ref.source
-        if rep.n_seeds > 1:
+        if len(seeds) > 1:
             source += "; per seed: " + " / ".join(_fmt(v) for v in values)
         rows.append({
             "label": label, "metric": key, "ours": ours, "reference": ref.describe(),
             "source": source, "gap": ref.gap(ours), "ok": ok, "seconds": seconds,
-            "run": str(run_dir), "per_seed": values,
-            "plots": sorted(a if rep.n_seeds == 1 else f"seed-{s}/{a}"
-                            for s, r in zip(seeds, records) for a in r.artifacts.values()),
+            "run": run_dir, "per_seed": values,
+            "plots": sorted(a if len(seeds) == 1 else f"seed-{s}/{a}"
+                            for s, r in zip(seeds, results) for a in r["artifacts"].values()),
         })
-    print(f"[{suite.package}] {label}: {seconds:.1f} s", file=sys.stderr)
+    print(f"[{group['package']}] {label}: {seconds:.1f} s", file=sys.stderr)
     return failures
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    options = _engine_options(args)
+    if args.resume:
+        _check_resume_alone(args, {"EXPERIMENT": bool(args.experiment),
+                                   "key=values": bool(args.axes), "--out": bool(args.out)})
+        out = Path(args.resume)
+        meta, specs = read_sweep(out, "sweep")
+        exp = _get_experiment(meta["experiment"])
+        axes, points = meta["axes"], meta["points"]
+    else:
+        if not args.experiment:
+            raise ConfigError("sweep: name an EXPERIMENT (econcs list shows them) and its axes, "
+                              "e.g. econcs sweep shared.extragradient lr=0.1,0.3 seed=0..4.")
+        exp = _get_experiment(args.experiment)
+        axes, seeds = parse_axes(exp, args.axes)
+        out = _sweep_dir(args, "sweep", exp.name)
+        points, specs = expand_sweep(exp, axes, seeds, out, _spec_device(args.device, options))
+        write_sweep(out, specs, command="sweep", experiment=exp.name, axes=axes, seeds=seeds,
+                    points=points)
+    wall = time.perf_counter()
+    results = run_specs(specs, options, on_done=_progress(len(specs)))
+    wall = time.perf_counter() - wall
+    by_id = {s.id: s for s in specs}
+    keys = list(axes)
+    metrics: list[str] = []
+    for r in results.values():
+        metrics += [m for m in r.get("metrics", {}) if m not in metrics]
+    run_rows, summary = [], []
+    for point in points:
+        point_results = [results[i] for i in point["specs"]]
+        for sid, r in zip(point["specs"], point_results):
+            refs = references_of(r) if r["status"] == "ok" else {}
+            held = sum(ref.holds(r["metrics"][k]) for k, ref in refs.items())
+            run_rows.append({"point": point["index"], **point["overrides"], "seed": by_id[sid].seed,
+                             "status": r["status"], "error": r.get("error", ""),
+                             "metrics": r.get("metrics", {}),
+                             "references_held": f"{held}/{len(refs)}" if refs else "",
+                             "seconds": r["seconds"], "run_dir": r["run_dir"]})
+        ok = [r for r in point_results if r["status"] == "ok"]
+        stats = {m: summarize([r["metrics"][m] for r in ok if m in r["metrics"]]) for m in metrics}
+        summary.append({"point": point["index"], **point["overrides"], "n": len(ok),
+                        "failed": len(point_results) - len(ok),
+                        "metrics": {m: {"mean": v[0], "se": v[1], "n": v[2]}
+                                    for m, v in stats.items()}})
+    table = [[str(r["point"]), *(str(r[k]) for k in keys), str(r["seed"]), r["status"],
+              *(_fmt(r["metrics"][m]) if m in r["metrics"] else "" for m in metrics),
+              r["references_held"], f"{r['seconds']:.1f}"] for r in run_rows]
+    print(_format_table(["point", *keys, "seed", "status", *metrics, "refs held", "seconds"],
+                        table))
+    for r in run_rows:
+        if r["status"] != "ok":
+            print(f"point {r['point']} seed {r['seed']} failed: {r['error']}")
+    sum_headers = ["point", *keys, "n", *(f"{m} (mean +- SE)" for m in metrics)]
+    sum_table = [[str(p["point"]), *(str(p[k]) for k in keys),
+                  str(p["n"]) + (f" ({p['failed']} failed)" if p["failed"] else ""),
+                  *(_mean_se(p["metrics"][m]) for m in metrics)] for p in summary]
+    print("\nsummary over seeds\n" + _format_table(sum_headers, sum_table))
+    (out / "results.json").write_text(json.dumps({"runs": run_rows, "summary": summary},
+                                                 indent=2))
+    md = ["| " + " | ".join(sum_headers) + " |", "|" + "---|" * len(sum_headers)]
+    md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in sum_table]
+    (out / "summary.md").write_text(f"# econcs sweep {exp.name}\n\n" + "\n".join(md) + "\n")
+    n_failed = sum(r["status"] != "ok" for r in run_rows)
+    print(f"\n{len(run_rows)} runs, {n_failed} failed; results in {out}/results.json and "
+          f"summary.md ({wall:.0f} s wall on --engine {options.engine})")
+    return 1 if n_failed else 0
+
+
+def _mean_se(stat: dict) -> str:
+    if stat["n"] == 0:
+        return ""
+    if stat["n"] == 1 or not math.isfinite(stat["se"]):
+        return _fmt(stat["mean"])
+    return f"{_fmt(stat['mean'])} +- {stat['se']:.2g}"
 
 
 _THREADS_HELP = (
     "PyTorch CPU threads (default 1: the networks here are small, and intra-op threads on a "
     "shared or small machine slow them down several-fold; 0 keeps PyTorch's default)"
 )
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=0,
+                   help="runs at once, each in its own process (default 0: one per CPU core; 1: "
+                   "in this process, one after another); with --engine ray and no --address, the "
+                   "CPUs of the local Ray instance")
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: this machine's process pool (default); ray: Ray Core tasks on a "
+                   "local Ray instance or the cluster at --address (pip install "
+                   "'econcs-shared[ray]')")
+    p.add_argument("--address", default=None,
+                   help="Ray head host:port (or ray://host:port, auto); default: start a local Ray")
+    p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs per run (default 1)")
+    p.add_argument("--gpus-per-run", type=float, default=0.0,
+                   help="Ray GPUs per run, a fraction packs small networks on one GPU (default 0: "
+                   "CPU only)")
+    p.add_argument("--max-retries", type=int, default=3,
+                   help="Ray retries of a run whose worker or node died; it resumes its "
+                   "checkpoint (default 3; a Python error is never retried)")
+    p.add_argument("--runs-root", default="runs",
+                   help="folder the sweep directory is made in (default runs; on a cluster, a "
+                   "filesystem every node mounts at the same path)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,9 +454,28 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--device", default="auto")
     rep.add_argument("--quiet", action="store_true")
     rep.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
-    rep.add_argument("--jobs", type=int, default=0,
-                     help="rows run at once, each in its own process (default 0: one per CPU "
-                     "core; 1: in this process, one after another)")
+    _add_engine_args(rep)
+    rep.add_argument("--resume", default=None, metavar="SWEEP_DIR",
+                     help="finish a killed reproduction: rows with a result.json are skipped, "
+                     "the others resume their checkpoints")
+    sw = sub.add_parser(
+        "sweep", help="run an experiment over a grid of config values and seeds",
+        description="Run EXPERIMENT at every combination of the given values, each at every "
+        "seed (seed=0..4), one run directory each, and print one row per run and the mean +- "
+        "standard error over seeds of every metric per point. Values: key=v1,v2 (commas inside "
+        "parentheses stay: dist=uniform(0,1),beta(2,2); a list value in brackets: "
+        "hidden=[64,64],[128]), integer ranges key=a..b (both ends included).")
+    sw.add_argument("experiment", nargs="?", help="the experiment (econcs list)")
+    sw.add_argument("axes", nargs="*", metavar="key=v1,v2|a..b", help="config values; seed=a..b")
+    sw.add_argument("--out", default=None,
+                    help="sweep directory (default <runs-root>/sweep/<experiment>/<time>)")
+    sw.add_argument("--device", default="auto")
+    sw.add_argument("--quiet", action="store_true")
+    sw.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
+    _add_engine_args(sw)
+    sw.add_argument("--resume", default=None, metavar="SWEEP_DIR",
+                    help="finish a killed sweep: runs with a result.json are skipped, the others "
+                    "resume their checkpoints")
     return parser
 
 
@@ -331,9 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(threads)
-    handler = {"list": _cmd_list, "show": _cmd_show, "run": _cmd_run, "reproduce": _cmd_reproduce}[
-        args.command
-    ]
+    handler = {"list": _cmd_list, "show": _cmd_show, "run": _cmd_run, "reproduce": _cmd_reproduce,
+               "sweep": _cmd_sweep}[args.command]
     try:
         return handler(args)
     except ConfigError as err:
@@ -343,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     except DivergenceError as err:
         return _fail(str(err), code=1)
     except KeyboardInterrupt:
-        return _fail("interrupted; resume with --resume <run directory>.", code=130)
+        return _fail("interrupted; resume with --resume <run or sweep directory>.", code=130)
 
 
 if __name__ == "__main__":

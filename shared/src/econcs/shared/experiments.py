@@ -221,6 +221,7 @@ class RunRecord:
     seconds: float
     out_dir: str
     artifacts: dict[str, str]
+    resumed_from: int | None = None  # the checkpoint step a resumed run continued from
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -247,12 +248,20 @@ def run_experiment(
     resume_dir: str | Path | None = None,
     quiet: bool = True,
     checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> RunRecord:
     """Run ``experiment`` with ``config`` and write its run directory; return a ``RunRecord``.
 
     ``resume_dir`` continues a killed run from its last checkpoint (seed, device and config are taken
-    from its ``config.json``; ``config`` is then ignored).
+    from its ``config.json``; ``config`` is then ignored). ``resume=True`` with ``out_dir`` does so
+    when ``out_dir`` already holds a run (its ``config.json``) and starts a fresh run there
+    otherwise: what the engines' workers call, so that a retried task continues its own
+    checkpoint. A resumed run without a checkpoint starts over with an empty ``metrics.jsonl``; one
+    with a checkpoint has its ``metrics.jsonl`` cut back to the checkpoint's step.
     """
+    if resume and resume_dir is None and out_dir is not None:
+        if (Path(out_dir) / "config.json").exists():
+            resume_dir = out_dir
     if resume_dir is not None:
         run_dir = Path(resume_dir)
         saved_path = run_dir / "config.json"
@@ -279,8 +288,9 @@ def run_experiment(
         resume=resume_dir is not None,
     )
     config_dict = dataclasses.asdict(config)
+    if resume_dir is None or not ctx.checkpoint_path.exists():
+        ctx.metrics_path.unlink(missing_ok=True)  # no checkpoint to continue: the log starts over
     if resume_dir is None:
-        ctx.metrics_path.unlink(missing_ok=True)
         _atomic_write_text(
             run_dir / "config.json",
             json.dumps(
@@ -318,9 +328,11 @@ def run_experiment(
         seconds,
         str(run_dir),
         artifacts,
+        ctx.resumed_from,
     )
     _atomic_write_text(
         run_dir / "result.json",
-        json.dumps({**record.to_json(), "artifacts": artifacts, "seed": seed}, indent=2),
+        json.dumps({**record.to_json(), "artifacts": artifacts, "seed": seed,
+                    "resumed_from": ctx.resumed_from}, indent=2),
     )
     return record

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ class RunContext:
         self.checkpoint_path = self.out_dir / "checkpoint.pt"
         self.metrics_path = self.out_dir / "metrics.jsonl"
         self.artifacts: dict[str, str] = {}
+        self.resumed_from: int | None = None  # the checkpoint's step, once a resume loaded it
 
     # randomness -------------------------------------------------------------------------------
     def _derived_seed(self, name: str) -> int:
@@ -204,6 +206,7 @@ class RunContext:
             "numpy_rng": json.dumps({k: r.bit_generator.state for k, r in self._rngs.items()}),
         }
         atomic_torch_save(payload, self.checkpoint_path)
+        _maybe_inject_fault(step)
 
     def load_checkpoint(self) -> tuple[int, dict[str, Any]] | None:
         """When resuming and a checkpoint exists: restore the generators and return ``(step, state)``.
@@ -224,6 +227,7 @@ class RunContext:
             else:
                 self._pending_numpy[key] = st
         step = int(payload["step"])
+        self.resumed_from = step
         if self.metrics_path.exists():
             keep = [
                 ln
@@ -287,6 +291,32 @@ class RunContext:
         plt.close(fig)
         self.artifacts[name] = path.name
         return str(path)
+
+
+FAULT_ENV = "ECONCS_FAULT_FILE"
+
+
+def _maybe_inject_fault(step: int) -> None:
+    """Fault injection for the engines' tests: with ``$ECONCS_FAULT_FILE=PATH`` set, the first
+    process to save a checkpoint while ``PATH`` exists takes the file (an atomic rename) and, as the
+    file says, ``exit``s at once (``os._exit``: a killed worker) or ``raise``s a ``RuntimeError``
+    (a Python error in the run), or ``sleep SECONDS`` (a slow run, for a test to kill its node).
+    Unset, it costs one environment lookup per checkpoint."""
+    path = os.environ.get(FAULT_ENV)
+    if not path:
+        return
+    taken = f"{path}.taken-{os.getpid()}"
+    try:
+        os.rename(path, taken)
+    except FileNotFoundError:
+        return
+    mode = Path(taken).read_text().strip()
+    if mode == "exit":
+        os._exit(77)
+    if mode.startswith("sleep "):  # a long run: time to kill its node
+        time.sleep(float(mode.split()[1]))
+        return
+    raise RuntimeError(f"injected fault ({mode!r}) after the checkpoint at step {step}")
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:
