@@ -63,7 +63,7 @@ def test_grid_principal_lands_within_one_grid_step_of_the_closed_form(objective)
     assert res.iterations == 21 and (res.counts == 1).all()
 
 
-@pytest.mark.parametrize("method", ["ucb", "thompson"])
+@pytest.mark.parametrize("method", ["ucb", "thompson", "gradient"])
 def test_bandit_principals_find_the_maximin_tax(method):
     eco = TaxEconomy(SKILLS, cost=0.5)
     grid = TAXES[::2]  # step 0.1
@@ -80,6 +80,9 @@ def test_bandit_principals_find_the_maximin_tax(method):
     assert_allclose(res.counts, np.bincount(arms, minlength=grid.shape[0]))
     assert_allclose(res.means, [obs[arms == a].mean() for a in range(grid.shape[0])],
                     rtol=1e-12)
+    if method == "gradient":  # the softmax policy concentrates on its choice
+        assert res.policy.shape == (11,) and res.policy[res.index] > 0.5
+        assert_allclose(res.policy.sum(), 1.0)
 
 
 def test_principal_sets_the_pigouvian_tax_in_the_commons():

@@ -333,6 +333,11 @@ QUICK = [
                                        "method": "thompson", "n_taxes": 11, "max_iter": 24,
                                        "agent_steps": 40},
                  "maximin tax 13/28 (Thompson principal, 11 taxes)"),
+    # the policy-gradient principal (softmax over the taxes) on the same budget
+    Reproduction("contracts.sed-tax", {"objective": "egalitarian", "rounds": 1,
+                                       "method": "gradient", "n_taxes": 11, "max_iter": 24,
+                                       "agent_steps": 40},
+                 "maximin tax 13/28 (policy-gradient principal, 11 taxes)"),
     # reported etas, median rule: the eta-mix objective; AI Economist's equality x productivity
     Reproduction("contracts.sed-tax", {"voting": "median", "rounds": 1, "max_iter": 21,
                                        "agent_steps": 80}, "median-eta objective (grid)"),

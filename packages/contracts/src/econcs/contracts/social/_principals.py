@@ -10,11 +10,18 @@ averaged over the batch of economies (a noisy measurement). Three learners:
 - ``ucb``: UCB1 (Auer et al. 2002) with the exploration bonus scaled by the observed spread,
   ``mean_a + c * spread * sqrt(2 ln N / n_a)``;
 - ``thompson``: Gaussian Thompson sampling (posterior ``N(mean_a, s^2 / n_a)`` with the pooled
-  residual variance ``s^2``).
+  residual variance ``s^2``);
+- ``gradient``: a policy-gradient principal (the gradient bandit of Sutton and Barto 2018,
+  Sec. 2.8, in its actor-critic form): a softmax policy over the candidates, each pull drawn
+  from it; after each pull the policy climbs the gradient of its expected value under the current
+  mean observations (the critic; scaled by their spread), by ``torch.optim.SGD``. A REINFORCE
+  update on the pulled arm alone was biased here: the agents keep learning, so a candidate's
+  later observations are better than its earlier ones and the first arms pulled ran away.
 
 Every candidate is pulled once first. The result is the candidate with the best mean observation
-(ties toward the lowest index). The agents keep what they learned between pulls (their policy is
-tabular in the observed ``phi``), so a later pull of a candidate measures better-trained agents.
+(ties toward the lowest index); for ``gradient``, the policy's most likely candidate. The agents
+keep what they learned between pulls (their policy is tabular in the observed ``phi``), so a later
+pull of a candidate measures better-trained agents.
 """
 
 from __future__ import annotations
@@ -36,11 +43,15 @@ __all__ = ["DesignResult", "PrincipalParams", "design"]
 class PrincipalParams(Params):
     """Parameters of the principal's design step (:func:`design`)."""
 
-    method: Literal["grid", "ucb", "thompson"] = param("grid", "grid search, UCB1 or Thompson "
-                                                       "sampling over the candidates")
+    method: Literal["grid", "ucb", "thompson", "gradient"] = param(
+        "grid", "grid search, UCB1, Thompson sampling or a softmax policy gradient over the "
+        "candidates")
     max_iter: int = param(42, "pulls per round (grid: rounded up to whole sweeps)", low=1)
     agent_steps: int = param(60, "agents' learning periods per pull", low=1)
     ucb_c: float = param(0.5, "UCB exploration coefficient (times the observed spread)", low=0.0)
+    pg_lr: float = param(2.0, "gradient principal: SGD step on the softmax logits (the "
+                         "advantage is scaled by the observed spread)", low=0.0,
+                         low_inclusive=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,13 +61,15 @@ class DesignResult:
     Attributes
     ----------
     index
-        the chosen candidate's index (into the ``candidates`` passed to :func:`design`).
+        the chosen candidate's index (into the learners' contexts).
     means, counts
         (n_candidates,) mean observation and pulls of each candidate.
     iterations
         pulls made.
     history
         one row per pull: ``step``, ``arm``, ``observation``.
+    policy
+        ``gradient``: the softmax policy over the candidates after the last pull; else empty.
     """
 
     index: int
@@ -64,6 +77,7 @@ class DesignResult:
     counts: np.ndarray
     iterations: int
     history: tuple[dict, ...]
+    policy: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
 
 
 def design(learners, objective: Objective, candidates=None,
@@ -116,6 +130,8 @@ def design(learners, objective: Objective, candidates=None,
     if p.method == "grid":
         for _ in range(math.ceil(p.max_iter / k)):
             pull(np.arange(k))
+    elif p.method == "gradient":
+        return _gradient_design(p, k, cand, rng, pull, means, counts, rows)
     else:
         pull(np.arange(k))  # every candidate once
         while len(rows) < max(p.max_iter, k):
@@ -129,3 +145,31 @@ def design(learners, objective: Objective, candidates=None,
             pull(np.array([int(np.argmax(score))]))
     return DesignResult(int(cand[int(np.argmax(means))]), means.copy(), counts.copy(),
                         len(rows), history_tuple(rows))
+
+
+def _gradient_design(p: PrincipalParams, k: int, cand: np.ndarray, rng: np.random.Generator,
+                     pull, means: np.ndarray, counts: np.ndarray, rows: list) -> DesignResult:
+    """The softmax policy-gradient principal (gradient bandit): ``pull`` updates ``means`` and
+    ``counts`` in place and appends to ``rows``."""
+    logits = torch.zeros(k, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([logits], lr=p.pg_lr)
+
+    def update() -> None:
+        # the softmax policy's gradient of its expected value under the current mean estimates
+        # (an actor-critic step; times k, so that from the uniform policy a logit moves by
+        # pg_lr times its candidate's scaled advantage)
+        scale = max(float(means.max() - means.min()), 1e-12)
+        value = torch.as_tensor((means - means.mean()) / scale)
+        opt.zero_grad()
+        (-k * (torch.softmax(logits, 0) * value).sum()).backward()
+        opt.step()
+
+    pull(np.arange(k))  # every candidate once
+    update()
+    while len(rows) < max(p.max_iter, k):
+        probs = torch.softmax(logits.detach(), 0).numpy()
+        pull(np.array([int(rng.choice(k, p=probs / probs.sum()))]))
+        update()
+    policy = torch.softmax(logits.detach(), 0).numpy()
+    return DesignResult(int(cand[int(np.argmax(policy))]), means.copy(), counts.copy(),
+                        len(rows), history_tuple(rows), policy)
