@@ -166,8 +166,16 @@ def test_sed_harvest_experiment_tiny(tmp_path):
 
     exp = {e.name: e for e in EXPERIMENTS.experiments}["contracts.sed-harvest"]
     config = config_from_overrides(exp.config, {"max_steps": 20, "agent_steps": 2,
-                                                "play_steps": 1, "n_seeds": 2, "n_eval": 8})
+                                                "play_steps": 1, "n_seeds": 2, "n_eval": 8,
+                                                "plot": True})
     rec = run_experiment(exp, config, seed=0, device="cpu", out_dir=tmp_path)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass
+    else:  # the round plots were written
+        assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["rounds.png",
+                                                                   "tax_schedule.png"]
     assert set(rec.references) <= set(rec.metrics)
     assert {"elected_objective", "tax", "welfare", "gini", "productivity", "tax_gain",
             "harvest_optimum"} <= set(rec.metrics)

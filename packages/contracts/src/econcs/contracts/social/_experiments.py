@@ -127,6 +127,8 @@ class SEDTaxConfig(Params):
     sed: SEDParams = nested(SEDParams, "the SED loop (voting, objective, rounds, delta, "
                             "principal, agents)")
     checkpoint_every: int = param(0, "checkpoint every this many rounds (0: never)", low=0)
+    plot: bool = param(False, "save plots of welfare, Gini, productivity and the tax per round "
+                       "(needs matplotlib)")
 
 
 @functools.lru_cache(maxsize=64)
@@ -186,6 +188,8 @@ def run_sed_tax(config: SEDTaxConfig, ctx: RunContext) -> ExperimentResult:
                                             relation="le", atol=1e-9),
             "welfare": Reference(exact_welfare, f"{src}: the elected objective there",
                                  rtol=0.02, relation="ge")}
+    if config.plot and ctx.plots_enabled:
+        _save_plots(ctx, res.history, ("welfare", "gini", "productivity"))
     return ExperimentResult(metrics, refs)
 
 
