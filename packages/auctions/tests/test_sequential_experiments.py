@@ -1,0 +1,61 @@
+"""The auctions.sequential experiment: tiny runs, the suite's rows, save/load, resume."""
+
+import json
+
+import pytest
+
+from econcs.auctions.sequential import load_policy
+from econcs.auctions.sequential._experiments import EXPERIMENTS, SequentialConfig
+from econcs.shared import config_from_overrides, run_experiment
+
+EXP = EXPERIMENTS.experiments[0]
+TINY = {"n_bidders": 2, "n_items": 2, "max_iter": 5, "n_train": 64, "n_val": 256,
+        "n_eval": 2000}
+
+
+def test_suite_rows_name_the_experiment_and_parse():
+    assert EXPERIMENTS.package == "auctions.sequential"
+    for rep in (*EXPERIMENTS.quick, *EXPERIMENTS.full, *EXPERIMENTS.smoke):
+        config_from_overrides(SequentialConfig, dict(rep.overrides))
+
+
+@pytest.mark.parametrize("method", ["dp", "dp-sym", "itemwise", "bundle"])
+def test_every_method_runs_tiny_and_saves_its_policy(method, tmp_path):
+    cfg = config_from_overrides(SequentialConfig, {**TINY, "method": method})
+    rec = run_experiment(EXP, cfg, out_dir=tmp_path, seed=0)
+    assert 0 < rec.metrics["revenue"] < 2.0
+    policy = load_policy(tmp_path / "policy.safetensors")
+    assert policy.setting == cfg.sequential_setting
+
+
+def test_itemwise_reference_holds_and_can_fail(tmp_path):
+    ok = config_from_overrides(SequentialConfig, {**TINY, "method": "itemwise", "n_items": 1,
+                                                  "n_bidders": 1, "n_eval": 100_000,
+                                                  "ref_revenue": 0.25})
+    rec = run_experiment(EXP, ok, out_dir=tmp_path / "a")
+    assert rec.references["revenue"].holds(rec.metrics["revenue"])
+    bad = ok.replace(ref_revenue=0.3)
+    rec = run_experiment(EXP, bad, out_dir=tmp_path / "b")
+    assert not rec.references["revenue"].holds(rec.metrics["revenue"])
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="n_items"):
+        config_from_overrides(SequentialConfig, {"n_items": 12})
+    with pytest.raises(ValueError, match="setting"):
+        config_from_overrides(SequentialConfig, {"setting": "Z"})
+
+
+def test_killed_run_resumes_to_the_same_metrics(tmp_path, monkeypatch):
+    cfg = config_from_overrides(SequentialConfig, {**TINY, "n_bidders": 3,
+                                                   "checkpoint_every": 1})
+    full = run_experiment(EXP, cfg, out_dir=tmp_path / "full", seed=0)
+    fault = tmp_path / "fault"
+    fault.write_text("raise")
+    monkeypatch.setenv("ECONCS_FAULT_FILE", str(fault))
+    with pytest.raises(RuntimeError):  # killed at its first checkpoint (after one bidder)
+        run_experiment(EXP, cfg, out_dir=tmp_path / "part", seed=0)
+    resumed = run_experiment(EXP, cfg, resume_dir=tmp_path / "part")
+    assert resumed.metrics == full.metrics
+    saved = json.loads((tmp_path / "full" / "result.json").read_text())
+    assert saved["metrics"]["revenue"] == full.metrics["revenue"]
