@@ -3,7 +3,8 @@
 import pytest
 
 from econcs.auctions import AuctionSetting, Mechanism, RochetNet, evaluate, plot_allocation
-from econcs.auctions._experiments import EXPERIMENTS
+from econcs.auctions._evaluate import REGRET_SEARCHES
+from econcs.auctions._experiments import EXPERIMENTS, PAPER_SCALE
 from econcs.shared.experiments import (
     ConfigError,
     RunContext,
@@ -28,9 +29,47 @@ def test_suite_rows_parse():
 def test_full_rows_evaluate_at_least_at_the_issue_minimum():
     """Reported (``--full``) numbers: >= 10,000 held-out profiles for revenue and >= 100
     misreport restarts per profile and bidder."""
-    for rep in EXPERIMENTS.full:
+    for rep in (*EXPERIMENTS.full, *PAPER_SCALE):
         cfg = config_from_overrides(EXP[rep.experiment].config, rep.overrides)
-        assert cfg.evaluation.n_eval >= 10_000 and cfg.evaluation.n_restarts >= 100, rep.label
+        ev = cfg.evaluation
+        named = REGRET_SEARCHES["full" if ev.regret_search == "full" else "standard"]
+        restarts = named[1] if ev.n_restarts is None else ev.n_restarts
+        profiles = named[0] if ev.n_regret_samples is None else ev.n_regret_samples
+        assert ev.n_eval >= 10_000 and restarts >= 100 and profiles >= 1000, rep.label
+
+
+def test_paper_scale_rows_are_not_full_rows():
+    """The 400k-step RegretNet recipes do not fit an hour on 2 CPU cores: documented commands,
+    not ``--full`` rows; every ``--full`` row trains at most 70k RegretNet steps."""
+    labels = {r.label for r in EXPERIMENTS.full}
+    assert not labels & {r.label for r in PAPER_SCALE}
+    assert {r.overrides.get("n_bidders") for r in PAPER_SCALE} >= {3, 5}
+    for rep in EXPERIMENTS.full:
+        if rep.experiment == "auctions.regretnet":
+            assert rep.overrides["max_iter"] <= 70_000, rep.label
+
+
+@pytest.mark.parametrize("exp", sorted(EXP))
+def test_show_lists_proportionate_defaults(exp, capsys):
+    """``econcs show``: the regret search is ``auto`` (the sanity search for exactly IC
+    mechanisms), its budget keys unset, and the default training budget bounded."""
+    from econcs.shared.cli import main
+
+    assert main(["show", exp]) == 0
+    out = capsys.readouterr().out
+    assert "sanity 100 x 10 x 20" in out and "[auto | sanity | standard | full]" in out
+    lines = out.splitlines()
+    dashes = next(i for i, ln in enumerate(lines) if ln.startswith("---"))
+    starts = [i for i, c in enumerate(lines[dashes]) if c == "-" and (i == 0 or
+              lines[dashes][i - 1] == " ")]  # the columns: key, type, default, help
+    rows = {ln[:starts[1]].strip(): ln[starts[2]:starts[3]].strip()
+            for ln in lines[dashes + 1:] if ln.strip()}
+    assert rows["regret_search"] == "'auto'"
+    for key in ("n_regret_samples", "n_restarts", "n_steps"):
+        assert rows[key] == "None", key
+    if exp == "auctions.rochetnet":  # Adam steps x profiles x options: the cost of training
+        cost = int(rows["max_iter"]) * int(rows["batch_size"]) * int(rows["menu_size"])
+        assert cost <= 2000 * 1024 * 250
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,14 @@ starting misreports (:func:`econcs.shared.best_response_search`, straight-throug
 argmax mechanisms). Gradient ascent only gives a lower bound on the true regret, so for settings of
 at most two items every misreport on a uniform grid over the support is tried exactly as well, and
 the best grid point seeds one of the ascent restarts; the reported regret is the larger of the two.
+
+The search's budget is one of :data:`REGRET_SEARCHES`: a mechanism that is exactly incentive
+compatible by construction (menus, VCG, item-wise Myerson, bundle, AMA, GemNet after the transform)
+gets the small ``"sanity"`` search by default, whose finding must be 0 (a check of the code, not of
+the design); others (RegretNet) the ``"standard"`` search, in proportion to a default training run;
+``"full"`` is the large search (1000 profiles x 100 restarts x 100 steps). Each stage reports its
+progress on stderr when asked (``progress=True``): a tqdm bar on a terminal, else one line when
+its first piece is done (with an estimate of the rest) and one when it ends.
 """
 
 from __future__ import annotations
@@ -20,13 +28,25 @@ import torch
 from econcs.auctions._mechanism import Mechanism
 from econcs.shared import (
     best_response_search,
+    check_choice,
     check_int,
     check_type,
     make_generator,
     misreport_utilities,
 )
+from econcs.shared.progress import stage_progress
 
-__all__ = ["EvaluationReport", "evaluate", "grid_regret", "plot_allocation"]
+__all__ = ["REGRET_SEARCHES", "EvaluationReport", "evaluate", "grid_regret", "plot_allocation"]
+
+#: the regret-search budgets ``(profiles, restarts, steps)`` by name (profiles are the first of the
+#: held-out ones; the exact grid of up to 2 items runs on the same profiles). ``"sanity"``: the
+#: default for exactly IC mechanisms (the finding must be 0); ``"standard"``: the default for the
+#: others, about the cost of the quick rows' search; ``"full"``: the search of the first releases.
+REGRET_SEARCHES: dict[str, tuple[int, int, int]] = {
+    "sanity": (100, 10, 20),
+    "standard": (500, 20, 40),
+    "full": (1000, 100, 100),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +62,9 @@ class EvaluationReport:
     infeasibility : mean over profiles of the total over-allocation of items (and, for unit-demand
         bidders, of bidders' lotteries above 1); 0 for a feasible mechanism.
     n_samples, n_regret_samples : profiles used for revenue and for regret.
+    regret_search : the search's budget by name (:data:`REGRET_SEARCHES`), or ``"custom"``.
+    n_restarts, n_steps : the gradient search's restarts per profile and bidder and its steps.
+    seconds : wall time of the evaluation.
     """
 
     revenue: float
@@ -55,6 +78,9 @@ class EvaluationReport:
     n_samples: int
     n_regret_samples: int
     seconds: float
+    regret_search: str = "custom"
+    n_restarts: int = 0
+    n_steps: int = 0
 
     def as_metrics(self) -> dict[str, float]:
         """The experiment metrics (``revenue``, ``regret_mean``, ``regret_max``, ...); the
@@ -98,18 +124,35 @@ def grid_regret(mech: Mechanism, values: torch.Tensor, points: int = 51,
     return torch.cat(regrets), torch.cat(best_mis)
 
 
+def _search_budget(mech: Mechanism, search: str | None, n_regret_samples: int | None,
+                   n_restarts: int | None, n_steps: int | None) -> tuple[str, int, int, int]:
+    """The search's name and ``(profiles, restarts, steps)``: the named budget (default by
+    ``mech.exactly_ic``) with any explicit value in its place (then named ``"custom"``)."""
+    name = ("sanity" if mech.exactly_ic else "standard") if search is None else \
+        check_choice(search, "regret_search", REGRET_SEARCHES)
+    base = REGRET_SEARCHES[name]
+    given = (n_regret_samples, n_restarts, n_steps)
+    if any(g is not None and g != b for g, b in zip(given, base, strict=True)):
+        name = "custom"
+    n_reg, restarts, steps = (b if g is None else g for g, b in zip(given, base, strict=True))
+    return (name, check_int(n_reg, "n_regret_samples", low=0),
+            check_int(restarts, "n_restarts", low=1), check_int(steps, "n_steps", low=0))
+
+
 def evaluate(
     mech: Mechanism,
     n_samples: int = 10_000,
     *,
     seed: int = 0,
     values: torch.Tensor | None = None,
+    regret_search: str | None = None,
     n_regret_samples: int | None = None,
-    n_restarts: int = 100,
-    n_steps: int = 100,
+    n_restarts: int | None = None,
+    n_steps: int | None = None,
     lr: float = 0.02,
     grid_points: int | None = None,
     chunk: int = 100_000,
+    progress: bool = False,
 ) -> EvaluationReport:
     """Revenue, regret, IR violation and infeasibility of ``mech`` on held-out profiles.
 
@@ -122,25 +165,35 @@ def evaluate(
     seed
         seeds the profiles and the misreport restarts.
     values : optional ``(B, n, m)`` profiles to evaluate on instead.
+    regret_search
+        the regret search's budget, a name of :data:`REGRET_SEARCHES`: ``"sanity"`` (100
+        profiles x 10 restarts x 20 steps; the default for exactly IC mechanisms, which must
+        show regret 0), ``"standard"`` (500 x 20 x 40; the default for the others) or
+        ``"full"`` (1000 x 100 x 100).
     n_regret_samples
-        the first profiles used for regret (default: all); 0 skips regret.
+        the first profiles used for regret (default: the search's; 0 skips regret).
     n_restarts, n_steps, lr
-        gradient-ascent misreport search (``lr`` relative to the support
-        width).
+        gradient-ascent misreport search (default: the search's; ``lr`` relative to the
+        support width).
     grid_points
         grid per item for the exact grid regret (``m <= 2``; default 51 for one item,
         21 for two; 0 disables it).
     chunk
         profiles x restarts x bidders evaluated at once (memory bound).
+    progress
+        report each stage (revenue, grid regret, gradient-search regret) on stderr: a tqdm bar
+        on a terminal, else a line with the estimated time left and one when the stage ends
+        (:func:`econcs.shared.progress.stage_progress`).
     """
     check_type(mech, "mech", Mechanism)
     start = time.perf_counter()
     n_samples = check_int(n_samples, "n_samples", low=1)
     seed = check_int(seed, "seed", low=0)
-    n_restarts = check_int(n_restarts, "n_restarts", low=1)
-    n_steps = check_int(n_steps, "n_steps", low=0)
+    search, n_reg, n_restarts, n_steps = _search_budget(mech, regret_search, n_regret_samples,
+                                                        n_restarts, n_steps)
     chunk = check_int(chunk, "chunk", low=1)
     n, m = mech.setting.shape
+    name = type(mech).__name__
     gen = make_generator(seed, mech.device_)
     if values is None:
         values = mech.setting.sample(n_samples, generator=gen, device=mech.device_,
@@ -148,17 +201,18 @@ def evaluate(
     else:
         values = mech.setting.check_values(values).to(mech.device_, mech.dtype_)
     b = values.shape[0]
-    n_reg = b if n_regret_samples is None else check_int(n_regret_samples, "n_regret_samples",
-                                                         low=0)
     n_reg = min(n_reg, b)
     if grid_points is None:
         grid_points = {1: 51, 2: 21}.get(m, 0)
     grid_points = check_int(grid_points, "grid_points", low=0)
     if grid_points == 1:
         raise ValueError("grid_points: expected 0 (off) or >= 2.")
+    quiet = not progress
     mech.eval()
-    with torch.no_grad():
+    with stage_progress(1, f"evaluate {name}: revenue on {b} profiles", unit="pass",
+                        disable=quiet) as bar, torch.no_grad():
         alloc, pay = mech.outcome(values)
+        bar.update(1)
     total = pay.sum(-1).double()
     util = (alloc * values).sum(-1) - pay
     ir = float(torch.relu(-util).sum(-1).double().mean())
@@ -173,25 +227,34 @@ def evaluate(
         rv = values[:n_reg]
         seeds = None
         if 0 < grid_points and m <= 2:
-            g_reg, seeds = grid_regret(mech, rv, grid_points, chunk)
+            with stage_progress(1, f"evaluate {name}: exact regret on a {grid_points}^{m} grid "
+                                f"x {n_reg} profiles", unit="pass", disable=quiet) as bar:
+                g_reg, seeds = grid_regret(mech, rv, grid_points, chunk)
+                bar.update(1)
             regret = torch.maximum(regret, g_reg.double())
             grid_mean = float(g_reg.double().mean())
-        per = max(1, chunk // (n_restarts * n))
+        # at least ~10 pieces, so that the first one gives an estimate of the rest
+        per = max(1, min(chunk // (n_restarts * n), -(-n_reg // 10)))
         width = mech._high - mech._low
         parts = []
-        for k, vals in enumerate(rv.split(per)):
-            u = torch.rand((vals.shape[0], n_restarts, n, m), generator=gen,
-                           device=vals.device, dtype=vals.dtype)
-            init = mech._low + u * width
-            if seeds is not None:
-                init[:, 0] = seeds[k * per: k * per + vals.shape[0]]
-            br = best_response_search(mech.search_outcome, vals, low=mech._low, high=mech._high,
-                                      init=init, n_steps=n_steps, lr=lr * float(width.mean()))
-            # re-evaluate the found misreports with the exact mechanism
-            with torch.no_grad():
-                ex = misreport_utilities(mech.outcome, vals, br.misreports.unsqueeze(1))[:, 0]
-                a, p = mech.outcome(vals)
-                parts.append((ex - ((a * vals).sum(-1) - p)).clamp(min=0.0).double())
+        with stage_progress(n_reg, f"evaluate {name}: {search} regret search ({n_reg} profiles "
+                            f"x {n_restarts} restarts x {n_steps} steps)", unit="profiles",
+                            disable=quiet) as bar:
+            for k, vals in enumerate(rv.split(per)):
+                u = torch.rand((vals.shape[0], n_restarts, n, m), generator=gen,
+                               device=vals.device, dtype=vals.dtype)
+                init = mech._low + u * width
+                if seeds is not None:
+                    init[:, 0] = seeds[k * per: k * per + vals.shape[0]]
+                br = best_response_search(mech.search_outcome, vals, low=mech._low,
+                                          high=mech._high, init=init, n_steps=n_steps,
+                                          lr=lr * float(width.mean()))
+                # re-evaluate the found misreports with the exact mechanism
+                with torch.no_grad():
+                    ex = misreport_utilities(mech.outcome, vals, br.misreports.unsqueeze(1))[:, 0]
+                    a, p = mech.outcome(vals)
+                    parts.append((ex - ((a * vals).sum(-1) - p)).clamp(min=0.0).double())
+                bar.update(vals.shape[0])
         regret = torch.maximum(regret, torch.cat(parts))
     per_bidder = tuple(float(x) for x in regret.mean(0)) if n_reg else (math.nan,) * n
     return EvaluationReport(
@@ -206,6 +269,9 @@ def evaluate(
         n_samples=b,
         n_regret_samples=n_reg,
         seconds=time.perf_counter() - start,
+        regret_search=search,
+        n_restarts=n_restarts,
+        n_steps=n_steps,
     )
 
 

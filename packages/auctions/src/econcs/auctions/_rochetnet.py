@@ -18,7 +18,7 @@ import torch
 
 from econcs.auctions._mechanism import Mechanism
 from econcs.auctions._setting import AuctionSetting
-from econcs.auctions._training import RevenueParams, fit_revenue, start_generator
+from econcs.auctions._training import RevenueParams, fit_revenue, start_generator, value_scale
 from econcs.shared import (
     Callback,
     MenuLayer,
@@ -40,6 +40,9 @@ class RochetNetParams(RevenueParams):
     ``lr``: Adam moves every price by about ``lr`` value units a step, and an option priced out of
     every choice gets no gradient back: at 0.05 the 1x2 U[0,1] menu lost its single-item options
     in 20000 steps (revenue 0.5439 against 0.5480 after 600); at 0.02 it keeps them (0.5492).
+    The prices' steps are ``lr`` times the value scale (the mean support width; 1 on U[0,1] and
+    U[2,3]): on U[4,16] x U[4,7] (scale 7.5) unscaled steps left 1500 steps at the bundling
+    optimum 9.61 (seed 3), scaled ones reach 9.751 (optimum 9.781).
     """
 
 
@@ -153,6 +156,9 @@ class RochetNet(Mechanism):
             continues from a ``state_fn()``).
         """
         p = resolve_params(RochetNetParams, params, **overrides)
-        fit_revenue(self, list(self.menu.parameters()), p,
+        # prices move in value units: their steps scale with the values (1 on U[0,1] and U[2,3])
+        groups = [{"params": [self.menu.logits]},
+                  {"params": [self.menu.prices], "lr_scale": value_scale(self.setting)}]
+        fit_revenue(self, groups, p,
                     generator=start_generator(seed, generator), callback=callback, resume=resume)
         return self

@@ -57,7 +57,7 @@ class RevenueParams(Params):
 
 def fit_revenue(
     mech: Mechanism,
-    parameters: list[torch.nn.Parameter],
+    parameters: list[torch.nn.Parameter] | list[dict[str, Any]],
     params: RevenueParams,
     *,
     generator: torch.Generator,
@@ -72,7 +72,8 @@ def fit_revenue(
     relative to :func:`value_scale`), the learning rate decays by cosine to ``lr / 20``. Records
     ``mech.history_`` (``{"step", "revenue", "temperature"}`` every 100 steps and at the last);
     ``mech.reset_parameters(generator)`` is called unless resuming. ``penalty(values, allocation,
-    step)``, when given, is added to the loss (GemNet's incompatibility penalty).
+    step)``, when given, is added to the loss (GemNet's incompatibility penalty). ``parameters``
+    may be Adam parameter groups; a group's ``"lr_scale"`` multiplies its learning rate.
     """
     max_iter, lr = params.max_iter, params.lr
     temperature, temperature_final = params.temperature, params.final_temperature
@@ -103,8 +104,8 @@ def fit_revenue(
         values = mech.setting.sample(params.batch_size, generator=data_gen, device=mech.device_,
                                      dtype=mech.dtype_)
         cos = 0.5 * (1 + math.cos(math.pi * (step - 1) / max_iter))
-        for group in opt.param_groups:  # cosine decay to lr / 20
-            group["lr"] = lr * (0.05 + 0.95 * cos)
+        for group in opt.param_groups:  # cosine decay to lr / 20 (times a group's lr_scale)
+            group["lr"] = lr * group.get("lr_scale", 1.0) * (0.05 + 0.95 * cos)
         alloc, pay = mech.outcome(values, tau)
         revenue = pay.sum(-1).mean()
         loss = -revenue if penalty is None else penalty(values, alloc, step) - revenue
