@@ -10,6 +10,9 @@ EXP = {e.name: e for e in EXPERIMENTS.experiments}
 TINY = {
     "datamarkets.single": {"menu_size": 4, "max_iter": 20, "batch_size": 64, "n_eval": 500},
     "datamarkets.lp": {"grid": 11},
+    "datamarkets.multi": {"max_iter": 3, "batch_size": 16, "n_samples": 8, "n_eval": 16,
+                          "n_eval_samples": 16, "n_grid": 11},
+    "datamarkets.multi-lp": {"grid": 7},
 }
 
 

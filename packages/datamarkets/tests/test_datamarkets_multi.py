@@ -1,0 +1,175 @@
+import numpy as np
+import pytest
+import torch
+
+from econcs.datamarkets import (
+    MultiBuyerMarket,
+    MultiBuyerMechanism,
+    MultiParams,
+    ex_post_grid_optimum,
+    ex_post_optimum,
+    solve_experiment_lp,
+    solve_multi_lp,
+)
+from econcs.shared.regret import regret_search
+
+torch.set_num_threads(1)
+
+
+def test_alpha_zero_decouples_into_single_buyer_lps():
+    m = MultiBuyerMarket(2, prior=0.7, alpha=0.0, value="exponential(1)")
+    v, w = m.grid(7)
+    single = solve_experiment_lp(np.tile(m.prior, (7, 1)), v, w).revenue
+    for ic in ("bic", "expost"):
+        np.testing.assert_allclose(solve_multi_lp(m, 7, ic=ic).revenue, 2 * single, rtol=1e-7)
+
+
+def test_ex_post_lp_is_the_discrete_virtual_value_optimum():
+    for prior, alpha, n in ((0.5, 0.5, 2), (0.75, 2.0, 2), (0.6, 0.5, 3)):
+        m = MultiBuyerMarket(n, prior=prior, alpha=alpha)
+        k = 7 if n == 2 else 4
+        v, w = m.grid(k)
+        lp = solve_multi_lp(m, k, ic="expost")
+        np.testing.assert_allclose(lp.revenue, ex_post_grid_optimum(m, v, w), rtol=1e-7)
+        # BIC relaxes ex post IC and ex post obedience: at least as much revenue
+        assert solve_multi_lp(m, k).revenue >= lp.revenue - 1e-8
+
+
+def test_bic_lp_extrapolates_to_bonatti_closed_form():
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5)
+    fine, coarse = solve_multi_lp(m, 21).revenue, solve_multi_lp(m, 11).revenue
+    assert fine > 0.39577 * 1.02  # the grid's bias is ~4% at 21 cells
+    np.testing.assert_allclose((21 * fine - 11 * coarse) / 10, 0.39577, rtol=0.005)
+
+
+def test_bic_lp_solution_is_feasible():
+    m = MultiBuyerMarket(2, prior=0.75, alpha=0.5)
+    lp = solve_multi_lp(m, 5)
+    pi = torch.tensor(np.array(lp.experiments))  # (25, 2, 2, 2)
+    np.testing.assert_allclose(pi.sum(-1).numpy(), 1.0, atol=1e-7)
+    prof = np.indices((5, 5)).reshape(2, -1).T
+    gain = m.payoff(m.correctness(pi)).numpy()  # (25, 2)
+    for i in range(2):
+        a_int = np.array([gain[prof[:, i] == k, i].mean() for k in range(5)])
+        pi_int = torch.stack([pi[torch.as_tensor(prof[:, i] == k), i].mean(0) for k in range(5)])
+        assert float(m.obedience_gap(pi_int).max()) < 1e-7
+        util = lp.values[:, None] * a_int[None, :] - lp.payments[i][None, :]  # (true, report)
+        assert np.all(util.max(1) - np.diag(util) < 1e-7)  # interim IC
+        assert np.all(np.diag(util) >= lp.values * m.outside - 1e-7)  # interim IR
+    np.testing.assert_allclose((lp.payments * lp.weights).sum(), lp.revenue, rtol=1e-7)
+
+
+def test_ex_post_optimum_closed_forms():
+    np.testing.assert_allclose(ex_post_optimum(MultiBuyerMarket(2)), 13 / 48, rtol=1e-5)
+    # alpha = 0: each buyer alone, full information at the monopoly price 1/2 of gain v / 2
+    m = MultiBuyerMarket(3, prior=0.5, alpha=0.0)
+    np.testing.assert_allclose(ex_post_optimum(m), 3 * 0.125, rtol=2e-3)
+    np.testing.assert_allclose(ex_post_optimum(MultiBuyerMarket(2, value="exponential(1)")),
+                               0.4046, rtol=2e-3)  # the paper's value
+
+
+def test_market_outcomes():
+    m = MultiBuyerMarket(2, prior=0.75, alpha=0.5)
+    full, none = torch.eye(2), torch.full((2, 2), 0.5)
+    lying = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    x = m.correctness(torch.stack([full, none, lying]))
+    np.testing.assert_allclose(x.numpy(), [1.0, 0.5, 0.0])
+    gap = m.obedience_gap(torch.stack([full, none, lying]))
+    np.testing.assert_allclose(gap.numpy(), [0.0, 0.25, 1.0])
+    np.testing.assert_allclose(m.payoff(torch.tensor([[1.0, 0.75]])).numpy(), [[0.625, 0.25]])
+    assert m.outside == 0.25
+    v = m.sample(5, generator=torch.Generator().manual_seed(0))
+    assert v.shape == (5, 2) and bool(((v >= 0) & (v <= 1)).all())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_buyers": 1}, "n_buyers"),
+    ({"prior": 1.5}, "prior"),
+    ({"prior": [0.5, 0.6]}, "prior"),
+    ({"prior": float("nan")}, "prior"),
+    ({"alpha": -0.1}, "alpha"),
+    ({"value": "normal(0,1)"}, "value"),
+    ({"value": "pareto(2)"}, "value"),
+])
+def test_market_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MultiBuyerMarket(**kwargs)
+
+
+def test_lp_bad_input():
+    m = MultiBuyerMarket(2)
+    with pytest.raises(TypeError, match="market"):
+        solve_multi_lp("m", 5)
+    with pytest.raises(ValueError, match="ic"):
+        solve_multi_lp(m, 5, ic="dsic")
+    with pytest.raises(TypeError, match="n_values"):
+        solve_multi_lp(m)
+    with pytest.raises(ValueError, match="values"):
+        solve_multi_lp(m, values=[1.0, 0.5])
+    with pytest.raises(ValueError, match="weights"):
+        solve_multi_lp(m, values=[0.5, 1.0], weights=[0.5, 0.6])
+
+
+def test_mechanism_bad_input_and_params():
+    m = MultiBuyerMarket(2)
+    with pytest.raises(TypeError, match="market"):
+        MultiBuyerMechanism("m")
+    with pytest.raises(ValueError, match="ic"):
+        MultiBuyerMechanism(m, "dsic")
+    with pytest.raises(ValueError, match="hidden"):
+        MultiBuyerMechanism(m, hidden=0)
+    with pytest.raises(ValueError, match="max_iter"):
+        MultiParams(max_iter=0)
+    with pytest.raises(TypeError):
+        MultiBuyerMechanism(m).fit(max_iter=1, n_iter=3)
+
+
+def test_dense_grid_regret_agrees_with_gradient_ascent():
+    # an untrained BIC mechanism: the evaluation's grid regret against an independent
+    # misreport ascent on the same interim utilities (same other-buyer samples)
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5)
+    mech = MultiBuyerMechanism(m, hidden=16, layers=1, dtype=torch.float64)
+    torch.manual_seed(0)
+    others = m.sample(64, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    values = m.sample(8, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    grid = torch.linspace(0, 1, 401, dtype=torch.float64)[:, None].expand(401, 2).contiguous()
+    with torch.no_grad():
+        gain, pay, _ = mech.interim(values, others)
+        cg, cp, _ = mech.interim(grid, others)
+    from econcs.shared.regret import linear_regret
+
+    dense = linear_regret(values, gain, pay, cg, cp)[0]
+
+    def util(v, mis):
+        b, r, n, _ = mis.shape
+        g, p, _ = mech.interim(mis[..., 0].reshape(b * r, n), others)
+        return v[..., 0].unsqueeze(1) * g.view(b, r, n) - p.view(b, r, n)
+
+    for par in mech.parameters():
+        par.requires_grad_(False)
+    asc = regret_search(util, values.unsqueeze(-1), low=0.0, high=1.0, n_restarts=4,
+                        n_steps=60, lr=0.05, generator=torch.Generator().manual_seed(3))
+    assert float(dense.max()) > 1e-3  # an untrained mechanism has regret to find
+    np.testing.assert_allclose(dense.numpy(), asc.regret.numpy(), atol=2e-4)
+
+
+def test_fit_resume_matches_uninterrupted():
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5)
+    kw = {"batch_size": 8, "n_samples": 4, "n_candidates": 2, "update_every": 2,
+          "rho_every": 2}
+    for ic in ("bic", "expost"):
+        full = MultiBuyerMechanism(m, ic, hidden=8, layers=1).fit(max_iter=4, seed=1, **kw)
+        saved = {}
+
+        def cb(step, metrics, state_fn, saved=saved):
+            if step == 2:
+                saved["state"] = state_fn()
+
+        MultiBuyerMechanism(m, ic, hidden=8, layers=1).fit(max_iter=2, seed=1, callback=cb,
+                                                           **kw)
+        again = MultiBuyerMechanism(m, ic, hidden=8, layers=1).fit(
+            max_iter=4, seed=1, resume=(2, saved["state"]), **kw)
+        for a, b in zip(full.parameters(), again.parameters(), strict=True):
+            assert torch.equal(a, b)
+        ev = again.evaluate(n_types=8, n_samples=8, n_grid=11)
+        assert np.isfinite(ev.revenue) and ev.ic_violation >= 0
