@@ -121,5 +121,5 @@ def plot_landscape(landscape: Landscape, title: str = "") -> Any:
     ax.set_ylabel(f"utility of sender {landscape.sender}")
     ax.legend(fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
     return fig
