@@ -179,8 +179,8 @@ def ex_post_grid_optimum(market: MultiBuyerMarket, values, weights=None) -> floa
     ``E[phi] = v_1``), summed over all ``K^n`` profiles; for increasing ``phi_k``.
 
     >>> m = MultiBuyerMarket(2, prior=0.5, alpha=0.0)
-    >>> round(ex_post_grid_optimum(m, [0.5, 1.0]), 6)  # full information at 1/2 to each buyer
-    1.0
+    >>> round(ex_post_grid_optimum(m, [0.5, 1.0]), 6)  # full information, worth v/2, at 1/4 each
+    0.5
     """
     v, w = check_values(values, weights)
     tail = 1.0 - np.cumsum(w)
