@@ -106,13 +106,11 @@ class Mechanism(nn.Module):
     def save(self, path: str | Path) -> None:
         """Write the parameters to ``path`` (safetensors) with the setting and hyper-parameters as
         JSON metadata, atomically (a temporary file replaced into place)."""
-        from safetensors.torch import save_file
 
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
         meta = {"class": type(self).__name__, "setting": self.setting.to_dict(),
                 "hparams": self.hparams(), "dtype": str(self.dtype_).replace("torch.", "")}
-        with atomic_write(path) as tmp:  # never a half-written file
-            save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+        save_with_meta(path, tensors, _META_KEY, meta)
 
     @classmethod
     def load(cls, path: str | Path, *, setting: AuctionSetting | None = None,
@@ -122,17 +120,10 @@ class Mechanism(nn.Module):
         ``setting``, when given, must equal the saved setting (else ``ValueError``): a mechanism
         trained for one setting is meaningless in another. ``cls`` must be the saved class or a base.
         """
-        from safetensors import safe_open
         from safetensors.torch import load_file
 
         path = Path(path)
-        if not path.exists():
-            raise ValueError(f"path: no file at {str(path)!r}.")
-        with safe_open(str(path), framework="pt") as fh:
-            raw = (fh.metadata() or {}).get(_META_KEY)
-        if raw is None:
-            raise ValueError(f"path: {str(path)!r} was not written by Mechanism.save.")
-        meta = json.loads(raw)
+        meta = read_meta(path, _META_KEY, "Mechanism.save")
         saved_cls = cls if cls.__name__ == meta["class"] else _REGISTRY.get(meta["class"])
         # compare by name: a module imported twice (e.g. by test runners) gives twin classes
         if saved_cls is None or cls.__name__ not in {c.__name__ for c in saved_cls.__mro__}:
@@ -153,3 +144,28 @@ class Mechanism(nn.Module):
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v!r}" for k, v in self.hparams().items())
         return f"{type(self).__name__}({self.setting!r}{', ' + extra if extra else ''})"
+
+
+def save_with_meta(path: str | Path, tensors: dict[str, torch.Tensor], key: str,
+                   meta: dict[str, Any]) -> None:
+    """Write ``tensors`` to a safetensors file with ``meta`` as JSON under ``key``, atomically
+    (a temporary file replaced into place: never a half-written file)."""
+    from safetensors.torch import save_file
+
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata={key: json.dumps(meta)})
+
+
+def read_meta(path: str | Path, key: str, writer: str) -> dict[str, Any]:
+    """The JSON metadata ``save_with_meta`` stored under ``key``; ``ValueError`` naming ``path``
+    when there is no file or it was not written by ``writer``."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"path: no file at {str(path)!r}.")
+    with safe_open(str(path), framework="pt") as fh:
+        raw = (fh.metadata() or {}).get(key)
+    if raw is None:
+        raise ValueError(f"path: {str(path)!r} was not written by {writer}.")
+    return json.loads(raw)

@@ -25,15 +25,15 @@ constructor's arguments as JSON in the file's metadata.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from econcs.auctions._mechanism import read_meta, save_with_meta
 from econcs.auctions.sequential._setting import SequentialSetting
-from econcs.shared import atomic_write, check_int, check_type
+from econcs.shared import check_int, check_type
 
 __all__ = [
     "ItemPricePolicy",
@@ -207,13 +207,11 @@ class SequentialPolicy(nn.Module):
     def save(self, path: str | Path) -> None:
         """Write the parameters to ``path`` (safetensors), the class, setting and constructor
         arguments as JSON metadata, atomically."""
-        from safetensors.torch import save_file
 
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
         meta = {"class": type(self).__name__, "setting": self.setting.to_dict(),
                 "hparams": self.hparams()}
-        with atomic_write(path) as tmp:
-            save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+        save_with_meta(path, tensors, _META_KEY, meta)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.setting!r})"
@@ -235,17 +233,9 @@ def load_policy(path: str | Path, *, setting: SequentialSetting | None = None,
                 device: str | torch.device = "cpu") -> SequentialPolicy:
     """Rebuild a policy written by :meth:`SequentialPolicy.save`; ``setting``, when given, must be
     the saved one (``ValueError`` otherwise)."""
-    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"path: no file at {str(path)!r}.")
-    with safe_open(str(path), framework="pt") as fh:
-        raw = (fh.metadata() or {}).get(_META_KEY)
-    if raw is None:
-        raise ValueError(f"path: {str(path)!r} was not written by SequentialPolicy.save.")
-    meta = json.loads(raw)
+    meta = read_meta(path, _META_KEY, "SequentialPolicy.save")
     saved = SequentialSetting(**meta["setting"])
     if setting is not None and check_type(setting, "setting", SequentialSetting) != saved:
         raise ValueError(f"setting: the file holds a policy for {saved!r}, not {setting!r}.")
