@@ -242,17 +242,44 @@ def test_unreachable_address_is_refused_in_seconds():
         (["reproduce", "--engine", "ray", "--address", "127.0.0.1:{port}"],
          "cannot reach a Ray head"),
         (["reproduce", "--gpus-per-run", "1"], "only with --engine ray"),
+        (["sweep", "shared.extragradient", "lr=0.1", "--engine", "ray", "--cpus-per-run", "0"],
+         "--cpus-per-run: expected a number > 0"),
+        (["sweep", "shared.extragradient", "lr=0.1", "--engine", "ray", "--max-retries", "-2"],
+         "--max-retries: expected an integer >= 0"),
+        (["sweep", "shared.extragradient", "lr=0.1", "--engine", "ray", "--address",
+          "127.0.0.1:{port}"], "cannot reach a Ray head"),
         (["sweep", "shared.extragradient", "lr=fast"], "lr: expected a number, got 'fast'"),
+        (["sweep", "shared.extragradient", "dim=2,2.5"], "dim: expected an integer"),
         (["sweep", "shared.extragradient", "dim=1..x"], "a range is a..b with integers"),
         (["sweep"], "sweep: name an EXPERIMENT"),
         (["sweep", "no.such", "lr=1"], "unknown experiment 'no.such'"),
         (["sweep", "--resume", "{tmp}"], "is not a sweep directory"),
         (["reproduce", "--resume", "{tmp}"], "is not a sweep directory"),
+        (["sweep", "--resume", "{tmp}/missing"], "is not a sweep directory"),
+        (["sweep", "--resume", "{tmp}/corrupt"], "is not a valid sweep.json"),
+        (["sweep", "--resume", "{tmp}/other"], "is not a valid sweep.json (not an econcs sweep)"),
     ],
 )
 def test_engine_bad_input_exits_2(argv, message, tmp_path, capsys):
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "sweep.json").write_text('{"kind": "econcs-sweep", "specs": [{}')
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "sweep.json").write_text('{"specs": []}')
     argv = [a.format(port=_closed_port(), tmp=tmp_path) for a in argv]
     assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--cpus-per-run", "one"], "--cpus-per-run: invalid float value: 'one'"),
+    (["--max-retries", "1.5"], "--max-retries: invalid int value: '1.5'"),
+    (["--engine", "spark"], "--engine: invalid choice: 'spark'"),
+])
+def test_engine_options_argparse_rejects_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "shared.extragradient", "lr=0.1", *argv])
+    assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
@@ -291,3 +318,24 @@ def test_reproduce_resume_skips_finished_rows(tmp_path, monkeypatch):
     assert [r["ours"] for r in again if r["label"] == "EG"] == [
         r["ours"] for r in rows if r["label"] == "EG"]
     assert main(["reproduce", "--resume", str(out), "--only", "shared"]) == 2  # fixed by the sweep
+
+
+def test_nothing_imports_ray_unless_engine_ray(tmp_path):
+    """A local sweep never imports Ray, installed or not (a fresh interpreter: Ray may be loaded
+    in this one by the opt-in Ray tests)."""
+    import os
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from econcs.shared.cli import main\n"
+        f"code = main(['sweep', {EG.name!r}, 'max_iter=20', 'lr=0.2,0.3', '--out', "
+        f"{str(tmp_path / 'sw')!r}, '--jobs', '1', '--device', 'cpu', '--quiet'])\n"
+        "assert code == 0, code\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "sw" / "results.json").exists()

@@ -6,11 +6,12 @@ so these run only with ``ECONCS_RAY_TESTS=1`` and Ray installed::
     uv sync --all-packages --extra ray
     ECONCS_RAY_TESTS=1 uv run pytest shared/tests/test_shared_engines_ray.py -q
 
-The lost-node test (a second Ray node removed with ``allow_graceful=False``) is also marked slow.
+The lost-node test needs a Ray cluster of its own: test_shared_engines_ray_cluster.py (slow).
 """
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -109,41 +110,42 @@ def test_gpu_request_on_a_cpu_only_cluster_is_refused_before_submitting(local_ra
     assert not (tmp_path / specs[0].id).exists()  # nothing ran
 
 
-@pytest.mark.slow
-def test_lost_node_is_survived(fault_file, tmp_path):
-    """A head without CPUs and one worker node; the worker node is removed ungracefully after the
-    run's first checkpoint and a fresh node added: Ray reschedules the task there and it resumes.
-    It needs its own Ray cluster: run it alone (-k lost_node)."""
-    if ray.is_initialized():
-        pytest.skip("needs its own Ray cluster: run with -k lost_node")
-    import threading
-    import time
+@pytest.fixture
+def cli_on_ray(monkeypatch):
+    """``econcs`` itself on the local Ray of this module, every wait with a timeout."""
+    import functools
 
-    from ray.cluster_utils import Cluster
+    from econcs.shared import cli
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    doomed = cluster.add_node(num_cpus=1)
-    ray.init(address=cluster.address, log_to_driver=False)
-    try:
-        cluster.wait_for_nodes(timeout=120)
-        fault_file.write_text("sleep 60")  # the run stalls after its checkpoint at step 100
-        specs = _al_specs(tmp_path, "0")
-        run_dir = tmp_path / specs[0].id
+    monkeypatch.setattr(cli, "EngineOptions", functools.partial(EngineOptions, timeout_s=240))
+    return cli.main
 
-        def kill_when_checkpointed():
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline and not (run_dir / "checkpoint.pt").exists():
-                time.sleep(0.2)
-            cluster.remove_node(doomed, allow_graceful=False)
-            cluster.add_node(num_cpus=1)
 
-        killer = threading.Thread(target=kill_when_checkpointed, daemon=True)
-        killer.start()
-        result = run_specs(specs, RAY)[specs[0].id]
-        killer.join(timeout=30)
-        assert result["status"] == "ok" and result["resumed_from"] == 100
-        assert _attempts(run_dir) == 2
-        assert _steps(run_dir) == list(range(10, 201, 10))
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+def test_cli_gpu_request_on_a_cpu_only_cluster_exits_2(local_ray, cli_on_ray, tmp_path, capsys):
+    out = tmp_path / "sw"
+    argv = ["sweep", AL.name, "max_iter=200", "--out", str(out), "--engine", "ray",
+            "--gpus-per-run", "0.5", "--quiet"]
+    assert cli_on_ray(argv) == 2
+    err = capsys.readouterr().err
+    assert "--gpus-per-run 0.5: the Ray cluster has no GPUs" in err and "Traceback" not in err
+    assert not (out / "point-000").exists()  # nothing was submitted
+
+
+def test_cli_sweep_on_ray_resume_skips_finished_runs_and_resumes_the_others(
+        local_ray, cli_on_ray, fault_file, tmp_path, capsys):
+    fault_file.write_text("raise")  # one run fails after its checkpoint at step 100
+    out = tmp_path / "sw"
+    argv = ["sweep", AL.name, "max_iter=200", "log_every=10", "checkpoint_every=100", "seed=0..1",
+            "--out", str(out), "--engine", "ray", "--quiet"]
+    assert cli_on_ray(argv) == 1
+    assert "injected fault ('raise')" in capsys.readouterr().out
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    (failed,) = [Path(r["run_dir"]) for r in runs if r["status"] == "failed"]
+    (finished,) = [Path(r["run_dir"]) for r in runs if r["status"] == "ok"]
+    assert cli_on_ray(["sweep", "--resume", str(out), "--engine", "ray", "--quiet"]) == 0
+    assert _attempts(finished) == 1  # skipped
+    assert _attempts(failed) == 2
+    assert json.loads((failed / "result.json").read_text())["resumed_from"] == 100
+    assert _steps(failed) == list(range(10, 201, 10))
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["status"] for r in runs] == ["ok", "ok"]

@@ -28,6 +28,14 @@ from econcs.shared.errors import ConfigError
 __all__ = ["connect", "run_on_ray"]
 
 
+def _run_on_node(spec: dict[str, Any], threads: int) -> dict[str, Any]:
+    """The Ray task: :func:`run_spec` with the ID of the node it runs on (in the result and in
+    ``attempts.jsonl``, so a retry on another node shows where each attempt ran)."""
+    import ray
+
+    return run_spec(spec, None, threads, node=ray.get_runtime_context().get_node_id())
+
+
 def connect(options: EngineOptions) -> bool:
     """Make sure Ray is initialised; return True when this call started it (and must shut it
     down). An unreachable address or a refused token is a ``ConfigError``."""
@@ -54,13 +62,13 @@ def run_on_ray(specs: Sequence[RunSpec], options: EngineOptions,
         nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
         check_placement(nodes, options.cpus_per_run, options.gpus_per_run)
         threads = options.threads or max(int(options.cpus_per_run), 1)
-        task = ray.remote(run_spec).options(
+        task = ray.remote(_run_on_node).options(
             num_cpus=options.cpus_per_run,
             num_gpus=options.gpus_per_run,
             max_retries=options.max_retries,
             retry_exceptions=False,
         )
-        refs = {task.remote(spec.to_json(), None, threads): spec for spec in specs}
+        refs = {task.remote(spec.to_json(), threads): spec for spec in specs}
         deadline = math.inf if options.timeout_s is None else time.monotonic() + options.timeout_s
         pending = list(refs)
         while pending:

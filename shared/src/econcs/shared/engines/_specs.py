@@ -110,6 +110,7 @@ def run_spec(
     spec: RunSpec | Mapping[str, Any],
     experiments: Mapping[str, Experiment] | None = None,
     threads: int = 0,
+    node: str | None = None,
 ) -> dict[str, Any]:
     """Run one spec (resuming its run directory) and return a small dict: ``status`` ``"ok"``
     with the metrics, references and seconds, or ``"failed"`` with the error's message (the
@@ -117,13 +118,16 @@ def run_spec(
     retries it; only a dead worker is retried, and it resumes its checkpoint.
 
     ``experiments`` (name -> Experiment) defaults to the installed registry; ``threads > 0`` sets
-    PyTorch's CPU threads first.
+    PyTorch's CPU threads first. ``node`` (the Ray node ID, given by the Ray engine) is recorded
+    with the host and process of each attempt in ``<run_dir>/attempts.jsonl`` and in the result.
     """
     if not isinstance(spec, RunSpec):
         spec = RunSpec.from_json(spec)
     run_dir = Path(spec.run_dir)
     start = time.perf_counter()
     base = {"id": spec.id, "run_dir": spec.run_dir, "host": socket.gethostname(), "pid": os.getpid()}
+    if node is not None:
+        base["node"] = node
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         with (run_dir / "attempts.jsonl").open("a") as fh:  # one line per start of this run
