@@ -1,6 +1,8 @@
 """The Social Environment Design experiments: every one at a tiny budget, references that hold on
 the textbook profiles, and a resumed ``contracts.sed-tax`` run that ends as an uninterrupted one."""
 
+import json
+
 import pytest
 
 from econcs.contracts._experiments import EXPERIMENTS
@@ -66,3 +68,40 @@ def test_sed_tax_resume_ends_with_the_metrics_of_an_uninterrupted_run(tmp_path, 
     resumed = _run("contracts.sed-tax", over, None, resume_dir=tmp_path / "part")
     assert counted["n"] == 1  # only round 3 was played again
     assert resumed.metrics == full.metrics
+
+
+# killed in seed 0's round 2 (Thompson principal); in seed 1's round 1 (policy-gradient principal)
+@pytest.mark.parametrize(("killed_at", "method"), [(2, "thompson"), (3, "gradient")])
+def test_sed_harvest_resume_ends_with_the_metrics_of_an_uninterrupted_run(tmp_path, monkeypatch,
+                                                                        killed_at, method):
+    from econcs.contracts.social import _harvest_sed
+
+    over = {"max_steps": 12, "agent_steps": 2, "play_steps": 2, "rounds": 2, "n_seeds": 2,
+            "n_eval": 8, "random_types": True, "method": method, "max_iter": 4,
+            "update": "ppo", "ppo_epochs": 2, "checkpoint_every": 1}
+    full = _run("contracts.sed-harvest", over, tmp_path / "full")
+    original, calls = _harvest_sed.design, {"n": 0}
+
+    def dying_design(*args, **kwargs):  # killed in design call `killed_at`, after a checkpoint
+        calls["n"] += 1
+        if calls["n"] >= killed_at:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_harvest_sed, "design", dying_design)
+    with pytest.raises(KeyboardInterrupt):
+        _run("contracts.sed-harvest", over, tmp_path / "part")
+    counted = {"n": 0}
+
+    def counting_design(*args, **kwargs):
+        counted["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_harvest_sed, "design", counting_design)
+    resumed = _run("contracts.sed-harvest", over, None, resume_dir=tmp_path / "part")
+    assert resumed.resumed_from == killed_at - 1
+    assert counted["n"] == 4 - (killed_at - 1)  # only the rounds after the checkpoint again
+    assert resumed.metrics == full.metrics
+    logged = [json.loads(ln)["step"] for ln in
+              (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3, 4]  # one line per round over the seeds, none repeated
