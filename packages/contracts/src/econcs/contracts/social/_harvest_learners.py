@@ -10,9 +10,9 @@ REINFORCE (Williams 1992, ``update="reinforce"``) or PPO-clip (Schulman et al. 2
 discounted reward-to-go (independent learning: the agents share the parameters, not the credit),
 with the batch mean at each step and agent as the baseline, and ``torch.optim.Adam``. As in
 :class:`~econcs.contracts.social.IndependentLearners`, the policy is tabular in the observed tax
-``phi`` (one table and one Adam group per candidate context), and ``batch_size`` games of every
-context are played at once: one learning step is one episode of ``(n_contexts, batch_size)``
-games.
+``phi`` (one table per candidate context, each with its own Adam moments and step count), and
+``batch_size`` games of every context are played at once: one learning step is one episode of
+``(n_contexts, batch_size)`` games.
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ class HarvestLearners:
         n_ctx = phi.shape[0]
         self._logits = [torch.zeros(self.n_obs, 5, dtype=torch.float64, requires_grad=True)
                         for _ in range(n_ctx)]
-        self.optimizer = torch.optim.Adam([{"params": [w]} for w in self._logits],
-                                          lr=self.params.lr, foreach=False)
+        # one fused Adam group; a table not played has no gradient and keeps its moments and step
+        self.optimizer = torch.optim.Adam(self._logits, lr=self.params.lr, fused=True)
         self.updates = torch.zeros(n_ctx, dtype=torch.long)
         self._bit = torch.tensor([1, 2, 4, 8])
         self.steps = 0
