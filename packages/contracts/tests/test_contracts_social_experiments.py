@@ -105,3 +105,18 @@ def test_sed_harvest_resume_ends_with_the_metrics_of_an_uninterrupted_run(tmp_pa
     logged = [json.loads(ln)["step"] for ln in
               (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
     assert logged == [1, 2, 3, 4]  # one line per round over the seeds, none repeated
+
+
+def test_experiment_configs_bad_input():
+    with pytest.raises(ValueError, match="skills"):
+        config_from_overrides(EXPS["contracts.sed-tax"].config, {"skills": ""})
+    with pytest.raises(ValueError, match="skills"):
+        config_from_overrides(EXPS["contracts.sed-tax"].config, {"skills": "1,-2"})
+    with pytest.raises(ValueError, match="objective"):
+        config_from_overrides(EXPS["contracts.sed-tax"].config, {"objective": "rawlsian"})
+    with pytest.raises(ValueError, match="delta"):
+        config_from_overrides(EXPS["contracts.sed-tax"].config, {"delta": -0.1})
+    with pytest.raises(ValueError, match="method"):
+        config_from_overrides(EXPS["contracts.sed-tax"].config, {"method": "annealing"})
+    with pytest.raises(ValueError, match="rule"):
+        config_from_overrides(EXPS["contracts.voting"].config, {"rule": "dictator"})

@@ -12,10 +12,13 @@ from numpy.testing import assert_allclose
 from econcs.contracts.social import (
     HarvestEnv,
     HarvestGame,
+    HarvestLearnerParams,
     HarvestLearners,
+    HarvestSEDParams,
     Objective,
     design,
     harvest_optimum,
+    run_sed_harvest,
 )
 
 F64 = torch.float64
@@ -230,6 +233,14 @@ def test_sed_harvest_experiment_tiny(tmp_path):
     assert rec.metrics["apples"] <= rec.metrics["harvest_optimum"]
     with pytest.raises(ValueError, match="taxes"):
         config_from_overrides(exp.config, {"taxes": "0.5,1.0"})
+    with pytest.raises(ValueError, match="taxes"):
+        config_from_overrides(exp.config, {"taxes": "0,1.5"})
+    with pytest.raises(ValueError, match="n_agents"):
+        config_from_overrides(exp.config, {"n_agents": 0})
+    with pytest.raises(ValueError, match="delta"):
+        config_from_overrides(exp.config, {"delta": -0.5})
+    with pytest.raises(ValueError, match="voting"):
+        config_from_overrides(exp.config, {"voting": "dictator"})
 
 
 def test_plots_of_the_rounds():
@@ -269,3 +280,20 @@ def test_harvest_bad_input():
         HarvestGame(1).tax(torch.ones(1, 1), [[0.0, 0.5]])
     with pytest.raises(ValueError, match="tax"):
         HarvestLearners(HarvestGame(1), [[0.0, 0.0, -1.0]])
+    game = HarvestGame(1, layout=("AA.",), max_steps=2)
+    with pytest.raises(ValueError, match="tax"):
+        run_sed_harvest(game, [[0.0, 0.0, 1.5]])
+    with pytest.raises(ValueError, match="delta"):
+        run_sed_harvest(game, [[0.0, 0.0, 0.0]], delta=-1.0)
+    with pytest.raises(ValueError, match="voting"):
+        HarvestSEDParams(voting="borda")  # ranked ballots need exact best responses
+    with pytest.raises(ValueError, match="objective"):
+        HarvestSEDParams(objective="rawlsian")
+    with pytest.raises(ValueError, match="update"):
+        HarvestLearnerParams(update="dqn")
+    with pytest.raises(ValueError, match="clip"):
+        HarvestLearnerParams(clip=0.0)
+    with pytest.raises(ValueError, match="resume"):
+        run_sed_harvest(game, [[0.0, 0.0, 0.0]], rounds=1, resume=(3, {
+            "learners": HarvestLearners(game, [[0.0, 0.0, 0.0]]).state_dict(),
+            "phi_prev": torch.zeros(3), "history": [], "elected": [], "elected_eta": []}))

@@ -198,3 +198,17 @@ def test_parameters_and_bad_input():
         IndependentLearners(eco, [[1.5]])
     with pytest.raises(ValueError, match="candidates"):
         design(IndependentLearners(eco, TAXES), Objective("nash"), [30])
+    with pytest.raises(TypeError, match="objective"):
+        design(IndependentLearners(eco, TAXES), 3)
+    with pytest.raises(ValueError, match="objective"):
+        design(IndependentLearners(eco, TAXES), "rawlsian")
+    with pytest.raises(ValueError, match="tax"):  # a candidate tax outside [0, 1]
+        run_sed(eco, [[0.0], [1.5]])
+    with pytest.raises(ValueError, match="labour"):
+        eco.step(torch.ones(3), [0.1])
+    with pytest.raises(ValueError, match="invest"):
+        CommonPoolResource().step(torch.ones(2, 3), [1.0])
+    with pytest.raises(ValueError, match="n_agents"):
+        CommonPoolResource(n_agents=0)
+    with pytest.raises(ValueError, match="eta"):
+        Objective("eta_mix", 1.5)

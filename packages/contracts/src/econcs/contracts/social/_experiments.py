@@ -130,6 +130,11 @@ class SEDTaxConfig(Params):
     plot: bool = param(False, "save plots of welfare, Gini, productivity and the tax per round "
                        "(needs matplotlib)")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.skills:
+            raise ValueError("skills: expected at least one agent's skill (n_agents >= 1).")
+
 
 @functools.lru_cache(maxsize=64)
 def _fine_optimum(skills: tuple[float, ...], cost: float, objective: Objective, lo: float,
