@@ -120,3 +120,27 @@ def test_experiment_configs_bad_input():
         config_from_overrides(EXPS["contracts.sed-tax"].config, {"method": "annealing"})
     with pytest.raises(ValueError, match="rule"):
         config_from_overrides(EXPS["contracts.voting"].config, {"rule": "dictator"})
+
+
+@pytest.mark.parametrize("name", ["contracts.sed-tax", "contracts.sed-harvest"])
+def test_principal_key_sets_the_principals_method(tmp_path, monkeypatch, name):
+    from econcs.contracts.social import _harvest_sed, _sed_loop
+
+    module = _sed_loop if name == "contracts.sed-tax" else _harvest_sed
+    original, seen = module.design, []
+
+    def spying_design(*args, **kwargs):
+        seen.append(args[3].method)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "design", spying_design)
+    over = ({"rounds": 1, "n_taxes": 5, "max_iter": 5, "agent_steps": 2, "play_steps": 2}
+            if name == "contracts.sed-tax" else
+            {"max_steps": 8, "agent_steps": 1, "play_steps": 1, "n_seeds": 2, "n_eval": 4,
+             "max_iter": 4})
+    rec = _run(name, {**over, "principal": "gradient"}, tmp_path)
+    assert seen and set(seen) == {"gradient"}
+    assert {"elected_objective", "tax", "welfare", "gini", "productivity",
+            "gap_to_closed_form"} <= set(rec.metrics)
+    with pytest.raises(ValueError, match="principal"):
+        config_from_overrides(EXPS[name].config, {"principal": "annealing"})

@@ -126,6 +126,8 @@ class SEDTaxConfig(Params):
     n_taxes: int = param(21, "candidate linear taxes, evenly spaced on [0, 1]", low=2)
     sed: SEDParams = nested(SEDParams, "the SED loop (voting, objective, rounds, delta, "
                             "principal, agents)")
+    principal: Literal["", "grid", "ucb", "thompson", "gradient"] = param(
+        "", "the principal's method (the issue's CLI spelling of method=; empty: method)")
     checkpoint_every: int = param(0, "checkpoint every this many rounds (0: never)", low=0)
     plot: bool = param(False, "save plots of welfare, Gini, productivity and the tax per round "
                        "(needs matplotlib)")
@@ -147,6 +149,14 @@ def _fine_optimum(skills: tuple[float, ...], cost: float, objective: Objective, 
     return float(fine[objective(out["utility"], out["income"]).argmax(), 0])
 
 
+def _sed_params(config):
+    """The config's SED parameters with ``principal=`` (when set) as the principal's method."""
+    if not config.principal:
+        return config.sed
+    return dataclasses.replace(config.sed, principal=dataclasses.replace(
+        config.sed.principal, method=config.principal))
+
+
 def _exact_tax(eco: TaxEconomy, objective: Objective, lo: float = 0.0, hi: float = 1.0) -> float:
     if objective.name == "utilitarian":
         return TaxEconomy.utilitarian_tax()
@@ -160,7 +170,7 @@ def run_sed_tax(config: SEDTaxConfig, ctx: RunContext) -> ExperimentResult:
     eco = TaxEconomy(list(config.skills), cost=config.cost)
     grid = torch.linspace(0, 1, config.n_taxes, dtype=torch.float64)[:, None]
     step = 1.0 / (config.n_taxes - 1)
-    p = config.sed
+    p = _sed_params(config)
     res = run_sed(eco, grid, p, seed=ctx.seed, generator=ctx.generator("agents"),
                   device=ctx.device, callback=ctx.callback(log_every=1),
                   resume=ctx.load_checkpoint())
@@ -224,6 +234,8 @@ class SEDHarvestConfig(Params):
     n_eval: int = param(64, "evaluation games per policy", low=1)
     sed: HarvestSEDParams = nested(HarvestSEDParams, "the SED loop (voting, rounds, delta, "
                                    "principal, agents)")
+    principal: Literal["", "grid", "ucb", "thompson", "gradient"] = param(
+        "", "the principal's method (the issue's CLI spelling of method=; empty: method)")
     plot: bool = param(False, "save plots of welfare, apples and the tax per round (needs "
                        "matplotlib)")
     checkpoint_every: int = param(0, "checkpoint every this many rounds, counted over the "
@@ -281,7 +293,8 @@ def run_sed_harvest_experiment(config: SEDHarvestConfig, ctx: RunContext) -> Exp
     holds the finished seeds' evaluations, seed 0's rounds, the current seed's agent types and
     its SED loop's state, so a killed run resumes to the metrics of an uninterrupted one."""
     layout = harvest_layout(config.patches)
-    rounds = config.sed.rounds
+    sed = _sed_params(config)
+    rounds = sed.rounds
     # the finished seeds' evaluations; seed 0's rounds and elected objective (metrics, plots)
     book: dict = {"done": [], "first": None}
     start, resume, saved_types = 0, None, None
@@ -304,7 +317,7 @@ def run_sed_harvest_experiment(config: SEDHarvestConfig, ctx: RunContext) -> Exp
                 "first": book["first"], "sed": state_fn()})
 
         res, learners = run_sed_harvest(
-            game, _harvest_candidates(config, game.n_params), config.sed,
+            game, _harvest_candidates(config, game.n_params), sed,
             seed=ctx.seed * 1000 + s, generator=ctx.generator(f"seed{s}"), callback=callback,
             resume=resume if s == start else None)
         book["done"].append(_harvest_evaluate(config, res, learners))
