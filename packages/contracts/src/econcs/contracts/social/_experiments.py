@@ -409,6 +409,9 @@ QUICK = [
     # principal over flat taxes 0 / 0.5 / 1, three paired seeds; the exact planner's bound
     Reproduction("contracts.sed-harvest", {"agent_steps": 10, "play_steps": 5},
                  "harvest: tax beats no tax (paired), below the exact optimum"),
+    # the same with parameter-shared PPO-clip agents (4 epochs per episode)
+    Reproduction("contracts.sed-harvest", {"agent_steps": 10, "play_steps": 5, "update": "ppo"},
+                 "harvest, PPO agents: tax beats no tax (paired)"),
 ]
 
 FULL = [
@@ -422,6 +425,11 @@ FULL = [
     Reproduction("contracts.sed-tax", {"voting": "median", "rounds": 5, "n_taxes": 101,
                                        "max_iter": 101, "agent_steps": 150},
                  "median-eta objective, 101 taxes (grid)"),
+    # harvest gridworld, PPO agents and the policy-gradient principal, two rounds, 5 paired seeds
+    Reproduction("contracts.sed-harvest", {"update": "ppo", "principal": "gradient",
+                                           "max_iter": 8, "agent_steps": 20, "play_steps": 10,
+                                           "rounds": 2, "n_seeds": 5},
+                 "harvest: PPO agents, policy-gradient principal, 2 rounds"),
     # harvest gridworld, 5 agents, two orchards, 100 steps, three rounds with budget 0.5 over
     # progressive schedules (0, t/2, t), five paired seeds
     Reproduction("contracts.sed-harvest", {"n_agents": 5, "patches": 2, "max_steps": 100,
