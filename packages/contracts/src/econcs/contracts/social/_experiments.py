@@ -127,7 +127,7 @@ class SEDTaxConfig(Params):
     sed: SEDParams = nested(SEDParams, "the SED loop (voting, objective, rounds, delta, "
                             "principal, agents)")
     principal: Literal["", "grid", "ucb", "thompson", "gradient"] = param(
-        "", "the principal's method (the issue's CLI spelling of method=; empty: method)")
+        "", "the principal: grid, ucb, thompson or gradient (empty: the key method)")
     checkpoint_every: int = param(0, "checkpoint every this many rounds (0: never)", low=0)
     plot: bool = param(False, "save plots of welfare, Gini, productivity and the tax per round "
                        "(needs matplotlib)")
@@ -235,7 +235,7 @@ class SEDHarvestConfig(Params):
     sed: HarvestSEDParams = nested(HarvestSEDParams, "the SED loop (voting, rounds, delta, "
                                    "principal, agents)")
     principal: Literal["", "grid", "ucb", "thompson", "gradient"] = param(
-        "", "the principal's method (the issue's CLI spelling of method=; empty: method)")
+        "", "the principal: grid, ucb, thompson or gradient (empty: the key method)")
     plot: bool = param(False, "save plots of welfare, apples and the tax per round (needs "
                        "matplotlib)")
     checkpoint_every: int = param(0, "checkpoint every this many rounds, counted over the "

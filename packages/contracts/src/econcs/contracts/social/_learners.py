@@ -8,13 +8,13 @@ exploration width, and follows REINFORCE (Williams 1992) from its own rewards on
 sampling (each perturbation played with both signs, in two economies; the pair's mean reward is
 the baseline; Brockhoff et al. 2010) and ``torch.optim.Adam`` (one parameter per context in one
 fused group: each context keeps its own moments and step count, and its step is scaled to its own
-decaying step size). ``batch_size`` economies
-are played in parallel, every context at once: one learning step is one period of
-``(n_contexts, batch_size)`` economies, each paying the lump-sum rebate of its own previous
-period. Independent gradient play converges to the best response in the tax economy (a decision
-problem for each agent once the rebate is lagged) and to the unique Nash equilibrium of the
-common-pool resource game (strictly diagonally concave). Actions are clipped to their bounds, so
-a best response on a bound (no labour under a tax near 1) is learned with a small bias.
+decaying step size). ``batch_size`` economies are played in parallel, every context at once:
+one learning step is one period of ``(n_contexts, batch_size)`` economies, each paying the
+lump-sum rebate of its own previous period. Independent gradient play converges to the best
+response in the tax economy (a decision problem for each agent once the rebate is lagged) and to
+the unique Nash equilibrium of the common-pool resource game (strictly diagonally concave).
+Actions are clipped to their bounds, so a best response on a bound (no labour under a tax near 1)
+is learned with a small bias.
 """
 
 from __future__ import annotations
