@@ -19,6 +19,7 @@ from econcs.contracts.social import (
     design,
     harvest_optimum,
     run_sed_harvest,
+    walking_optimum,
 )
 
 F64 = torch.float64
@@ -168,6 +169,29 @@ def _tiny_orchard():
                        tax_period=10, max_steps=30)
 
 
+@pytest.mark.parametrize("regrowth", [(0, 1, 1, 1), (0, 0, 1, 1), (0, 0, 0, 1), (1, 1, 1, 1)])
+def test_walking_optimum_against_brute_force_over_action_sequences(regrowth):
+    # regrowth probabilities 0 / 1 make the game deterministic: the best open-loop sequence of
+    # moves from each floor cell (all 5^5, played by HarvestGame.step itself) is the optimum
+    game = HarvestGame(1, layout=("AAA", "..."), regrowth=regrowth, max_steps=5)
+    floor = torch.nonzero(game.orchard_index < 0)[:, 0]
+    seqs = torch.tensor(list(itertools.product(range(5), repeat=5)))
+    n = len(seqs) * len(floor)
+    state = game.reset(n)
+    state["cell"] = floor.repeat_interleave(len(seqs))[:, None]
+    acts, total = seqs.repeat(len(floor), 1), torch.zeros(n, dtype=F64)
+    for t in range(5):
+        state, _, _, got = game.step(state, acts[:, t:t + 1], torch.zeros(n, 3, dtype=F64))
+        total += got[:, 0]
+    brute = float(total.reshape(len(floor), -1).max(1).values.mean())
+    assert walking_optimum(game) == pytest.approx(brute, abs=1e-12)
+    assert walking_optimum(game) <= harvest_optimum(game) + 1e-12
+    with pytest.raises(ValueError, match="agent"):
+        walking_optimum(HarvestGame(2, layout=("AAA", "...")))
+    with pytest.raises(ValueError, match="layout"):
+        walking_optimum(HarvestGame(1, layout=("AAAAA", "AAAAA")))
+
+
 def test_ppo_with_one_epoch_takes_the_reinforce_step():
     # at the rollout's own policy the ratio is 1: the clipped surrogate's gradient is REINFORCE's
     game = _tiny_orchard()
@@ -194,10 +218,12 @@ def test_ppo_agents_learn_to_harvest():
     before = float(learners.evaluate([0], 256).sum(-1).mean())
     learners.learn([0], steps=30)
     after = float(learners.evaluate([0], 256).sum(-1).mean())
-    # measured: 5.0 apples for the uniform policy, 11.2-12.0 after 30-60 PPO or REINFORCE
-    # episodes (seeds 0, 1); the planner who needs no walking gets 32.1
-    assert after > 2 * before and after > 9.0
-    assert after <= harvest_optimum(game)
+    # measured: 5.0 apples for the uniform policy, 11.0-12.0 (61-66% of the walking optimum
+    # 18.11) after 30-60 PPO or REINFORCE episodes (seeds 0, 1): the local observation does not
+    # see the whole orchard; the planner who needs no walking gets 32.1
+    best = walking_optimum(game)
+    assert after > 2 * before and after > 0.55 * best
+    assert after <= best <= harvest_optimum(game)
 
 
 def test_gradient_principal_designs_the_harvest_tax():
