@@ -1,6 +1,8 @@
 """The Social Environment Design experiments: every one at a tiny budget, references that hold on
 the textbook profiles, and a resumed ``contracts.sed-tax`` run that ends as an uninterrupted one."""
 
+import json
+
 import pytest
 
 from econcs.contracts._experiments import EXPERIMENTS
@@ -66,3 +68,79 @@ def test_sed_tax_resume_ends_with_the_metrics_of_an_uninterrupted_run(tmp_path, 
     resumed = _run("contracts.sed-tax", over, None, resume_dir=tmp_path / "part")
     assert counted["n"] == 1  # only round 3 was played again
     assert resumed.metrics == full.metrics
+
+
+# killed in seed 0's round 2 (Thompson principal); in seed 1's round 1 (policy-gradient principal)
+@pytest.mark.parametrize(("killed_at", "method"), [(2, "thompson"), (3, "gradient")])
+def test_sed_harvest_resume_ends_with_the_metrics_of_an_uninterrupted_run(tmp_path, monkeypatch,
+                                                                        killed_at, method):
+    from econcs.contracts.social import _harvest_sed
+
+    over = {"max_steps": 12, "agent_steps": 2, "play_steps": 2, "rounds": 2, "n_seeds": 2,
+            "n_eval": 8, "random_types": True, "method": method, "max_iter": 4,
+            "update": "ppo", "ppo_epochs": 2, "checkpoint_every": 1}
+    full = _run("contracts.sed-harvest", over, tmp_path / "full")
+    original, calls = _harvest_sed.design, {"n": 0}
+
+    def dying_design(*args, **kwargs):  # killed in design call `killed_at`, after a checkpoint
+        calls["n"] += 1
+        if calls["n"] >= killed_at:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_harvest_sed, "design", dying_design)
+    with pytest.raises(KeyboardInterrupt):
+        _run("contracts.sed-harvest", over, tmp_path / "part")
+    counted = {"n": 0}
+
+    def counting_design(*args, **kwargs):
+        counted["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_harvest_sed, "design", counting_design)
+    resumed = _run("contracts.sed-harvest", over, None, resume_dir=tmp_path / "part")
+    assert resumed.resumed_from == killed_at - 1
+    assert counted["n"] == 4 - (killed_at - 1)  # only the rounds after the checkpoint again
+    assert resumed.metrics == full.metrics
+    logged = [json.loads(ln)["step"] for ln in
+              (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3, 4]  # one line per round over the seeds, none repeated
+
+
+def test_experiment_configs_bad_input():
+    with pytest.raises(ValueError, match="skills"):
+        config_from_overrides(EXPS["contracts.sed-tax"].config, {"skills": ""})
+    with pytest.raises(ValueError, match="skills"):
+        config_from_overrides(EXPS["contracts.sed-tax"].config, {"skills": "1,-2"})
+    with pytest.raises(ValueError, match="objective"):
+        config_from_overrides(EXPS["contracts.sed-tax"].config, {"objective": "rawlsian"})
+    with pytest.raises(ValueError, match="delta"):
+        config_from_overrides(EXPS["contracts.sed-tax"].config, {"delta": -0.1})
+    with pytest.raises(ValueError, match="method"):
+        config_from_overrides(EXPS["contracts.sed-tax"].config, {"method": "annealing"})
+    with pytest.raises(ValueError, match="rule"):
+        config_from_overrides(EXPS["contracts.voting"].config, {"rule": "dictator"})
+
+
+@pytest.mark.parametrize("name", ["contracts.sed-tax", "contracts.sed-harvest"])
+def test_principal_key_sets_the_principals_method(tmp_path, monkeypatch, name):
+    from econcs.contracts.social import _harvest_sed, _sed_loop
+
+    module = _sed_loop if name == "contracts.sed-tax" else _harvest_sed
+    original, seen = module.design, []
+
+    def spying_design(*args, **kwargs):
+        seen.append(args[3].method)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "design", spying_design)
+    over = ({"rounds": 1, "n_taxes": 5, "max_iter": 5, "agent_steps": 2, "play_steps": 2}
+            if name == "contracts.sed-tax" else
+            {"max_steps": 8, "agent_steps": 1, "play_steps": 1, "n_seeds": 2, "n_eval": 4,
+             "max_iter": 4})
+    rec = _run(name, {**over, "principal": "gradient"}, tmp_path)
+    assert seen and set(seen) == {"gradient"}
+    assert {"elected_objective", "tax", "welfare", "gini", "productivity",
+            "gap_to_closed_form"} <= set(rec.metrics)
+    with pytest.raises(ValueError, match="principal"):
+        config_from_overrides(EXPS[name].config, {"principal": "annealing"})

@@ -22,6 +22,7 @@ from econcs.contracts.social import (
 SKILLS = [1.0, 2.0, 3.0, 4.0]
 TAXES = torch.linspace(0, 1, 21, dtype=torch.float64)[:, None]  # grid step 0.05
 STEP = 0.05
+F64 = torch.float64
 
 
 def _exact_optimum(eco, objective, n=2801):
@@ -39,6 +40,42 @@ def test_agents_learn_their_best_responses():
     inner = TAXES[:, 0] <= 0.8  # near t = 1 the best response sits on the bound l = 0
     assert (start - br)[inner].abs().max() > 0.5  # they did not start there
     assert_allclose(learners.actions()[inner], br[inner], atol=0.02)
+
+
+def test_agents_adam_is_per_context_adam_with_a_decaying_step():
+    # an independent Adam, written out: per-context moments, bias correction and step
+    # lr / sqrt(1 + updates / lr_decay), on the learner's own draws (float64)
+    eco = TaxEconomy(SKILLS, cost=0.5)
+    taxes = TAXES[[0, 6, 9, 15]]
+    learners = IndependentLearners(eco, taxes, seed=4, batch_size=8, lr_decay=3.0,
+                                   dtype=torch.float64)
+    p, gen = learners.params, torch.Generator().manual_seed(0)
+    gen.set_state(learners.generator.get_state())
+    mean, m, v = (torch.full((4, 4), p.init, dtype=F64), torch.zeros(4, 4, dtype=F64),
+                  torch.zeros(4, 4, dtype=F64))
+    t, rebate = torch.zeros(4, dtype=F64), torch.zeros(4, p.batch_size, dtype=F64)
+    for idx, steps in (([0, 1], 3), ([1], 2), ([3, 0], 2), ([2, 1, 3], 1)):
+        learners.learn(idx, steps)
+        idx = torch.tensor(idx)
+        for _ in range(steps):
+            half = torch.randn(len(idx), p.batch_size // 2, 4, generator=gen, dtype=F64)
+            share = (mean[idx, None] + p.sigma * torch.cat([half, -half], 1)).clamp(0, 1)
+            paid = rebate[idx]
+            reward, revenue = eco.step(share * eco.action_high, taxes[idx, None].expand(
+                -1, p.batch_size, -1), paid)
+            rebate[idx] = revenue
+            reward = reward - paid[..., None]
+            h = p.batch_size // 2
+            g = ((reward[:, :h] - reward[:, h:]) / 2 * half).mean(1) / p.sigma
+            lr = p.lr / (1 + t[idx, None] / p.lr_decay).sqrt()
+            t[idx] += 1
+            m[idx] = 0.9 * m[idx] + 0.1 * g
+            v[idx] = p.beta2 * v[idx] + (1 - p.beta2) * g**2
+            m_hat = m[idx] / (1 - 0.9 ** t[idx, None])
+            v_hat = v[idx] / (1 - p.beta2 ** t[idx, None])
+            mean[idx] = (mean[idx] + lr * m_hat / (v_hat.sqrt() + 1e-8)).clamp(0, 1)
+        assert_allclose(learners.mean, mean, rtol=0, atol=1e-12)
+    assert learners.updates.tolist() == t.long().tolist() == [5, 6, 1, 3]
 
 
 def test_agents_learn_the_common_pool_nash_and_the_pigouvian_tax_moves_it_to_36():
@@ -161,3 +198,17 @@ def test_parameters_and_bad_input():
         IndependentLearners(eco, [[1.5]])
     with pytest.raises(ValueError, match="candidates"):
         design(IndependentLearners(eco, TAXES), Objective("nash"), [30])
+    with pytest.raises(TypeError, match="objective"):
+        design(IndependentLearners(eco, TAXES), 3)
+    with pytest.raises(ValueError, match="objective"):
+        design(IndependentLearners(eco, TAXES), "rawlsian")
+    with pytest.raises(ValueError, match="tax"):  # a candidate tax outside [0, 1]
+        run_sed(eco, [[0.0], [1.5]])
+    with pytest.raises(ValueError, match="labour"):
+        eco.step(torch.ones(3), [0.1])
+    with pytest.raises(ValueError, match="invest"):
+        CommonPoolResource().step(torch.ones(2, 3), [1.0])
+    with pytest.raises(ValueError, match="n_agents"):
+        CommonPoolResource(n_agents=0)
+    with pytest.raises(ValueError, match="eta"):
+        Objective("eta_mix", 1.5)

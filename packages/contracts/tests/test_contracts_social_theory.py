@@ -113,6 +113,12 @@ def test_voting_bad_input():
         vote("median", [0.1, np.nan])
     with pytest.raises(ValueError, match="positions"):
         single_peaked_ballots([0.1], [0.0, 0.0])
+    with pytest.raises(ValueError, match="ballots"):
+        vote("borda", [[[0, 1]]])  # 3-D
+    with pytest.raises((ValueError, TypeError), match="ballots"):
+        vote("borda", [[0, 1], [1]])  # ragged
+    with pytest.raises(ValueError, match="ballots"):
+        vote("irv", [[]])
 
 
 # objectives --------------------------------------------------------------------------------------

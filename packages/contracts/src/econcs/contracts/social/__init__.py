@@ -16,6 +16,7 @@ from econcs.contracts.social._harvest import (
     HarvestEnv,
     HarvestGame,
     harvest_optimum,
+    walking_optimum,
 )
 from econcs.contracts.social._harvest_learners import HarvestLearnerParams, HarvestLearners
 from econcs.contracts.social._harvest_sed import HarvestSEDParams, run_sed_harvest
@@ -73,5 +74,6 @@ __all__ = [
     "run_sed_harvest",
     "single_peaked_ballots",
     "vote",
+    "walking_optimum",
     "weighted_median",
 ]

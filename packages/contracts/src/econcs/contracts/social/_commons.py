@@ -78,6 +78,9 @@ class CommonPoolResource:
         """One period: rewards ``(..., n)`` (with ``rebate`` added, the previous period's revenue
         over ``n``) and this period's revenue over ``n`` ``(...)``."""
         x = torch.as_tensor(invest)
+        if x.ndim == 0 or x.shape[-1] != self.n_agents:
+            raise ValueError(f"invest: expected a last axis of n_agents={self.n_agents}, got "
+                             f"shape {tuple(x.shape)}.")
         tau = self._check_phi(phi).to(x)
         total = x.sum(-1, keepdim=True)
         reward = self.w * (self.endowment - x) + x * (self.a - self.b * total) - tau * x

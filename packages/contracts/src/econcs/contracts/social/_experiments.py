@@ -126,9 +126,16 @@ class SEDTaxConfig(Params):
     n_taxes: int = param(21, "candidate linear taxes, evenly spaced on [0, 1]", low=2)
     sed: SEDParams = nested(SEDParams, "the SED loop (voting, objective, rounds, delta, "
                             "principal, agents)")
+    principal: Literal["", "grid", "ucb", "thompson", "gradient"] = param(
+        "", "the principal: grid, ucb, thompson or gradient (empty: the key method)")
     checkpoint_every: int = param(0, "checkpoint every this many rounds (0: never)", low=0)
     plot: bool = param(False, "save plots of welfare, Gini, productivity and the tax per round "
                        "(needs matplotlib)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.skills:
+            raise ValueError("skills: expected at least one agent's skill (n_agents >= 1).")
 
 
 @functools.lru_cache(maxsize=64)
@@ -140,6 +147,14 @@ def _fine_optimum(skills: tuple[float, ...], cost: float, objective: Objective, 
     fine = torch.linspace(lo, hi, 20_001, dtype=torch.float64)[:, None]
     out = eco.outcome(eco.best_response(fine), fine)
     return float(fine[objective(out["utility"], out["income"]).argmax(), 0])
+
+
+def _sed_params(config):
+    """The config's SED parameters with ``principal=`` (when set) as the principal's method."""
+    if not config.principal:
+        return config.sed
+    return dataclasses.replace(config.sed, principal=dataclasses.replace(
+        config.sed.principal, method=config.principal))
 
 
 def _exact_tax(eco: TaxEconomy, objective: Objective, lo: float = 0.0, hi: float = 1.0) -> float:
@@ -155,7 +170,7 @@ def run_sed_tax(config: SEDTaxConfig, ctx: RunContext) -> ExperimentResult:
     eco = TaxEconomy(list(config.skills), cost=config.cost)
     grid = torch.linspace(0, 1, config.n_taxes, dtype=torch.float64)[:, None]
     step = 1.0 / (config.n_taxes - 1)
-    p = config.sed
+    p = _sed_params(config)
     res = run_sed(eco, grid, p, seed=ctx.seed, generator=ctx.generator("agents"),
                   device=ctx.device, callback=ctx.callback(log_every=1),
                   resume=ctx.load_checkpoint())
@@ -219,8 +234,12 @@ class SEDHarvestConfig(Params):
     n_eval: int = param(64, "evaluation games per policy", low=1)
     sed: HarvestSEDParams = nested(HarvestSEDParams, "the SED loop (voting, rounds, delta, "
                                    "principal, agents)")
+    principal: Literal["", "grid", "ucb", "thompson", "gradient"] = param(
+        "", "the principal: grid, ucb, thompson or gradient (empty: the key method)")
     plot: bool = param(False, "save plots of welfare, apples and the tax per round (needs "
                        "matplotlib)")
+    checkpoint_every: int = param(0, "checkpoint every this many rounds, counted over the "
+                                  "seeds (0: never)", low=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -245,50 +264,84 @@ def _harvest_candidates(config: SEDHarvestConfig, n_params: int) -> torch.Tensor
     return t * shape
 
 
+def _harvest_types(config: SEDHarvestConfig, ctx: RunContext, s: int) -> dict:
+    if not config.random_types:
+        return {}
+    rng = ctx.rng(f"types{s}")
+    return {"selfishness": torch.as_tensor(rng.uniform(0, 1, config.n_agents)),
+            "trust": torch.as_tensor(rng.uniform(0, 1, config.n_agents))}
+
+
+def _harvest_evaluate(config: SEDHarvestConfig, res, learners) -> dict[str, float]:
+    """The chosen tax against no tax (trained as long) on the elected objective, one seed."""
+    chosen = res.history[-1]["index"]
+    deficit = int(learners.updates[chosen] - learners.updates[0])
+    if deficit > 0:  # no tax trained as long as the chosen tax
+        learners.learn([0], deficit)
+    ev = learners.evaluate([0, chosen], config.n_eval)  # (2, games, n)
+    w = res.objectives[-1](ev).mean(1)
+    return {"welfare_none": float(w[0]), "welfare": float(w[1]), "gain": float(w[1] - w[0]),
+            "apples_none": float(ev[0].sum(-1).mean()), "apples": float(ev[1].sum(-1).mean()),
+            "gini": float(gini(ev[1].clamp(min=0)).mean())}
+
+
 def run_sed_harvest_experiment(config: SEDHarvestConfig, ctx: RunContext) -> ExperimentResult:
     """SED on the harvest gridworld, one learning run per seed; the chosen tax against no tax
-    (paired over the seeds) on the elected objective, and the harvest against the exact optimum."""
+    (paired over the seeds) on the elected objective, and the harvest against the exact optimum.
+
+    The run's step is ``seed * rounds + round``; a checkpoint (every ``checkpoint_every`` rounds)
+    holds the finished seeds' evaluations, seed 0's rounds, the current seed's agent types and
+    its SED loop's state, so a killed run resumes to the metrics of an uninterrupted one."""
     layout = harvest_layout(config.patches)
-    gains, welfare, welfare_none, apples, apples_none, ginis = [], [], [], [], [], []
-    first = None
-    for s in range(config.n_seeds):
-        types = {}
-        if config.random_types:
-            rng = ctx.rng(f"types{s}")
-            types = {"selfishness": rng.uniform(0, 1, config.n_agents),
-                     "trust": rng.uniform(0, 1, config.n_agents)}
+    sed = _sed_params(config)
+    rounds = sed.rounds
+    # the finished seeds' evaluations; seed 0's rounds and elected objective (metrics, plots)
+    book: dict = {"done": [], "first": None}
+    start, resume, saved_types = 0, None, None
+    loaded = ctx.load_checkpoint()
+    if loaded is not None:
+        step, state = loaded
+        book = {"done": [dict(d) for d in state["done"]], "first": state["first"]}
+        start, saved_types = int(state["seed"]), dict(state["types"])
+        resume = (step - start * rounds, state["sed"])
+    log = ctx.callback(log_every=1)
+    for s in range(start, config.n_seeds):
+        types = saved_types if s == start and saved_types is not None else \
+            _harvest_types(config, ctx, s)
         game = HarvestGame(config.n_agents, layout, config.regrowth, config.cutoffs,
                            config.tax_period, config.max_steps, **types)
-        cand = _harvest_candidates(config, game.n_params)
-        res, learners = run_sed_harvest(game, cand, config.sed, seed=ctx.seed * 1000 + s,
-                                        generator=ctx.generator(f"seed{s}"))
-        first = first or (res, game)
-        chosen = res.history[-1]["index"]
-        deficit = int(learners.updates[chosen] - learners.updates[0])
-        if deficit > 0:  # no tax trained as long as the chosen tax
-            learners.learn([0], deficit)
-        ev = learners.evaluate([0, chosen], config.n_eval)  # (2, games, n)
-        obj = res.objectives[-1]
-        w = obj(ev).mean(1)
-        welfare_none.append(float(w[0]))
-        welfare.append(float(w[1]))
-        gains.append(float(w[1] - w[0]))
-        apples_none.append(float(ev[0].sum(-1).mean()))
-        apples.append(float(ev[1].sum(-1).mean()))
-        ginis.append(float(gini(ev[1].clamp(min=0)).mean()))
-    res, game = first
+
+        def callback(rnd, metrics, state_fn, s=s, types=types):
+            log(s * rounds + rnd, metrics, lambda: {
+                "seed": s, "types": types, "done": [dict(d) for d in book["done"]],
+                "first": book["first"], "sed": state_fn()})
+
+        res, learners = run_sed_harvest(
+            game, _harvest_candidates(config, game.n_params), sed,
+            seed=ctx.seed * 1000 + s, generator=ctx.generator(f"seed{s}"), callback=callback,
+            resume=resume if s == start else None)
+        book["done"].append(_harvest_evaluate(config, res, learners))
+        if book["first"] is None:
+            obj = res.objectives[-1]
+            book["first"] = {"history": [dict(r) for r in res.history], "elected": obj.name,
+                             "eta": -1.0 if obj.eta is None else float(obj.eta)}
+    done, first = book["done"], book["first"]
+    gains = [d["gain"] for d in done]
+    apples = float(np.mean([d["apples"] for d in done]))
+    apples_none = float(np.mean([d["apples_none"] for d in done]))
     optimum = harvest_optimum(game)
     gain = float(np.mean(gains))
     se = float(np.std(gains, ddof=1) / np.sqrt(len(gains)))
-    elected = res.objectives[-1]
-    metrics = {"elected_objective": float(OBJECTIVES.index(elected.name)),
-               "elected_eta": float(elected.eta or 0.0), "tax": res.history[-1]["tax"],
-               "welfare": float(np.mean(welfare)), "welfare_no_tax": float(np.mean(welfare_none)),
+    metrics = {"elected_objective": float(OBJECTIVES.index(first["elected"])),
+               "elected_eta": max(float(first["eta"]), 0.0),
+               "tax": first["history"][-1]["tax"],
+               "welfare": float(np.mean([d["welfare"] for d in done])),
+               "welfare_no_tax": float(np.mean([d["welfare_none"] for d in done])),
                "tax_gain": gain, "tax_gain_se": se, "tax_gain_lcb": gain - 2 * se,
-               "apples": float(np.mean(apples)), "apples_no_tax": float(np.mean(apples_none)),
-               "harvest_gain": float(np.mean(apples) - np.mean(apples_none)),
-               "harvest_optimum": optimum, "optimum_share": float(np.mean(apples)) / optimum,
-               "gini": float(np.mean(ginis)), "productivity": float(np.mean(apples))}
+               "apples": apples, "apples_no_tax": apples_none,
+               "harvest_gain": apples - apples_none, "harvest_optimum": optimum,
+               "optimum_share": apples / optimum, "gap_to_closed_form": optimum - apples,
+               "gini": float(np.mean([d["gini"] for d in done])), "productivity": apples}
     refs = {"tax_gain_lcb": Reference(0.0, "the principal's tax beats no tax on the elected "
                                       "objective by 2 paired standard errors", relation="ge"),
             "harvest_gain": Reference(0.0, "the tax moves the harvest toward the exact "
@@ -297,7 +350,7 @@ def run_sed_harvest_experiment(config: SEDHarvestConfig, ctx: RunContext) -> Exp
                                 "orchard's configurations): an upper bound", relation="le",
                                 atol=1e-9)}
     if config.plot and ctx.plots_enabled:
-        _save_plots(ctx, res.history, ("welfare", "apples", "gini"))
+        _save_plots(ctx, first["history"], ("welfare", "apples", "gini"))
     return ExperimentResult(metrics, refs)
 
 
@@ -356,6 +409,9 @@ QUICK = [
     # principal over flat taxes 0 / 0.5 / 1, three paired seeds; the exact planner's bound
     Reproduction("contracts.sed-harvest", {"agent_steps": 10, "play_steps": 5},
                  "harvest: tax beats no tax (paired), below the exact optimum"),
+    # the same with parameter-shared PPO-clip agents (4 epochs per episode)
+    Reproduction("contracts.sed-harvest", {"agent_steps": 10, "play_steps": 5, "update": "ppo"},
+                 "harvest, PPO agents: tax beats no tax (paired)"),
 ]
 
 FULL = [
@@ -369,6 +425,11 @@ FULL = [
     Reproduction("contracts.sed-tax", {"voting": "median", "rounds": 5, "n_taxes": 101,
                                        "max_iter": 101, "agent_steps": 150},
                  "median-eta objective, 101 taxes (grid)"),
+    # harvest gridworld, PPO agents and the policy-gradient principal, two rounds, 5 paired seeds
+    Reproduction("contracts.sed-harvest", {"update": "ppo", "principal": "gradient",
+                                           "max_iter": 8, "agent_steps": 20, "play_steps": 10,
+                                           "rounds": 2, "n_seeds": 5},
+                 "harvest: PPO agents, policy-gradient principal, 2 rounds"),
     # harvest gridworld, 5 agents, two orchards, 100 steps, three rounds with budget 0.5 over
     # progressive schedules (0, t/2, t), five paired seeds
     Reproduction("contracts.sed-harvest", {"n_agents": 5, "patches": 2, "max_steps": 100,

@@ -32,7 +32,7 @@ from pettingzoo import ParallelEnv
 from econcs.contracts.social._tax_economy import check_rates
 from econcs.shared.validation import check_array, check_int
 
-__all__ = ["DEFAULT_LAYOUT", "HarvestEnv", "HarvestGame", "harvest_optimum"]
+__all__ = ["DEFAULT_LAYOUT", "HarvestEnv", "HarvestGame", "harvest_optimum", "walking_optimum"]
 
 #: the default map: four 3 x 3 orchards ('A') four cells apart (36 apples), floor '.'
 DEFAULT_LAYOUT = (
@@ -381,3 +381,56 @@ def harvest_optimum(game: HarvestGame, max_steps: int | None = None) -> float:
             cache[key] = _patch_optimum(cells - cells.min(0), reg, steps)
         total += cache[key]
     return total
+
+
+def walking_optimum(game: HarvestGame, max_steps: int | None = None) -> float:
+    """The exact expected apples of one agent who walks the map (the game's own moves,
+    collection and regrowth) with full sight and an optimal policy, from a uniformly random
+    floor cell and the full orchard: backward induction over (cell, apple configuration).
+
+    What a learning agent of a one-agent game can reach at most (its return under no tax: it
+    gets its own tax back); :func:`harvest_optimum`, which needs no walking, bounds it. Raises
+    ``ValueError`` unless ``game`` has one agent and at most 8 orchard cells.
+
+    >>> game = HarvestGame(1, layout=("A.",), regrowth=(0, 0, 0, 0), max_steps=2)
+    >>> walking_optimum(game)  # step left onto the apple; then nothing regrows
+    1.0
+    """
+    if game.n_agents != 1:
+        raise ValueError(f"game: expected one agent, got n_agents={game.n_agents}.")
+    m = game.n_apples
+    if m > 8:
+        raise ValueError(f"layout: {m} orchard cells; the walking optimum handles at most 8.")
+    steps = game.max_steps if max_steps is None else check_int(max_steps, "max_steps", low=1)
+    states = np.arange(2**m)
+    bits = (states[:, None] >> np.arange(m)[None, :]) & 1  # (2^m, m) apple present
+    near = game.near_orchard.numpy() > 0
+    k = np.minimum(bits @ near.astype(np.int64), 3)
+    reg = game.regrowth.numpy()
+    trans = []  # per occupied orchard cell (m: none), P[c, s'] after collection left c
+    for occ in range(m + 1):
+        p = np.where(bits == 1, 1.0, reg[k])  # an empty cell regrows w.p. regrowth[k]
+        if occ < m:
+            p[:, occ] = np.where(bits[:, occ] == 1, 1.0, 0.0)  # the agent's cell: no regrowth
+        nxt = bits[None, :, :]
+        trans.append(np.where(nxt == 1, p[:, None, :], 1 - p[:, None, :]).prod(-1))
+    trans = np.stack(trans)  # (m + 1, 2^m, 2^m)
+    nxt_cell = game.next_cell.numpy()  # (H W, 5)
+    occ_of = game.orchard_index.numpy()  # (H W,), -1 on the floor
+    n_cells = nxt_cell.shape[0]
+    value = np.zeros((n_cells, 2**m))
+    for _ in range(steps):
+        new = np.full((n_cells, 2**m), -np.inf)
+        for a in range(5):
+            dest = nxt_cell[:, a]  # (cells,)
+            occ = occ_of[dest]
+            got = np.where(occ[:, None] >= 0, bits[:, occ.clip(min=0)].T, 0)  # (cells, 2^m)
+            cleared = np.where(got == 1, states[None, :] & ~(1 << occ.clip(min=0))[:, None],
+                               states[None, :])
+            occ_row = np.where(occ >= 0, occ, m)
+            cont = np.einsum("cst,ct->cs", trans[occ_row[:, None], cleared], value[dest])
+            new = np.maximum(new, got + cont)
+        value = new
+    floor = occ_of < 0
+    start = floor if floor.any() else np.ones(n_cells, dtype=bool)
+    return float(value[start, -1].mean())

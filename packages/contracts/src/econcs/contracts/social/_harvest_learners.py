@@ -5,17 +5,20 @@ the economy the principal's tax induces. Here each agent follows one shared soft
 the five moves, tabular in a small local observation: which of its four neighbouring cells hold
 an apple, its tax bracket this period (the apples it collected so far against ``cutoffs``), and
 the apples within radius 2 of it (0, 1-2, 3-5, 6+), 16 x n_brackets x 4 states. Training is
-REINFORCE (Williams 1992) on each agent's own discounted reward-to-go (independent learning: the
-agents share the parameters, not the credit), with the batch mean at each step and agent as the
-baseline and ``torch.optim.Adam``. As in :class:`~econcs.contracts.social.IndependentLearners`,
-the policy is tabular in the observed tax ``phi`` (one table and one Adam group per candidate
-context), and ``batch_size`` games of every context are played at once: one learning step is one
-episode of ``(n_contexts, batch_size)`` games.
+REINFORCE (Williams 1992, ``update="reinforce"``) or PPO-clip (Schulman et al. 2017,
+``update="ppo"``: ``ppo_epochs`` steps per episode on the clipped surrogate) on each agent's own
+discounted reward-to-go (independent learning: the agents share the parameters, not the credit),
+with the batch mean at each step and agent as the baseline, and ``torch.optim.Adam``. As in
+:class:`~econcs.contracts.social.IndependentLearners`, the policy is tabular in the observed tax
+``phi`` (one table per candidate context, each with its own Adam moments and step count), and
+``batch_size`` games of every context are played at once: one learning step is one episode of
+``(n_contexts, batch_size)`` games.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import numpy as np
 import torch
@@ -39,6 +42,12 @@ class HarvestLearnerParams(Params):
                       low_inclusive=False)
     gamma: float = param(0.95, "discount of the reward-to-go", low=0.0, high=1.0)
     entropy: float = param(0.01, "entropy bonus per step", low=0.0)
+    update: Literal["reinforce", "ppo"] = param(
+        "reinforce", "the agents' update per episode: one REINFORCE step, or PPO-clip steps on "
+        "the episode")
+    ppo_epochs: int = param(4, "PPO: optimiser steps on each episode's clipped surrogate", low=1)
+    clip: float = param(0.2, "PPO: the probability ratio's clip range 1 +- clip", low=0.0,
+                        low_inclusive=False)
 
 
 class HarvestLearners:
@@ -69,8 +78,8 @@ class HarvestLearners:
         n_ctx = phi.shape[0]
         self._logits = [torch.zeros(self.n_obs, 5, dtype=torch.float64, requires_grad=True)
                         for _ in range(n_ctx)]
-        self.optimizer = torch.optim.Adam([{"params": [w]} for w in self._logits],
-                                          lr=self.params.lr, foreach=False)
+        # one fused Adam group; a table not played has no gradient and keeps its moments and step
+        self.optimizer = torch.optim.Adam(self._logits, lr=self.params.lr, fused=True)
         self.updates = torch.zeros(n_ctx, dtype=torch.long)
         self._bit = torch.tensor([1, 2, 4, 8])
         self.steps = 0
@@ -87,34 +96,32 @@ class HarvestLearners:
         near = g.local_apples(apples, cell).long().clamp(max=6)
         return (bits * g.n_params + bracket) * 4 + _LOCAL_BUCKETS[near]
 
-    def _episode(self, idx: torch.Tensor, greedy: bool = False):
-        """One episode of ``batch_size`` games per context in ``idx``: summed log-probabilities
-        times advantages (the surrogate), entropy, and extrinsic returns ``(len(idx), B, n)``."""
+    def _rollout(self, idx: torch.Tensor, greedy: bool = False) -> dict:
+        """One episode of ``batch_size`` games per context in ``idx``, without autograd: the
+        observation ids and actions ``(T, len(idx) B, n)``, the advantages (reward-to-go minus
+        the mean over the context's games at that step and agent) and the extrinsic returns
+        ``(len(idx), B, n)``."""
         g, p = self.game, self.params
         k, bsz = len(idx), p.batch_size
         state = g.reset(k * bsz, generator=self.generator)
         phi = self.contexts[idx].repeat_interleave(bsz, 0)
-        table = torch.stack([self._logits[i] for i in idx.tolist()])  # (k, n_obs, 5)
+        table = torch.stack([self._logits[i].detach() for i in idx.tolist()])  # (k, n_obs, 5)
         ctx = torch.arange(k).repeat_interleave(bsz)[:, None]
         obs_ids, actions, rewards = [], [], []
         ext_total = torch.zeros(k * bsz, g.n_agents, dtype=torch.float64)
-        with torch.no_grad():  # roll out without autograd; one batched log-softmax afterwards
-            for _ in range(g.max_steps):
-                ids = self.observe_ids(state)
-                logits = table[ctx, ids]  # (k B, n, 5)
-                if greedy:
-                    act = logits.argmax(-1)
-                else:
-                    u = torch.rand(logits.shape, generator=self.generator, dtype=torch.float64)
-                    act = (logits - torch.log(-torch.log(u))).argmax(-1)  # Gumbel-max
-                obs_ids.append(ids)
-                actions.append(act)
-                state, reward, ext, _ = g.step(state, act, phi, generator=self.generator)
-                rewards.append(reward)
-                ext_total += ext
-        logp_all = torch.log_softmax(table[ctx[None], torch.stack(obs_ids)], -1)  # (T, kB, n, 5)
-        logp = logp_all.gather(-1, torch.stack(actions)[..., None])[..., 0]
-        ent = -(logp_all.exp() * logp_all).sum(-1).mean() * g.max_steps
+        for _ in range(g.max_steps):
+            ids = self.observe_ids(state)
+            logits = table[ctx, ids]  # (k B, n, 5)
+            if greedy:
+                act = logits.argmax(-1)
+            else:
+                u = torch.rand(logits.shape, generator=self.generator, dtype=torch.float64)
+                act = (logits - torch.log(-torch.log(u))).argmax(-1)  # Gumbel-max
+            obs_ids.append(ids)
+            actions.append(act)
+            state, reward, ext, _ = g.step(state, act, phi, generator=self.generator)
+            rewards.append(reward)
+            ext_total += ext
         rew = torch.stack(rewards)  # (T, k B, n)
         ret = torch.zeros_like(rew)
         run = torch.zeros_like(rew[0])
@@ -123,8 +130,37 @@ class HarvestLearners:
             ret[t] = run
         ret = ret.reshape(ret.shape[0], k, bsz, -1)
         adv = (ret - ret.mean(2, keepdim=True)).reshape(ret.shape[0], k * bsz, -1)
-        surrogate = (logp * adv).sum() / bsz
-        return surrogate, ent / g.max_steps, ext_total.reshape(k, bsz, -1)
+        return {"obs": torch.stack(obs_ids), "actions": torch.stack(actions), "adv": adv,
+                "ctx": ctx, "ext": ext_total.reshape(k, bsz, -1)}
+
+    def _log_probs(self, idx: torch.Tensor, roll: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities ``(T, len(idx) B, n)`` of the rollout's actions under the current
+        tables (with autograd, one batched log-softmax) and the mean policy entropy."""
+        table = torch.stack([self._logits[i] for i in idx.tolist()])
+        logp_all = torch.log_softmax(table[roll["ctx"][None], roll["obs"]], -1)  # (T, kB, n, 5)
+        logp = logp_all.gather(-1, roll["actions"][..., None])[..., 0]
+        return logp, -(logp_all.exp() * logp_all).sum(-1).mean()
+
+    def _update(self, idx: torch.Tensor, roll: dict) -> None:
+        """The agents' update on one rollout: one REINFORCE step, or ``ppo_epochs`` steps on
+        PPO's clipped surrogate ``min(r A, clip(r, 1 - eps, 1 + eps) A)`` with ``r`` the
+        probability ratio to the rollout's policy (Schulman et al. 2017); the first PPO step is
+        the REINFORCE step."""
+        p, steps = self.params, self.game.max_steps
+        adv, bsz = roll["adv"], p.batch_size
+        old = None
+        for _ in range(p.ppo_epochs if p.update == "ppo" else 1):
+            logp, ent = self._log_probs(idx, roll)
+            if p.update == "ppo":
+                old = logp.detach() if old is None else old
+                ratio = (logp - old).exp()
+                surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - p.clip, 1 + p.clip) * adv)
+            else:
+                surrogate = logp * adv
+            loss = -(surrogate.sum() / bsz + p.entropy * ent * steps)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
 
     def learn(self, idx=None, steps: int = 1) -> torch.Tensor:
         """``steps`` learning episodes in the contexts ``idx`` (default: all); returns the last
@@ -133,18 +169,15 @@ class HarvestLearners:
             torch.as_tensor(idx, dtype=torch.long).reshape(-1)
         steps = check_int(steps, "steps", low=1)
         for _ in range(steps):
-            surrogate, ent, ext = self._episode(idx)
-            loss = -(surrogate + self.params.entropy * ent * self.game.max_steps)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            roll = self._rollout(idx)
+            self._update(idx, roll)
             self.updates[idx] += 1
             self.steps += 1
         if not all(bool(torch.isfinite(w).all()) for w in self._logits):
             raise DivergenceError(f"HarvestLearners: NaN logits after {self.steps} steps; lower "
                                   "lr.")
-        self.last_returns = ext
-        return ext
+        self.last_returns = roll["ext"]
+        return roll["ext"]
 
     def evaluate(self, idx, n_games: int | None = None) -> torch.Tensor:
         """Extrinsic returns ``(len(idx), n_games, n_agents)`` of the current (sampled) policies,
@@ -156,7 +189,7 @@ class HarvestLearners:
                 self.params = dataclasses.replace(old, batch_size=check_int(n_games, "n_games",
                                                                            low=1))
             try:
-                return self._episode(idx)[2]
+                return self._rollout(idx)["ext"]
             finally:
                 self.params = old
 
@@ -167,9 +200,14 @@ class HarvestLearners:
         return objective(ext).mean(1).numpy()
 
     def state_dict(self) -> dict:
-        return {"logits": torch.stack([w.detach() for w in self._logits]),
-                "optimizer": self.optimizer.state_dict(), "updates": self.updates.clone(),
-                "steps": self.steps, "generator": self.generator.get_state()}
+        """The full state (``load_state_dict`` continues from it): tables, optimiser, counts,
+        the generator and the last episode's returns."""
+        state = {"logits": torch.stack([w.detach() for w in self._logits]),
+                 "optimizer": self.optimizer.state_dict(), "updates": self.updates.clone(),
+                 "steps": self.steps, "generator": self.generator.get_state()}
+        if self.last_returns is not None:
+            state["last_returns"] = self.last_returns.clone()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         with torch.no_grad():
@@ -178,4 +216,6 @@ class HarvestLearners:
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates.copy_(torch.as_tensor(state["updates"]))
         self.steps = int(state["steps"])
-        self.generator.set_state(torch.as_tensor(state["generator"]))
+        self.generator.set_state(torch.as_tensor(state["generator"]).cpu())
+        last = state.get("last_returns")
+        self.last_returns = None if last is None else torch.as_tensor(last).clone()

@@ -60,8 +60,8 @@ def _elect(p: HarvestSEDParams, etas: np.ndarray) -> Objective:
 
 def run_sed_harvest(game: HarvestGame, candidates, params: HarvestSEDParams | None = None, /, *,
                     phi0=None, seed: int = 0, generator: torch.Generator | None = None,
-                    callback: Callback | None = None, **overrides
-                    ) -> tuple[SEDResult, HarvestLearners]:
+                    callback: Callback | None = None, resume: tuple[int, dict] | None = None,
+                    **overrides) -> tuple[SEDResult, HarvestLearners]:
     """Run the SED loop on ``game``; returns the result and the learners (to evaluate them).
 
     Parameters
@@ -76,7 +76,10 @@ def run_sed_harvest(game: HarvestGame, candidates, params: HarvestSEDParams | No
         randomness (the games and the agents' actions; the principal's draws and default etas
         derive from ``seed``).
     callback
-        ``callback(round, metrics, state_fn)`` after each round.
+        ``callback(round, metrics, state_fn)`` after each round; ``resume=(round, state)``
+        continues from ``state_fn()``'s state (the learners' tables, optimiser and generator,
+        the last ``phi``, the rounds' rows and elected objectives) and ends as an uninterrupted
+        run (the principal's draws of round ``r`` derive from ``(seed, r)``).
     """
     p = resolve_params(HarvestSEDParams, params, **overrides)
     seed = check_int(seed, "seed", low=0)
@@ -96,7 +99,18 @@ def run_sed_harvest(game: HarvestGame, candidates, params: HarvestSEDParams | No
     optimum = harvest_optimum(game)
     rows: list[dict] = []
     objectives: list[Objective] = []
-    for rnd in range(p.rounds):
+    start = 0
+    if resume is not None:
+        start, state = resume
+        learners.load_state_dict(state["learners"])
+        prev = torch.as_tensor(state["phi_prev"], dtype=torch.float64)
+        rows = [dict(r) for r in state["history"]]
+        objectives = [Objective(name, None if eta < 0 else float(eta))
+                      for name, eta in zip(state["elected"], state["elected_eta"])]
+        if start != len(rows) or start > p.rounds:
+            raise ValueError(f"resume: a state of {len(rows)} rounds at round {start} does not "
+                             f"continue a run of {p.rounds} rounds.")
+    for rnd in range(start, p.rounds):
         allowed = np.flatnonzero((g - prev).abs().max(-1).values <= p.delta + 1e-9)
         if allowed.size == 0:
             raise ValueError(f"delta: no candidate lies within delta={p.delta} of phi0="
@@ -116,7 +130,11 @@ def run_sed_harvest(game: HarvestGame, candidates, params: HarvestSEDParams | No
         prev = g[choice.index]
         if callback is not None:
             callback(rnd + 1, {k: v for k, v in rows[-1].items() if k != "step"},
-                     lambda: {"learners": learners.state_dict()})
+                     lambda prev=prev: {
+                         "learners": learners.state_dict(), "phi_prev": prev.clone(),
+                         "history": [dict(r) for r in rows],
+                         "elected": [o.name for o in objectives],
+                         "elected_eta": [-1.0 if o.eta is None else o.eta for o in objectives]})
     per_agent = learners.last_returns[0].mean(0).numpy()
     phis = np.stack([g[r["index"]].numpy() for r in rows])
     return (SEDResult(phis, tuple(o.label for o in objectives), tuple(objectives), per_agent,

@@ -6,14 +6,15 @@ for every candidate ``phi`` it may observe (a *context*: the policy is tabular i
 ``phi``), a Gaussian policy over its action (labour, investment) with a learned mean and a fixed
 exploration width, and follows REINFORCE (Williams 1992) from its own rewards only, with mirrored
 sampling (each perturbation played with both signs, in two economies; the pair's mean reward is
-the baseline; Brockhoff et al. 2010) and ``torch.optim.Adam`` (one parameter group per context,
-so that each context keeps its own step count and its own decaying step size). ``batch_size`` economies
-are played in parallel, every context at once: one learning step is one period of
-``(n_contexts, batch_size)`` economies, each paying the lump-sum rebate of its own previous
-period. Independent gradient play converges to the best response in the tax economy (a decision
-problem for each agent once the rebate is lagged) and to the unique Nash equilibrium of the
-common-pool resource game (strictly diagonally concave). Actions are clipped to their bounds, so
-a best response on a bound (no labour under a tax near 1) is learned with a small bias.
+the baseline; Brockhoff et al. 2010) and ``torch.optim.Adam`` (one parameter per context in one
+fused group: each context keeps its own moments and step count, and its step is scaled to its own
+decaying step size). ``batch_size`` economies are played in parallel, every context at once:
+one learning step is one period of ``(n_contexts, batch_size)`` economies, each paying the
+lump-sum rebate of its own previous period. Independent gradient play converges to the best
+response in the tax economy (a decision problem for each agent once the rebate is lagged) and to
+the unique Nash equilibrium of the common-pool resource game (strictly diagonally concave).
+Actions are clipped to their bounds, so a best response on a bound (no labour under a tax near 1)
+is learned with a small bias.
 """
 
 from __future__ import annotations
@@ -89,13 +90,15 @@ class IndependentLearners:
             make_generator(check_int(seed, "seed", low=0), self.device)
         n_ctx, n = phi.shape[0], economy.n_agents
         self.high = economy.action_high.to(self.device, dtype)
-        # one parameter (the action mean, in shares of the action range) and one Adam group per
-        # context: the contexts are pulled unevenly, each keeps its own bias correction and step
-        self._means = [torch.full((n,), self.params.init, device=self.device, dtype=dtype,
-                                  requires_grad=True) for _ in range(n_ctx)]
-        self.optimizer = torch.optim.Adam(
-            [{"params": [m], "lr": self.params.lr} for m in self._means],
-            betas=(0.9, self.params.beta2), eps=1e-8, maximize=True, foreach=False)
+        # one parameter per context (the action mean, in shares of the action range; each a view
+        # of one row of ``_flat``) in one fused Adam group: the contexts are pulled unevenly and a
+        # parameter without a gradient is skipped, so each keeps its own moments and step count
+        self._flat = torch.full((n_ctx, n), self.params.init, device=self.device, dtype=dtype)
+        self._means = [self._flat[i].detach().requires_grad_() for i in range(n_ctx)]
+        fast = {"fused": True} if self.device.type in ("cpu", "cuda") else {"foreach": True}
+        self.optimizer = torch.optim.Adam(self._means, lr=self.params.lr,
+                                          betas=(0.9, self.params.beta2), eps=1e-8,
+                                          maximize=True, **fast)
         self.updates = torch.zeros(n_ctx, device=self.device, dtype=torch.long)
         self.rebate = torch.zeros(n_ctx, self.params.batch_size, device=self.device, dtype=dtype)
         self.steps = 0
@@ -108,7 +111,7 @@ class IndependentLearners:
     @property
     def mean(self) -> torch.Tensor:
         """(n_contexts, n_agents) the action means, in shares of the action range (a copy)."""
-        return torch.stack([m.detach() for m in self._means])
+        return self._flat.clone()
 
     def _idx(self, idx) -> torch.Tensor:
         if idx is None:
@@ -123,10 +126,9 @@ class IndependentLearners:
         p = self.params
         phi = self.contexts[idx][:, None, :].expand(-1, p.batch_size, -1)
         chosen = [self._means[i] for i in idx.tolist()]
-        groups = [self.optimizer.param_groups[i] for i in idx.tolist()]
         h = p.batch_size // 2
         for _ in range(steps):
-            mean = torch.stack([m.detach() for m in chosen])
+            mean = self._flat[idx]
             half = torch.randn(len(idx), h, self.economy.n_agents,
                                generator=self.generator, device=self.device, dtype=self.dtype)
             noise = torch.cat([half, -half], dim=1)  # mirrored pairs of economies
@@ -141,15 +143,15 @@ class IndependentLearners:
                 reward = reward - paid[..., None]
             # each pair's mean reward is its baseline: (r+ - r-) / 2 * eps / sigma
             grad = ((reward[:, :h] - reward[:, h:]) / 2 * half).mean(1) / p.sigma
-            lr = (p.lr / (1 + self.updates[idx].to(torch.float64) / p.lr_decay).sqrt()).tolist()
-            for m, g, group, rate in zip(chosen, grad, groups, lr):
-                m.grad = g.to(self.dtype)
-                group["lr"] = rate
-            self.optimizer.step()
+            grad = grad.to(self.dtype)
+            for m, g in zip(chosen, grad):
+                m.grad = g
+            self.optimizer.step()  # at lr; each context's step is then scaled to its own lr
             with torch.no_grad():
-                for m in chosen:
-                    m.clamp_(0.0, 1.0)
-                    m.grad = None
+                decay = (1 + self.updates[idx].to(self.dtype) / p.lr_decay).rsqrt()[:, None]
+                self._flat[idx] = (mean + decay * (self._flat[idx] - mean)).clamp(0.0, 1.0)
+            for m in chosen:
+                m.grad = None
             self.updates[idx] += 1
             self.steps += 1
         if not bool(torch.isfinite(self.mean).all()):
@@ -173,8 +175,7 @@ class IndependentLearners:
 
     def load_state_dict(self, state: dict) -> None:
         with torch.no_grad():
-            for m, row in zip(self._means, torch.as_tensor(state["mean"])):
-                m.copy_(row)
+            self._flat.copy_(torch.as_tensor(state["mean"]))
         self.optimizer.load_state_dict(state["optimizer"])
         for k in ("updates", "rebate"):
             getattr(self, k).copy_(torch.as_tensor(state[k]))

@@ -93,7 +93,8 @@ def design(learners, objective: Objective, candidates=None,
         :class:`~econcs.contracts.social.HarvestLearners`, or anything with ``contexts`` and
         ``observe(objective, arms, steps)``.
     objective
-        the elected :class:`~econcs.contracts.social.Objective`.
+        the elected :class:`~econcs.contracts.social.Objective` (or a name without a
+        parameter: ``"nash"``).
     candidates
         indices of the learners' contexts allowed this round (default: all).
     params
@@ -104,6 +105,11 @@ def design(learners, objective: Objective, candidates=None,
     from econcs.shared import resolve_params
 
     p = resolve_params(PrincipalParams, params, **overrides)
+    if isinstance(objective, str):
+        objective = Objective(objective)
+    if not isinstance(objective, Objective):
+        raise TypeError(f"objective: expected an Objective or an objective's name, got "
+                        f"{type(objective).__name__}.")
     n_all = learners.contexts.shape[0]
     cand = np.arange(n_all) if candidates is None else np.asarray(candidates, dtype=np.int64)
     if cand.ndim != 1 or cand.size == 0 or cand.min() < 0 or cand.max() >= n_all:

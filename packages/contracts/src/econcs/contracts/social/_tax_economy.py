@@ -114,6 +114,9 @@ class TaxEconomy:
         divided by ``n``; 0 when None).
         """
         lab = torch.as_tensor(labour)
+        if lab.ndim == 0 or lab.shape[-1] != self.n_agents:
+            raise ValueError(f"labour: expected a last axis of n_agents={self.n_agents}, got "
+                             f"shape {tuple(lab.shape)}.")
         s = self.skills.to(lab)
         y = s * lab
         due = self.tax(y, phi)
