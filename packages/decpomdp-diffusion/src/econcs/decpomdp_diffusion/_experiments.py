@@ -1,9 +1,11 @@
 """Experiments of econcs-decpomdp-diffusion for the ``econcs`` CLI.
 
 - ``decpomdp.train``: one diffusion model per agent on episodes of a Dec-POMDP; held-out error of
-  the composite process against a single agent's model and the exact posterior spread, the
-  Spearman correlation of the Jacobian rank with the fixed points' deviation, and the share of
-  held-out histories whose fixed-point deviation lies within the surrogate regression's bound.
+  the composite process (after all steps and after a quarter of them) against a single agent's
+  model and the exact posterior spread, the Spearman correlation of the denoising map's Jacobian
+  rank with the fixed points' deviation (``rank_deviation_spearman``; the diffusion network's
+  Jacobian rank in ``network_rank_deviation_spearman``), and the share of held-out histories with
+  a certified surrogate-regression bound that holds (``bound_coverage``, :mod:`._bound`).
 - ``decpomdp.reconstruct``: the same models (or the regression baseline), one method's error, and
   the total variation between the reconstructed states' distribution and the exact joint
   posterior (forward filtering), next to the TV of as many exact posterior draws.
