@@ -120,3 +120,18 @@ def test_cli_runs_both_experiments_with_the_issue_metrics(tmp_path, capsys):
 def test_config_bad_input_names_the_argument(key, value):
     with pytest.raises(ValueError, match=key):
         config_from_overrides(EXP["decpomdp.reconstruct"].config, {key: value})
+
+
+def test_bound_diagnosis_script_runs_on_a_run_directory(tmp_path, monkeypatch, capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    exp = EXP["decpomdp.train"]
+    run_experiment(exp, config_from_overrides(exp.config, TINY), seed=0, device="cpu",
+                   out_dir=tmp_path)
+    script = Path(__file__).parents[1] / "benchmarks" / "bound_diagnosis.py"
+    monkeypatch.setattr(sys, "argv", [str(script), str(tmp_path)])
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "residual-free bound: coverage" in out and "deviation_bound: coverage" in out

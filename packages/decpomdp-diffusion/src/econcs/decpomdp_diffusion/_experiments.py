@@ -5,7 +5,7 @@
   model and the exact posterior spread, the Spearman correlation of the denoising map's Jacobian
   rank with the fixed points' deviation (``rank_deviation_spearman``; the diffusion network's
   Jacobian rank in ``network_rank_deviation_spearman``), and the share of held-out histories with
-  a certified surrogate-regression bound that holds (``bound_coverage``, :mod:`._bound`).
+  a certified surrogate-regression bound that holds (``bound_coverage``; see ``_bound``).
 - ``decpomdp.reconstruct``: the same models (or the regression baseline), one method's error, and
   the total variation between the reconstructed states' distribution and the exact joint
   posterior (forward filtering), next to the TV of as many exact posterior draws.
