@@ -47,7 +47,7 @@ def test_bound_is_exact_for_an_affine_map():
     hist = env.collect(40, 2, seed=0)
     model = _gaussian(env)
     res = deviation_bound(model, env, hist.obs[:, 0], hist.actions[:, 0], hist.states[:, -1],
-                          noise=0.3, radius=0.3)
+                          noise=0.3, radius=2.0)
     assert isinstance(res, DeviationBound)
     ab = float(model.alpha_bar[res.level])
     k = ab * SIGMA**2 / (ab * SIGMA**2 + 1 - ab)
@@ -55,12 +55,51 @@ def test_bound_is_exact_for_an_affine_map():
     assert_allclose(res.coef, np.broadcast_to(k * np.eye(2), (40, 2, 2)), atol=1e-5)
     assert_allclose(res.lipschitz, k, rtol=1e-5)
     assert_allclose(res.state_error, (1 - k) * dist, rtol=1e-5)
+    assert_allclose(res.eps, res.state_error, rtol=1e-5)  # e(x) = G(s) - s, a constant
     assert_allclose(res.bound, dist, rtol=1e-4)  # eps / (1 - L) = |s - mu|: tight
     assert_allclose(res.deviation, dist, atol=1e-3)  # the fixed point is mu
     assert_allclose(res.surrogate_deviation, dist, rtol=1e-4)
     assert_allclose(res.fixed_point, np.broadcast_to(MU, (40, 2)), atol=1e-3)
+    assert (res.radius >= dist - 1e-4).all()  # a certified ball holds the fixed point mu
     assert res.fit_error.max() < 1e-5 and (res.rank == 2).all()
-    assert res.coverage == 1.0 and res.finite_share == 1.0 and res.converged.all()
+    assert res.coverage == 1.0 and res.certified_share == 1.0 and res.converged.all()
+    # a ball too small to hold the fixed point certifies nothing: counted as a miss, not covered
+    small = deviation_bound(model, env, hist.obs[:, 0], hist.actions[:, 0], hist.states[:, -1],
+                            noise=0.3, radius=0.3, n_radii=1)
+    assert_allclose(small.certified, dist <= 0.3)
+    assert small.coverage == small.certified_share == pytest.approx((dist <= 0.3).mean())
+    assert np.isinf(small.bound[dist > 0.3]).all() and np.isnan(small.radius[dist > 0.3]).all()
+
+
+F0, DELTA = np.array([-1.0, -1.0]), 0.05
+
+
+class _Quadratic(ConditionalDiffusion):
+    """A denoising map with curvature around state 0 (features F0), per coordinate
+    u -> DELTA + 0.3 u + 0.5 u^2 (u = x - F0): the fixed point u* solves
+    0.5 u^2 - 0.7 u + DELTA = 0, and the map's slope grows from 0.3 at F0 to 0.3 + u* there."""
+
+    def predict_x0(self, x, t, ctx):
+        u = x / self.alpha_bar[t].sqrt() - torch.as_tensor(F0, dtype=x.dtype)
+        return torch.as_tensor(F0, dtype=x.dtype) + DELTA + 0.3 * u + 0.5 * u**2
+
+
+def test_bound_holds_where_the_map_curves_and_the_residual_free_bound_does_not():
+    env = make_env("sensor")
+    assert_allclose(env.features[0], F0)
+    hist = env.collect(20, 2, seed=0)
+    model = _Quadratic(n_obs=env.n_obs, n_actions=env.n_actions, state_dim=2, hidden=4,
+                       meta={"env": env.name, "agent": 0, "horizon": None})
+    res = deviation_bound(model, env, hist.obs[:, 0], hist.actions[:, 0], np.zeros(20, int))
+    u_star = 0.7 - np.sqrt(0.49 - 2 * DELTA)
+    assert_allclose(res.deviation, np.sqrt(2) * u_star, rtol=1e-3)
+    assert res.certified.all() and res.coverage == 1.0
+    assert (res.bound < 1.3 * res.deviation).all()  # and not loose
+    assert_allclose(res.radius, 0.2)  # 0.1 cannot hold x*: |x* - s| = 0.107
+    assert_allclose(res.lipschitz, 0.3, atol=0.05)
+    # |G(s) - s| / (1 - |A|_2), the bound without the residual, misses: the slope between s and
+    # x* exceeds the fitted one
+    assert (res.state_error / (1 - res.lipschitz) < res.deviation).all()
 
 
 def test_exact_denoiser_fixes_every_possible_state_at_small_noise():
@@ -76,15 +115,17 @@ def test_exact_denoiser_fixes_every_possible_state_at_small_noise():
     assert comp.coverage == 1.0
 
 
-def test_bound_can_fail_when_the_map_is_not_locally_linear():
-    # at noise 0.3 the exact map blurs neighbouring states: from some true states it flows out
-    # of the fitted ball to a mean of states, further than eps / (1 - L) predicts
+def test_bound_is_not_certified_where_the_map_flows_away():
+    # at noise 0.3 the exact map blurs neighbouring states: from some true states it flows to a
+    # mean of states (deviation ~0.6); no ball around s is mapped into itself there, so the
+    # bound is not certified (a miss), and wherever it is certified it holds
     env = make_env("sensor")
     hist = env.collect(50, 3, seed=0)
     res = deviation_bound(ExactDiffusion(env, 0), env, hist.obs[:, 0], hist.actions[:, 0],
                           hist.states[:, -1], noise=0.3)
     assert 0.3 < res.coverage < 0.95
-    assert (res.deviation[~res.covered] > res.bound[~res.covered]).all()
+    assert res.coverage == res.certified_share and res.certified_coverage == 1.0
+    assert res.deviation[~res.certified].min() > 0.4
 
 
 def test_bound_bad_input():
@@ -100,11 +141,29 @@ def test_bound_bad_input():
         deviation_bound(model, *args, hist.states[:, -1], radius=0.0)
     with pytest.raises(ValueError, match="n_fit"):
         deviation_bound(model, *args, hist.states[:, -1], n_fit=2)
+    with pytest.raises(ValueError, match="n_radii"):
+        deviation_bound(model, *args, hist.states[:, -1], n_radii=0)
+    with pytest.raises(ValueError, match="true_states"):  # NaN states
+        deviation_bound(model, *args, np.full(5, np.nan))
     with pytest.raises(ValueError, match="models"):
         deviation_bound([model], env, hist.obs, hist.actions, hist.states[:, -1])
     with pytest.raises(ValueError, match="models"):
         deviation_bound(model, make_env("sensor-gap"), hist.obs[:, 0], hist.actions[:, 0],
                         hist.states[:, -1])
+    with pytest.raises(ValueError, match="true_states"):
+        fixed_points(model, *args, true_states=hist.states[:3, -1])
+    with pytest.raises(ValueError, match="true_states"):
+        fixed_points(model, *args, true_states=np.full(5, np.nan))
+    with pytest.raises(ValueError, match="model"):  # a model of another environment
+        fixed_points(model, make_env("sensor-gap"), hist.obs[:, 0], hist.actions[:, 0])
+    with pytest.raises(ValueError, match="obs, actions"):  # histories of the wrong length
+        fixed_points(model, env, hist.obs[:, 0, :2], hist.actions[:, 0])
+    with pytest.raises(ValueError, match="posterior"):
+        posterior_tv(np.eye(3)[:2], np.eye(3))
+    with pytest.raises(ValueError, match="dist"):
+        posterior_tv([[np.nan, 1.0]], [[0.0, 1.0]])
+    with pytest.raises(ValueError, match="dist"):
+        posterior_tv([[0.5, 0.6]], [[0.0, 1.0]])
 
 
 def test_fixed_points_warn_when_the_iteration_does_not_converge():

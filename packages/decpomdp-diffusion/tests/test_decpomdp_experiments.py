@@ -59,9 +59,14 @@ def test_resume_does_not_retrain_finished_agents(tmp_path, monkeypatch):
 def test_metrics_of_the_claims():
     train = run_experiment(EXP["decpomdp.train"], config_from_overrides(
         EXP["decpomdp.train"].config, {**TINY, "paper_claims": True}), seed=0, device="cpu")
-    for key in ("rank_deviation_spearman", "bound_coverage", "composite_bound_coverage",
-                "map_rank_deviation_spearman", "fixed_point_converged"):
+    for key in ("rank_deviation_spearman", "rank_deviation_p", "bound_coverage",
+                "bound_certified", "composite_bound_coverage", "network_rank_deviation_spearman",
+                "network_rank_deviation_p", "fixed_point_converged", "state_error_early",
+                "state_error_ratio"):
         assert key in train.metrics
+    assert train.metrics["bound_coverage"] <= train.metrics["bound_certified"]
+    assert train.metrics["state_error_ratio"] == pytest.approx(
+        train.metrics["state_error"] / train.metrics["state_error_early"])
     assert {"rank_deviation_spearman", "bound_coverage"} <= set(train.references)
     assert 0 <= train.metrics["bound_coverage"] <= 1
     rec = run_experiment(EXP["decpomdp.reconstruct"], config_from_overrides(
@@ -90,3 +95,43 @@ def test_benchmark_script_runs_at_a_tiny_budget(monkeypatch, capsys):
     runpy.run_path(str(script), run_name="__main__")
     out = capsys.readouterr().out
     assert "| mlp |" in out and "| gru |" in out
+
+
+def test_cli_runs_both_experiments_with_the_issue_metrics(tmp_path, capsys):
+    import json
+
+    from econcs.shared.cli import main
+
+    tiny = [f"{k}={v}" for k, v in TINY.items()]
+    out = {}
+    for name, extra in (("decpomdp.train", ["env=sensor", "n_agents=2", "horizon=2"]),
+                        ("decpomdp.reconstruct", ["method=composite", "env=sensor-gap"])):
+        assert main(["run", name, *tiny, *extra, "--out", str(tmp_path / name), "--json",
+                     str(tmp_path / f"{name}.json"), "--quiet"]) == 0
+        out[name] = json.loads((tmp_path / f"{name}.json").read_text())["metrics"]
+    assert {"state_error", "rank_deviation_spearman", "bound_coverage"} <= set(
+        out["decpomdp.train"])
+    assert {"state_error", "posterior_tv"} <= set(out["decpomdp.reconstruct"])
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("key", "value"), [("env", "nope"), ("n_agents", 0), ("horizon", 0),
+                                            ("method", "mean")])
+def test_config_bad_input_names_the_argument(key, value):
+    with pytest.raises(ValueError, match=key):
+        config_from_overrides(EXP["decpomdp.reconstruct"].config, {key: value})
+
+
+def test_bound_diagnosis_script_runs_on_a_run_directory(tmp_path, monkeypatch, capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    exp = EXP["decpomdp.train"]
+    run_experiment(exp, config_from_overrides(exp.config, TINY), seed=0, device="cpu",
+                   out_dir=tmp_path)
+    script = Path(__file__).parents[1] / "benchmarks" / "bound_diagnosis.py"
+    monkeypatch.setattr(sys, "argv", [str(script), str(tmp_path)])
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "residual-free bound: coverage" in out and "deviation_bound: coverage" in out

@@ -30,6 +30,7 @@ from econcs.decpomdp_diffusion._dec_pomdp import TabularDecPOMDP
 from econcs.decpomdp_diffusion._diffusion import ConditionalDiffusion, check_histories
 from econcs.shared import (
     ConvergenceWarning,
+    check_array,
     check_choice,
     check_float,
     check_int,
@@ -115,7 +116,12 @@ def fixed_points(model: ConditionalDiffusion, env: TabularDecPOMDP, obs, actions
     ``obs``, ``actions`` are histories as the model takes them; ``true_states`` (B,) state indices.
     """
     check_type(model, "model", ConditionalDiffusion)
+    check_type(env, "env", TabularDecPOMDP)
+    if model.meta.get("env") != env.name:
+        raise ValueError(f"model: trained for env {model.meta.get('env')!r}, not {env.name!r}.")
     check_histories(model, obs, actions)
+    if true_states is not None:
+        check_states(true_states, np.asarray(obs).shape[0], env.n_states)
     n_starts = check_int(n_starts, "n_starts", low=1)
     noise = check_float(noise, "noise", low=0.0, high=1.0, low_inclusive=False)
     max_iter = check_int(max_iter, "max_iter", low=1)
@@ -151,7 +157,7 @@ def fixed_points(model: ConditionalDiffusion, env: TabularDecPOMDP, obs, actions
     dev_ = np.linalg.norm(pts - env.features[near], axis=1)
     true_d = None
     if true_states is not None:
-        ts = np.repeat(np.asarray(true_states), n_starts)
+        ts = np.repeat(check_states(true_states, b, env.n_states), n_starts)
         true_d = np.linalg.norm(pts - env.features[ts], axis=1).reshape(b, n_starts)
     shape = (b, n_starts)
     return FixedPoints(pts.reshape(b, n_starts, -1), residual.cpu().numpy().reshape(shape),
@@ -272,4 +278,20 @@ def sample_distribution(models: Sequence[ConditionalDiffusion], env: TabularDecP
 def posterior_tv(dist: np.ndarray, posterior: np.ndarray) -> np.ndarray:
     """Total variation ``0.5 sum_s |dist_s - posterior_s|`` (batch,) between two (batch,
     n_states) distributions, e.g. :func:`sample_distribution` and the exact posterior."""
-    return 0.5 * np.abs(np.asarray(dist) - np.asarray(posterior)).sum(-1)
+    p = check_array(dist, "dist", ndim=2)
+    q = check_array(posterior, "posterior", ndim=2, shape=p.shape)
+    for name, a in (("dist", p), ("posterior", q)):
+        if (a < 0).any() or not np.allclose(a.sum(-1), 1.0, atol=1e-6):
+            raise ValueError(f"{name}: expected rows of probabilities summing to 1.")
+    return 0.5 * np.abs(p - q).sum(-1)
+
+
+def check_states(states, batch: int, n_states: int) -> np.ndarray:
+    """``states`` as (batch,) integer state indices in ``[0, n_states)``, else ``ValueError``
+    (a float array, NaN included, is refused)."""
+    a = np.asarray(states)
+    if (a.shape != (batch,) or not np.issubdtype(a.dtype, np.integer)
+            or (a.size and (a.min() < 0 or a.max() >= n_states))):
+        raise ValueError(f"true_states: expected ({batch},) state indices in [0, {n_states}), "
+                         f"got shape {a.shape}, dtype {a.dtype}.")
+    return a

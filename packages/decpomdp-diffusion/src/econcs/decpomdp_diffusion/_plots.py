@@ -35,10 +35,10 @@ def _pyplot():
 
 
 def plot_fixed_points(fp: FixedPoints, env: TabularDecPOMDP, true_states=None, *,
-                      n_histories: int = 12, rank: str = "network", title: str = "") -> Any:
+                      n_histories: int = 12, rank: str = "map", title: str = "") -> Any:
     """A figure: (left) states (grey), fixed points of the first ``n_histories`` histories
-    coloured by Jacobian rank (``rank="network"``: of the diffusion network, ``"map"``: of the
-    denoising map) and joined to their history's true state (black); (right) each fixed point's
+    coloured by Jacobian rank (``rank="map"``, the paper's: of the denoising map; ``"network"``: of
+    the diffusion network) and joined to their history's true state (black); (right) each fixed point's
     deviation from the nearest state against its rank. Needs matplotlib."""
     check_type(fp, "fp", FixedPoints)
     check_type(env, "env", TabularDecPOMDP)
