@@ -21,6 +21,12 @@ from econcs.amm._closed_form import one_good_optimum
 from econcs.amm._dual import DualParams, duality_gap, solve_dual
 from econcs.amm._market import check_goods_cost
 from econcs.amm._menunet import MenuNetParams, train_menu
+from econcs.amm._param_menu import (
+    ParamMenuParams,
+    evaluate_param_menu,
+    save_param_menu,
+    train_param_menu,
+)
 from econcs.amm._reference import (
     conjectured_menu,
     menu_profit,
@@ -40,7 +46,7 @@ from econcs.shared import (
     param,
 )
 
-__all__ = ["EXPERIMENTS", "DualConfig", "MenuConfig"]
+__all__ = ["EXPERIMENTS", "DualConfig", "MenuConfig", "ParamMenuConfig"]
 
 PAPER = "Curry, Fan, Parkes (2024)"
 
@@ -166,6 +172,65 @@ def run_dual(cfg: DualConfig, ctx: RunContext) -> ExperimentResult:
     return ExperimentResult(metrics, refs)
 
 
+@dataclasses.dataclass(frozen=True)
+class ParamMenuConfig(Params):
+    """Config of ``amm.param-menu``: one network (c, l) -> menu, evaluated at the points
+    ``(eval_c[k], ..., eval_c[k]), eval_l[k]``."""
+
+    n_goods: int = param(1, "number of goods", low=1)
+    values: str = param("uniform(0,1)", "trader values (a make_values spec)")
+    train: ParamMenuParams = nested(ParamMenuParams, "training")
+    eval_c: tuple[float, ...] = param((0.3, 0.5, 0.7, 0.5), "evaluation points: c (every good)",
+                                      low=0.0, high=1.0)
+    eval_l: tuple[float, ...] = param((0.0, 0.0, 0.25, 0.5), "evaluation points: l",
+                                      low=0.0, high=1.0)
+    eval_samples: int = param(200_000, "Monte Carlo samples per point (non-uniform values, m > 2)",
+                              low=1)
+    ref_rtol: float = param(0.01, "relative tolerance of the references", low=0.0)
+    checkpoint_every: int = param(0, "checkpoint every this many steps (0: never)", low=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.eval_c) != len(self.eval_l) or not self.eval_c:
+            raise ValueError(f"eval_c, eval_l: expected equally many points (at least one), got "
+                             f"{len(self.eval_c)} and {len(self.eval_l)}.")
+        make_values(self.values, self.n_goods)  # a spec that does not parse fails here
+
+
+def run_param_menu(cfg: ParamMenuConfig, ctx: RunContext) -> ExperimentResult:
+    m = cfg.n_goods
+    res = train_param_menu(m, cfg.values, cfg.train, seed=ctx.seed, device=ctx.device,
+                           generator=ctx.generator("train"), callback=ctx.callback(),
+                           resume=ctx.load_checkpoint())
+    save_param_menu(res.model, ctx.out_dir / "param_menu.pt")
+    metrics: dict[str, float] = {}
+    if np.isfinite(res.warm_start_profit):  # the RochetNet at the box's centre
+        metrics["warm_start_profit"] = res.warm_start_profit
+    refs = {}
+    ratios = []
+    exact = _is_uniform(cfg.values) and m <= 2
+    for k, (ck, lk) in enumerate(zip(cfg.eval_c, cfg.eval_l, strict=True)):
+        c = np.full(m, ck)
+        if exact:
+            profit = menu_profit(res.model.menu(c, lk), c, lk)
+        else:
+            profit = evaluate_param_menu(res.model, c, lk, cfg.values,
+                                         n_samples=cfg.eval_samples, seed=ctx.seed + 1)
+        sep = _separate(c, lk, cfg.values, ctx.seed + 2)
+        metrics |= {f"profit_{k}": profit, f"separate_prices_profit_{k}": sep}
+        known = known_profit(c, lk, cfg.values)
+        if known is not None:
+            refs[f"profit_{k}"] = Reference(known[0], f"{known[1]} at c = {ck:.4g}, l = {lk:g}",
+                                            rtol=cfg.ref_rtol, relation="ge")
+            ratios.append(profit / known[0])
+        else:
+            refs[f"profit_{k}"] = Reference(sep, f"separate prices at c = {ck:.4g}, l = {lk:g}",
+                                            rtol=cfg.ref_rtol, relation="ge")
+    if ratios:
+        metrics["min_ratio_to_known"] = min(ratios)
+    return ExperimentResult(metrics, refs, artifacts={"model": "param_menu.pt"})
+
+
 _THIRD = 1 / 3
 _QUICK2 = {"menu_size": 64, "max_iter": 600, "lr": 0.02}
 EXPERIMENTS = ExperimentSuite(
@@ -175,6 +240,8 @@ EXPERIMENTS = ExperimentSuite(
                    "learned menu of trades (RochetNet) against the known optimum"),
         Experiment("amm.dual", DualConfig, run_dual,
                    "optimal-transport dual on a grid (sparse LP on HiGHS)"),
+        Experiment("amm.param-menu", ParamMenuConfig, run_param_menu,
+                   "parameterised menu: one network (c, l) -> menu against the known optima"),
     ],
     quick=[
         # one good: eight trades learn the closed form's ask 3/4 and bid 1/4 (profit 1/8)
