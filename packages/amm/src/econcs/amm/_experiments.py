@@ -267,6 +267,10 @@ EXPERIMENTS = ExperimentSuite(
                      "two goods, c = (1/3,1/3), l = 0"),
         Reproduction("amm.menu", {"c": (0.5, 0.5), "l": 0.5, **_QUICK2},
                      "two goods, c = (1/2,1/2), l = 1/2"),
+        # one network for all (c, l) in [0.2, 0.8] x [0, 0.5]: the closed form at four points
+        Reproduction("amm.param-menu", {"n_goods": 1, "menu_size": 4, "max_iter": 300,
+                                        "warm_start_iter": 150, "batch_size": 256},
+                     "parameterised menu, one good, four (c, l)"),
         # the dual alone at grid 61 (seconds) for the three two-good settings, 201 for one good
         Reproduction("amm.dual", {"n_goods": 1, "c": (0.5,), "grid": 201}, "dual, one good"),
         Reproduction("amm.dual", {"c": (0.5, 0.5), "grid": 61}, "dual, c = (1/2,1/2), l = 0"),
@@ -282,6 +286,11 @@ EXPERIMENTS = ExperimentSuite(
                                   "ref_rtol": 0.005}, "two goods, c = 1/3"),
         Reproduction("amm.menu", {"c": (0.5, 0.5), "l": 0.5, "menu_size": 1024,
                                   "max_iter": 5000, "ref_rtol": 0.005}, "two goods, l = 1/2"),
+        # one network (c, l) -> 32 trades over [0.2, 0.8] x [0, 0.5] at the paper's three points
+        Reproduction("amm.param-menu", {"n_goods": 2, "menu_size": 32, "max_iter": 3000,
+                                        "warm_start_iter": 600, "eval_c": (0.5, _THIRD, 0.5),
+                                        "eval_l": (0.0, 0.0, 0.5), "ref_rtol": 0.005},
+                     "parameterised menu, two goods, the paper's three settings"),
         Reproduction("amm.dual", {"c": (0.5, 0.5), "grid": 201, "ref_rtol": 0.005,
                                   "extrapolate": True},
                      "dual 201 x 201, c = 1/2"),

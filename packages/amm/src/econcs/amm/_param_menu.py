@@ -70,6 +70,8 @@ class ParamMenuParams(Params):
                             low=0.0, low_inclusive=False)
     temperature: float = param(0.003, "softmax temperature of the trader's choice in training",
                                low=0.0, low_inclusive=False)
+    balance: bool = param(True, "weigh each setting's profit by 1/max((1 - l)^2, 0.01): the "
+                          "optimal profit scales about as (1 - l)^2, so every l gets a say")
     warm_start_iter: int = param(400, "RochetNet steps at the box's centre for the initial menu "
                                  "(0: a random constant menu)", low=0)
     log_every: int = param(100, "steps between history records", low=1)
@@ -184,8 +186,8 @@ class ParamMenuResult:
     iterations : int
         Adam steps done.
     history : tuple of dict
-        ``{"step", "train_profit"}`` every ``log_every`` steps (mean softmax-relaxed profit over
-        the step's settings).
+        ``{"step", "train_profit"}`` every ``log_every`` steps (the softmax-relaxed profit over
+        the step's settings, weighted as ``balance`` says).
     params : ParamMenuParams
     """
 
@@ -298,7 +300,9 @@ def train_param_menu(
             c, l = _sample_settings(p, m, gen, device, dtype)
             x = _values_batch(dist, p.batch_size, gen, device, dtype)
             alloc, pay = model(c, l)
-            profit = _menu_profit(alloc, pay, x, c, l, p.temperature).mean()
+            per_setting = _menu_profit(alloc, pay, x, c, l, p.temperature)
+            weight = 1 / ((1 - l) ** 2).clamp_min(0.01) if p.balance else torch.ones_like(l)
+            profit = (per_setting * weight).sum() / weight.sum()
             if not bool(torch.isfinite(profit.detach())):
                 raise DivergenceError(f"train_profit: got {float(profit.detach())} at step {step}; "
                                       f"lower lr (now {p.lr}).")
