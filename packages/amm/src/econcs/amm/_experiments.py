@@ -267,7 +267,7 @@ EXPERIMENTS = ExperimentSuite(
                      "two goods, c = (1/3,1/3), l = 0"),
         Reproduction("amm.menu", {"c": (0.5, 0.5), "l": 0.5, **_QUICK2},
                      "two goods, c = (1/2,1/2), l = 1/2"),
-        # one network for all (c, l) in [0.2, 0.8] x [0, 0.5]: the closed form at four points
+        # one network for all (c, l) in [0.2, 0.8] x [0, 0.6]: the closed form at four points
         Reproduction("amm.param-menu", {"n_goods": 1, "menu_size": 4, "max_iter": 300,
                                         "warm_start_iter": 150, "batch_size": 256},
                      "parameterised menu, one good, four (c, l)"),
@@ -286,8 +286,8 @@ EXPERIMENTS = ExperimentSuite(
                                   "ref_rtol": 0.005}, "two goods, c = 1/3"),
         Reproduction("amm.menu", {"c": (0.5, 0.5), "l": 0.5, "menu_size": 1024,
                                   "max_iter": 5000, "ref_rtol": 0.005}, "two goods, l = 1/2"),
-        # one network (c, l) -> 32 trades over [0.2, 0.8] x [0, 0.5] at the paper's three points
-        Reproduction("amm.param-menu", {"n_goods": 2, "menu_size": 32, "max_iter": 3000,
+        # one network (c, l) -> 32 trades over [0.2, 0.8] x [0, 0.6] at the paper's three points
+        Reproduction("amm.param-menu", {"n_goods": 2, "menu_size": 32, "max_iter": 1500,
                                         "warm_start_iter": 600, "eval_c": (0.5, _THIRD, 0.5),
                                         "eval_l": (0.0, 0.0, 0.5), "ref_rtol": 0.005},
                      "parameterised menu, two goods, the paper's three settings"),

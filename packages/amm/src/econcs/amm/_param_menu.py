@@ -61,7 +61,8 @@ class ParamMenuParams(Params):
     c_high: float = param(0.8, "highest prior value c sampled", low=0.0, high=1.0)
     same_c: bool = param(True, "one c for all goods (the diagonal c = (t, ..., t))")
     l_low: float = param(0.0, "lowest adverse selection l sampled", low=0.0, high=1.0)
-    l_high: float = param(0.5, "highest adverse selection l sampled", low=0.0, high=1.0)
+    l_high: float = param(0.6, "highest adverse selection l sampled (above the paper's 0.5: a "
+                          "network is least accurate at its box's edge)", low=0.0, high=1.0)
     settings: int = param(16, "settings (c, l) per step", low=1)
     batch_size: int = param(512, "trader values per step (shared by the settings)", low=1)
     max_iter: int = param(2000, "Adam steps", low=1)
