@@ -177,6 +177,17 @@ def test_dual_bad_input(kwargs, match):
         solve_dual(c, l, v, **args)
 
 
+def test_pot_dual_bad_input():
+    with pytest.raises(ValueError, match="supports m <= 2"):
+        ot_dual([0.5, 0.5, 0.5], 0.0, grid=5)
+    with pytest.raises(ValueError, match="grid: expected"):
+        ot_dual([0.5, 0.5], 0.0, grid=2)
+    with pytest.raises(ValueError, match="l: expected"):
+        ot_dual([0.5, 0.5], -0.5, grid=5)
+    with pytest.raises(ValueError, match="values"):
+        ot_dual([0.5, 0.5], 0.0, "beta(2,", grid=5)
+
+
 def test_bad_types_and_unknown_keywords():
     with pytest.raises(TypeError):
         solve_dual([0.5], 0.0, grid=11, nonsense=1)
