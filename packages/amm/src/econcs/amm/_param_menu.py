@@ -101,6 +101,15 @@ class ParamMenuNet(nn.Module):
     Notes
     -----
     ``forward(c (S, m), l (S,)) -> (allocations (S, menu_size, m), payments (S, menu_size))``.
+
+    Examples
+    --------
+    >>> net = ParamMenuNet(2, 8)
+    >>> alloc, pay = net(torch.tensor([[0.5, 0.5], [0.3, 0.3]]), torch.tensor([0.0, 0.5]))
+    >>> tuple(alloc.shape), tuple(pay.shape)
+    ((2, 8, 2), (2, 8))
+    >>> len(net.menu([0.5, 0.5], 0.0))  # one setting's menu as numpy arrays
+    8
     """
 
     def __init__(self, n_goods: int, menu_size: int = 16, hidden: tuple[int, ...] = (32, 32), *,
