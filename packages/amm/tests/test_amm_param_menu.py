@@ -161,3 +161,13 @@ def test_bad_parameters_and_input():
         net.menu([0.5, 0.5], 1.5)
     with pytest.raises(ValueError, match="c: expected"):
         evaluate_param_menu(net, [0.5], 0.0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_trains_on_gpu():
+    res = train_param_menu(1, device="cuda", **ONE_GOOD)
+    assert res.model.head.weight.device.type == "cuda"
+    for c, l in POINTS[:3]:
+        exact = menu_profit(res.model.menu([c], l), [c], l)
+        assert exact >= 0.99 * one_good_optimum(c, l).profit
