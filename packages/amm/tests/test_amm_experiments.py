@@ -107,9 +107,10 @@ def test_bad_configs(cls, overrides, match):
         config_from_overrides(cls, overrides)
 
 
-def test_resume_gives_identical_metrics(tmp_path, monkeypatch):
-    cfg = config_from_overrides(MenuConfig, TINY["amm.menu"] | {"checkpoint_every": 10})
-    exp = EXP["amm.menu"]
+@pytest.mark.parametrize("name", ["amm.menu", "amm.param-menu"])
+def test_resume_gives_identical_metrics(tmp_path, monkeypatch, name):
+    exp = EXP[name]
+    cfg = config_from_overrides(exp.config, TINY[name] | {"checkpoint_every": 10})
     full = run_experiment(exp, cfg, seed=5, device="cpu", out_dir=tmp_path / "a")
     save = RunContext.save_checkpoint
 
@@ -123,6 +124,7 @@ def test_resume_gives_identical_metrics(tmp_path, monkeypatch):
     monkeypatch.setattr(RunContext, "save_checkpoint", save)
     resumed = run_experiment(exp, None, resume_dir=tmp_path / "b", device="cpu")
     assert resumed.metrics == full.metrics
+    assert resumed.resumed_from == 10  # continued from the checkpoint, not restarted
 
 
 def test_suite_rows_name_its_experiments():
