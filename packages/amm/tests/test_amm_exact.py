@@ -112,6 +112,19 @@ def test_dual_moves_c_to_the_grid():
     assert_allclose(res.value, solve_dual([0.3, 0.5], 0.0, grid=11, spreads="none").value)
 
 
+@pytest.mark.parametrize("grid", [11, 13, 15])
+def test_dual_is_mirror_symmetric_for_c_on_the_grid(grid):
+    """Uniform values: c and 1 - c give the same dual (x -> 1 - x). On these grids linspace's
+    point at c = k/(grid-1) differs from c by 1e-16 for some k; comparing floats made the move
+    down from c cost h there (the c = 1/3 dual jumped at grids 181 and 301)."""
+    for k in range(1, grid - 1):
+        c = k / (grid - 1)
+        lo = solve_dual([c, c], 0.0, grid=grid).value
+        hi = solve_dual([1 - c, 1 - c], 0.0, grid=grid).value
+        assert_allclose(lo, hi, rtol=1e-9, err_msg=f"c = {k}/{grid - 1}")
+        assert_allclose(ot_dual(c, 0.0, grid=grid), ot_dual(1 - c, 0.0, grid=grid), rtol=1e-9)
+
+
 def test_lp_without_spreads_equals_pot():
     for free in (True, False):
         lp = solve_dual([0.4, 0.6], 0.3, grid=15, spreads="none", free_moves=free).value
@@ -162,6 +175,17 @@ def test_dual_bad_input(kwargs, match):
     c, l, v = args.pop("c"), args.pop("l"), args.pop("values")
     with pytest.raises(ValueError, match=match):
         solve_dual(c, l, v, **args)
+
+
+def test_pot_dual_bad_input():
+    with pytest.raises(ValueError, match="supports m <= 2"):
+        ot_dual([0.5, 0.5, 0.5], 0.0, grid=5)
+    with pytest.raises(ValueError, match="grid: expected"):
+        ot_dual([0.5, 0.5], 0.0, grid=2)
+    with pytest.raises(ValueError, match="l: expected"):
+        ot_dual([0.5, 0.5], -0.5, grid=5)
+    with pytest.raises(ValueError, match="values"):
+        ot_dual([0.5, 0.5], 0.0, "beta(2,", grid=5)
 
 
 def test_bad_types_and_unknown_keywords():

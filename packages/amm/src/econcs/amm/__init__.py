@@ -7,6 +7,8 @@
 - the optimal-transport dual on a grid as a sparse LP on HiGHS (:func:`solve_dual`), its plain-OT
   cross-check on POT (:func:`ot_dual`) and :func:`duality_gap`;
 - RochetNet-style learned menus of trades (:class:`MenuNet`, :func:`train_menu`);
+- the parameterised menu, one network ``(c, l) -> menu`` (:class:`ParamMenuNet`,
+  :func:`train_param_menu`);
 - value distributions on ``[0, 1]^m`` (:func:`make_values`).
 """
 
@@ -16,6 +18,15 @@ from econcs.amm._closed_form import OneGoodOptimum, one_good_optimum, one_good_p
 from econcs.amm._dual import DualParams, DualResult, duality_gap, ot_dual, solve_dual
 from econcs.amm._market import trade_profit
 from econcs.amm._menunet import MenuNet, MenuNetParams, MenuResult, evaluate_menu, train_menu
+from econcs.amm._param_menu import (
+    ParamMenuNet,
+    ParamMenuParams,
+    ParamMenuResult,
+    evaluate_param_menu,
+    load_param_menu,
+    save_param_menu,
+    train_param_menu,
+)
 from econcs.amm._plots import menu_regions, plot_menu
 from econcs.amm._reference import (
     Menu,
@@ -39,10 +50,15 @@ __all__ = [
     "MenuNetParams",
     "MenuResult",
     "OneGoodOptimum",
+    "ParamMenuNet",
+    "ParamMenuParams",
+    "ParamMenuResult",
     "TraderValues",
     "conjectured_menu",
     "duality_gap",
     "evaluate_menu",
+    "evaluate_param_menu",
+    "load_param_menu",
     "make_values",
     "menu_profit",
     "menu_profit_mc",
@@ -51,8 +67,10 @@ __all__ = [
     "one_good_profit",
     "ot_dual",
     "plot_menu",
+    "save_param_menu",
     "separate_prices_menu",
     "solve_dual",
     "trade_profit",
     "train_menu",
+    "train_param_menu",
 ]

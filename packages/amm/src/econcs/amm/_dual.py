@@ -133,6 +133,11 @@ def _snap(c: np.ndarray, grid: int) -> np.ndarray:
     return np.round(c * (grid - 1)) / (grid - 1)
 
 
+def _c_index(c: np.ndarray, grid: int) -> np.ndarray:
+    """Grid index of each coordinate of ``c`` (already on the grid: :func:`_snap`)."""
+    return np.round(c * (grid - 1)).astype(int)
+
+
 def _cells(grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grid points and the lower and upper ends of their cells ``[x - h/2, x + h/2] & [0, 1]``."""
     g = np.linspace(0.0, 1.0, grid)
@@ -183,6 +188,7 @@ def _grid_measure(
     # weight absorbs the quadrature's error so that the measure sums to exactly 0
     atom = -net.sum()
     pos = c * (grid - 1)
+    pos = np.where(np.abs(pos - np.round(pos)) < 1e-9, np.round(pos), pos)  # on the grid: exact
     base = np.minimum(np.floor(pos).astype(int), grid - 2)
     frac = pos - base
     for corner in np.ndindex(*(2,) * m):
@@ -195,11 +201,13 @@ def _arcs(c: np.ndarray, grid: int, free_moves: bool, spreads: str
           ) -> tuple[sp.csc_array, np.ndarray]:
     """Columns of the flow LP (node-arc incidence, 2 or 3 entries each) and their costs."""
     m = c.shape[0]
-    g = np.linspace(0.0, 1.0, grid)
     h = 1.0 / (grid - 1)
     shape = (grid,) * m
     idx = np.arange(grid**m).reshape(shape)
     coords = np.indices(shape)
+    # "away from c" compares grid indices, never floats: linspace's point at c can differ from
+    # the snapped c by 1e-17, which made the move down from c cost h (grids 181, 301 at c = 1/3)
+    c_idx = _c_index(c, grid)
     rows, vals, costs = [], [], []
     for axis in range(m):
         for step in (1, -1):
@@ -208,8 +216,8 @@ def _arcs(c: np.ndarray, grid: int, free_moves: bool, spreads: str
             src[axis] = slice(0, grid - 1) if step == 1 else slice(1, grid)
             dst[axis] = slice(1, grid) if step == 1 else slice(0, grid - 1)
             tail, head = idx[tuple(src)].ravel(), idx[tuple(dst)].ravel()
-            x = g[coords[axis][tuple(src)].ravel()]
-            away = step * (x - c[axis]) >= 0
+            x = coords[axis][tuple(src)].ravel()
+            away = step * (x - c_idx[axis]) >= 0
             cost = np.where(away & free_moves, 0.0, h)
             rows.append(np.stack([tail, head], 1))
             vals.append(np.tile([-1.0, 1.0], (tail.size, 1)))
@@ -303,8 +311,10 @@ def _path_cost(a: np.ndarray, b: np.ndarray, g: np.ndarray, c: float, free: bool
     h = g[1] - g[0]
     if not free:
         return h * np.abs(a - b).astype(np.float64)
-    k_lt = int((g < c).sum())  # steps up from index j are costly when g_j < c
-    k_le = int((g <= c).sum())  # steps down from index j are costly when g_j > c
+    # c is on the grid (index ci), compared by index as in _arcs
+    ci = int(np.round(c * (g.size - 1)))
+    k_lt = ci  # steps up from index j are costly when j < ci
+    k_le = ci + 1  # steps down from index j are costly when j > ci
     up = np.minimum(b, k_lt) - np.minimum(a, k_lt)
     down = np.maximum(0, a - np.maximum(b + 1, k_le) + 1)
     return h * np.where(b >= a, np.maximum(up, 0), down).astype(np.float64)

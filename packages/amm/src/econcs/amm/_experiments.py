@@ -21,6 +21,12 @@ from econcs.amm._closed_form import one_good_optimum
 from econcs.amm._dual import DualParams, duality_gap, solve_dual
 from econcs.amm._market import check_goods_cost
 from econcs.amm._menunet import MenuNetParams, train_menu
+from econcs.amm._param_menu import (
+    ParamMenuParams,
+    evaluate_param_menu,
+    save_param_menu,
+    train_param_menu,
+)
 from econcs.amm._reference import (
     conjectured_menu,
     menu_profit,
@@ -40,7 +46,7 @@ from econcs.shared import (
     param,
 )
 
-__all__ = ["EXPERIMENTS", "DualConfig", "MenuConfig"]
+__all__ = ["EXPERIMENTS", "DualConfig", "MenuConfig", "ParamMenuConfig"]
 
 PAPER = "Curry, Fan, Parkes (2024)"
 
@@ -143,11 +149,16 @@ class DualConfig(_Setting):
     c: tuple[float, ...] = param((0.5, 0.5), "MM's prior values, one per good or one for all",
                                  low=0.0, high=1.0)
     dual: DualParams = nested(DualParams, "grid dual")
+    extrapolate: bool = param(False, "also solve the nested grid (grid + 1)/2 and report the "
+                              "second-order Richardson estimate v + (v - v_coarse)/3")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.n_goods > 2:
-            raise ValueError(f"n_goods: the grid LP supports m <= 2, got {self.n_goods}.")
+            raise ValueError(f"n_goods: the grid LP supports m <= 2 goods, got {self.n_goods}.")
+        if self.extrapolate and self.dual.grid % 2 == 0:
+            raise ValueError(f"grid: extrapolate needs an odd grid (the coarse grid (grid + 1)/2 "
+                             f"nested in it), got {self.dual.grid}.")
 
 
 def run_dual(cfg: DualConfig, ctx: RunContext) -> ExperimentResult:
@@ -160,10 +171,76 @@ def run_dual(cfg: DualConfig, ctx: RunContext) -> ExperimentResult:
                                     "separate prices are feasible: a lower bound",
                                     rtol=cfg.ref_rtol, relation="ge")}
     known = known_profit(c, cfg.l, cfg.values)
+    if cfg.extrapolate:
+        coarse = solve_dual(c, cfg.l, cfg.values, cfg.dual, grid=(cfg.dual.grid + 1) // 2)
+        metrics |= {"dual_value_coarse": coarse.value,
+                    "dual_value_extrapolated": res.value + (res.value - coarse.value) / 3}
     if known is not None:
         metrics |= {"profit": known[0], "duality_gap": duality_gap(known[0], res.value)}
         refs["dual_value"] = Reference(known[0], known[1], rtol=cfg.ref_rtol)
+        if cfg.extrapolate:
+            metrics["duality_gap_extrapolated"] = duality_gap(known[0],
+                                                              metrics["dual_value_extrapolated"])
     return ExperimentResult(metrics, refs)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamMenuConfig(Params):
+    """Config of ``amm.param-menu``: one network (c, l) -> menu, evaluated at the points
+    ``(eval_c[k], ..., eval_c[k]), eval_l[k]``."""
+
+    n_goods: int = param(1, "number of goods", low=1)
+    values: str = param("uniform(0,1)", "trader values (a make_values spec)")
+    train: ParamMenuParams = nested(ParamMenuParams, "training")
+    eval_c: tuple[float, ...] = param((0.3, 0.5, 0.7, 0.5), "evaluation points: c (every good)",
+                                      low=0.0, high=1.0)
+    eval_l: tuple[float, ...] = param((0.0, 0.0, 0.25, 0.5), "evaluation points: l",
+                                      low=0.0, high=1.0)
+    eval_samples: int = param(200_000, "Monte Carlo samples per point (non-uniform values, m > 2)",
+                              low=1)
+    ref_rtol: float = param(0.01, "relative tolerance of the references", low=0.0)
+    checkpoint_every: int = param(0, "checkpoint every this many steps (0: never)", low=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.eval_c) != len(self.eval_l) or not self.eval_c:
+            raise ValueError(f"eval_c, eval_l: expected equally many points (at least one), got "
+                             f"{len(self.eval_c)} and {len(self.eval_l)}.")
+        make_values(self.values, self.n_goods)  # a spec that does not parse fails here
+
+
+def run_param_menu(cfg: ParamMenuConfig, ctx: RunContext) -> ExperimentResult:
+    m = cfg.n_goods
+    res = train_param_menu(m, cfg.values, cfg.train, seed=ctx.seed, device=ctx.device,
+                           generator=ctx.generator("train"), callback=ctx.callback(),
+                           resume=ctx.load_checkpoint())
+    save_param_menu(res.model, ctx.out_dir / "param_menu.pt")
+    metrics: dict[str, float] = {}
+    if np.isfinite(res.warm_start_profit):  # the RochetNet at the box's centre
+        metrics["warm_start_profit"] = res.warm_start_profit
+    refs = {}
+    ratios = []
+    exact = _is_uniform(cfg.values) and m <= 2
+    for k, (ck, lk) in enumerate(zip(cfg.eval_c, cfg.eval_l, strict=True)):
+        c = np.full(m, ck)
+        if exact:
+            profit = menu_profit(res.model.menu(c, lk), c, lk)
+        else:
+            profit = evaluate_param_menu(res.model, c, lk, cfg.values,
+                                         n_samples=cfg.eval_samples, seed=ctx.seed + 1)
+        sep = _separate(c, lk, cfg.values, ctx.seed + 2)
+        metrics |= {f"profit_{k}": profit, f"separate_prices_profit_{k}": sep}
+        known = known_profit(c, lk, cfg.values)
+        if known is not None:
+            refs[f"profit_{k}"] = Reference(known[0], f"{known[1]} at c = {ck:.4g}, l = {lk:g}",
+                                            rtol=cfg.ref_rtol, relation="ge")
+            ratios.append(profit / known[0])
+        else:
+            refs[f"profit_{k}"] = Reference(sep, f"separate prices at c = {ck:.4g}, l = {lk:g}",
+                                            rtol=cfg.ref_rtol, relation="ge")
+    if ratios:
+        metrics["min_ratio_to_known"] = min(ratios)
+    return ExperimentResult(metrics, refs, artifacts={"model": "param_menu.pt"})
 
 
 _THIRD = 1 / 3
@@ -175,6 +252,8 @@ EXPERIMENTS = ExperimentSuite(
                    "learned menu of trades (RochetNet) against the known optimum"),
         Experiment("amm.dual", DualConfig, run_dual,
                    "optimal-transport dual on a grid (sparse LP on HiGHS)"),
+        Experiment("amm.param-menu", ParamMenuConfig, run_param_menu,
+                   "parameterised menu: one network (c, l) -> menu against the known optima"),
     ],
     quick=[
         # one good: eight trades learn the closed form's ask 3/4 and bid 1/4 (profit 1/8)
@@ -188,6 +267,10 @@ EXPERIMENTS = ExperimentSuite(
                      "two goods, c = (1/3,1/3), l = 0"),
         Reproduction("amm.menu", {"c": (0.5, 0.5), "l": 0.5, **_QUICK2},
                      "two goods, c = (1/2,1/2), l = 1/2"),
+        # one network for all (c, l) in [0.2, 0.8] x [0, 0.6]: the closed form at four points
+        Reproduction("amm.param-menu", {"n_goods": 1, "menu_size": 4, "max_iter": 300,
+                                        "warm_start_iter": 150, "batch_size": 256},
+                     "parameterised menu, one good, four (c, l)"),
         # the dual alone at grid 61 (seconds) for the three two-good settings, 201 for one good
         Reproduction("amm.dual", {"n_goods": 1, "c": (0.5,), "grid": 201}, "dual, one good"),
         Reproduction("amm.dual", {"c": (0.5, 0.5), "grid": 61}, "dual, c = (1/2,1/2), l = 0"),
@@ -203,14 +286,20 @@ EXPERIMENTS = ExperimentSuite(
                                   "ref_rtol": 0.005}, "two goods, c = 1/3"),
         Reproduction("amm.menu", {"c": (0.5, 0.5), "l": 0.5, "menu_size": 1024,
                                   "max_iter": 5000, "ref_rtol": 0.005}, "two goods, l = 1/2"),
-        Reproduction("amm.dual", {"c": (0.5, 0.5), "grid": 201, "ref_rtol": 0.005},
+        # one network (c, l) -> 32 trades over [0.2, 0.8] x [0, 0.6] at the paper's three points
+        Reproduction("amm.param-menu", {"n_goods": 2, "menu_size": 32, "max_iter": 1500,
+                                        "warm_start_iter": 600, "eval_c": (0.5, _THIRD, 0.5),
+                                        "eval_l": (0.0, 0.0, 0.5), "ref_rtol": 0.005},
+                     "parameterised menu, two goods, the paper's three settings"),
+        Reproduction("amm.dual", {"c": (0.5, 0.5), "grid": 201, "ref_rtol": 0.005,
+                                  "extrapolate": True},
                      "dual 201 x 201, c = 1/2"),
-        # c = 1/3 needs (grid - 1) divisible by 3; the value is not monotone in the grid there
-        # (0.3074 at 181, 0.3060 at 301, 0.3038 at 121 and 241: MEASUREMENTS.md), so this row
-        # holds the 241 grid to the paper's value and the oscillation stays an open question
-        Reproduction("amm.dual", {"c": (_THIRD, _THIRD), "grid": 241, "ref_rtol": 0.005},
-                     "dual 241 x 241, c = 1/3"),
-        Reproduction("amm.dual", {"c": (0.5, 0.5), "l": 0.5, "grid": 201, "ref_rtol": 0.005},
+        # c = 1/3 on the grid: (grid - 1) divisible by 3; 241 is the finest of the nested
+        # grids 61, 121, 241 within the hour; the nested 121 gives the Richardson estimate
+        Reproduction("amm.dual", {"c": (_THIRD, _THIRD), "grid": 241, "ref_rtol": 0.005,
+                                  "extrapolate": True}, "dual 241 x 241, c = 1/3"),
+        Reproduction("amm.dual", {"c": (0.5, 0.5), "l": 0.5, "grid": 201, "ref_rtol": 0.005,
+                                  "extrapolate": True},
                      "dual 201 x 201, l = 1/2"),
     ],
     smoke=[
