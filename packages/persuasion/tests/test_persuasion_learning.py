@@ -54,6 +54,36 @@ def test_discontinuous_networks_jump():
         assert (diff > 1e-3) == jumps, kind
 
 
+def _patterns(net, x):
+    h, out = x.reshape(x.shape[0], -1), []
+    for layer in net.trunk:
+        z = layer(h)
+        out.append(z > 0)
+        h = torch.relu(z)
+    return torch.cat(out, -1)
+
+
+@pytest.mark.parametrize("kind", ["dnl", "relu", "delu"])
+def test_networks_differentiable_and_only_dnl_curved_inside_a_piece(kind):
+    # inside one activation pattern: autograd = central differences; relu / delu are affine
+    # there (second difference 0), dnl is quadratic (second difference eps^2 d'Hd != 0)
+    torch.manual_seed(3)
+    shape = (2, 3, 2)
+    net = UtilityNetwork(kind, shape, hidden=12, layers=2).double()
+    x = torch.rand(1, *shape, dtype=torch.float64)
+    d = torch.randn(1, *shape, dtype=torch.float64)
+    eps = 1e-4
+    pts = torch.cat([x - eps * d, x, x + eps * d])
+    assert (_patterns(net, pts) == _patterns(net, x)).all()  # one piece
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(net(xg)[0, 1], xg)
+    with torch.no_grad():
+        f = net(pts)[:, 1]
+    assert_allclose(float((grad * d).sum()), float((f[2] - f[0]) / (2 * eps)), rtol=1e-6)
+    second = abs(float(f[2] - 2 * f[1] + f[0])) / eps**2
+    assert (second > 1e-6) == (kind == "dnl"), (kind, second)
+
+
 @pytest.mark.parametrize("kind", ["dnl", "relu", "delu"])
 def test_fit_beats_the_mean_predictor(kind):
     g = random_game(2, 2, 2, 2, seed=5)  # a game whose utilities vary (seed 0's are constant)

@@ -12,9 +12,10 @@ receiver's action at some joint signal switches. Each network reads the flattene
   piecewise linear with a jump wherever the pattern changes;
 - ``"dnl"``: ``W h + sum_m w_m (A_m h) (C_m h) + B(r(x))`` -- the discontinuous non-linear network:
   the DeLU jumps with *quadratic* pieces (a low-rank quadratic form of the last hidden layer), the
-  degree of the exact utility's pieces for two senders. The paper's exact layer design is not
-  retrievable; this is ours, and the package measures it against the other two at equal parameter
-  count.
+  degree of the exact utility's pieces for two senders. The paper calls its network DNL
+  ("Discontinuous and Non-Linear"), but its layer is in no copy of the paper reachable here (only
+  the abstract and the opening of the introduction are: MEASUREMENTS.md); this design is ours, and
+  the package measures it against the other two at equal parameter count.
 
 The pattern bias ``B`` is ``Linear(P, bias_hidden) -> ReLU -> Linear(bias_hidden, n_senders)`` with
 ``P = layers * hidden``. Its input is piecewise constant, so gradients flow through the other
