@@ -110,12 +110,13 @@ def test_regretnet_trains_on_the_exact_single_item_regret():
 
 
 def test_single_item_defaults_and_the_myerson_reference():
-    p = RegretNetParams().resolved(1)
+    p = RegretNetParams().resolved(3, 1)
     assert (p.max_iter, p.lr, p.rho, p.rho_increment) == (1500, 4e-3, 20.0, 40.0)
-    q = RegretNetParams().resolved(2)
+    assert RegretNetParams().resolved(5, 1).rho == 12.0
+    q = RegretNetParams().resolved(3, 2)
     assert (q.max_iter, q.lr, q.rho, q.rho_increment) == (6000, 1e-3, 1.0, 5.0)
     # gradient-ascent training on one item keeps the authors' recipe; explicit values stay
-    r = RegretNetParams(grid_points=0, max_iter=7).resolved(1)
+    r = RegretNetParams(grid_points=0, max_iter=7).resolved(3, 1)
     assert (r.max_iter, r.rho) == (7, 1.0)
     assert RegretNet(AuctionSetting(2, 1)).hidden == 32
     assert RegretNet(AuctionSetting(2, 2), hidden=None).hidden == 100

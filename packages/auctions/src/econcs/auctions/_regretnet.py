@@ -61,8 +61,8 @@ class RegretNetParams(Params):
     authors' 2x2 schedule of +5 every 10k of 400k updates.
 
     One item: the misreports are the best of an exact grid each step (``grid_points``), and
-    ``max_iter``, ``lr``, ``rho``, ``rho_increment`` default to 1500, 4e-3, 20, 40
-    (:meth:`resolved`), with
+    ``max_iter``, ``lr``, ``rho``, ``rho_increment`` default to 1500, 4e-3, ``60 / n``,
+    ``120 / n`` (:meth:`resolved`), with
     32-unit networks by default (:class:`RegretNet`): revenue within 2% of Myerson's optimum at
     exact regret <= 1e-3 for 2, 3, 5 bidders in about 30 CPU seconds.
     """
@@ -79,9 +79,9 @@ class RegretNetParams(Params):
     misreport_lr: float = param(0.1, "misreport ascent step (Adam, in units of the support "
                                 "width)", low=0.0, low_inclusive=False)
     rho: float | None = param(None, "initial augmented-Lagrangian penalty; default 1, one item "
-                              "10", low=0.0, low_inclusive=False)
+                              "60 / n_bidders", low=0.0, low_inclusive=False)
     rho_increment: float | None = param(None, "penalty increment, every rho_every steps; "
-                                        "default 5, one item 20", low=0.0)
+                                        "default 5, one item 120 / n_bidders", low=0.0)
     rho_every: int | None = param(None, "steps between penalty increments (default: "
                                   "max_iter // 40; paper: 10000 of 400000)", low=1)
     lambda_init: float = param(5.0, "initial multipliers (paper: 5; 1 for 5x10)")
@@ -98,15 +98,31 @@ class RegretNetParams(Params):
         if self.grid_points == 1:
             raise ValueError("grid_points: expected 0 (gradient ascent) or >= 2 reports.")
 
-    def resolved(self, n_items: int) -> RegretNetParams:
-        """These parameters with every ``None`` default filled in for ``n_items`` items: the
-        authors' recipe (6000 steps, rho 1 +5), or for one item trained on the exact grid
-        regret (``grid_points > 0``) 1500 steps at lr 4e-3, rho 20 +40 (MEASUREMENTS.md)."""
+    def resolved(self, n_bidders: int, n_items: int) -> RegretNetParams:
+        """These parameters with every ``None`` default filled in for ``n_bidders x n_items``:
+        the authors' recipe (6000 steps, lr 1e-3, rho 1 +5), or for one item trained on the
+        exact grid regret (``grid_points > 0``) 1500 steps at lr 4e-3 and rho ``60 / n`` growing
+        by ``120 / n`` (20 +40 for 3 bidders): each bidder's regret is held against its share
+        ``1 / n`` of the revenue (MEASUREMENTS.md)."""
         one = n_items == 1 and self.grid_points > 0
+        n = n_bidders
         auto = {"max_iter": 1500 if one else 6000, "lr": 4e-3 if one else 1e-3,
-                "rho": 20.0 if one else 1.0, "rho_increment": 40.0 if one else 5.0}
+                "rho": 60.0 / n if one else 1.0, "rho_increment": 120.0 / n if one else 5.0}
         return dataclasses.replace(self, **{k: v for k, v in auto.items()
                                             if getattr(self, k) is None})
+
+
+def _input_scale(setting: AuctionSetting) -> torch.Tensor:
+    """``(n, m)`` what the networks divide ``value - low`` by: the support width, or for an
+    unbounded law its 0.9 quantile above ``low`` (exponential(3): 6.9, not the 27.6 of the
+    ``1 - 1e-4`` quantile that bounds the search, which left the bulk of values below 0.2)."""
+    scale = (setting.search_high - setting.low).clone()
+    for i, row in enumerate(setting.distribution.marginals):
+        for j, marg in enumerate(row):
+            if not math.isfinite(marg.high):
+                q = float(marg.quantile(torch.tensor([0.9], dtype=torch.float64))[0])
+                scale[i, j] = q - marg.low
+    return scale
 
 
 def _quantile_table(setting: AuctionSetting, size: int = 1025) -> torch.Tensor:
@@ -169,6 +185,8 @@ class RegretNet(Mechanism):
         n_alloc = (n + 1) * m if setting.valuation == "additive" else (n + 1) * m + n * (m + 1)
         self.alloc_net = mlp(n * m, n_alloc, self.hidden, self.layers)
         self.pay_net = mlp(n * m, n, self.hidden, self.layers)
+        self.register_buffer("_input_scale", _input_scale(setting).to(self.device_, self.dtype_),
+                             persistent=False)
         self.to(self.device_, self.dtype_)
         self.reset_parameters(make_generator(0))
 
@@ -190,7 +208,7 @@ class RegretNet(Mechanism):
         b = reports.shape[0]
         n, m = self.setting.shape
         # normalise the bids to the support so the nets see O(1) inputs
-        x = ((reports - self._low) / (self._high - self._low)).reshape(b, n * m)
+        x = ((reports - self._low) / self._input_scale).reshape(b, n * m)
         out = self.alloc_net(x)
         if self.setting.valuation == "additive":
             alloc = torch.softmax(out.view(b, n + 1, m), dim=1)[:, :n]
@@ -225,7 +243,7 @@ class RegretNet(Mechanism):
             checkpointing hooks (:class:`econcs.shared.Callback`; ``resume=(step, state)``
             continues from a ``state_fn()``).
         """
-        p = resolve_params(RegretNetParams, params, **overrides).resolved(self.setting.n_items)
+        p = resolve_params(RegretNetParams, params, **overrides).resolved(*self.setting.shape)
         max_iter, batch_size, n_train, lr = p.max_iter, p.batch_size, p.n_train, p.lr
         rho_every = max(max_iter // 40, 1) if p.rho_every is None else p.rho_every
         gradient = misreport_gradient(self.outcome, compile=check_bool(compile, "compile"))
