@@ -25,6 +25,9 @@ EXTRA = [  # (experiment, label, overrides, seed)
      {"valuation": "unit-demand", "values": "uniform(2,3)"}, 0),
     ("auctions.rochetnet", "1x2 U[4,16] x U[4,7] (9.781), the issue's seed 3",
      {"values": "uniform(4,16),uniform(4,7)"}, 3),
+    *[("auctions.regretnet", f"{n}x1 {v} (Myerson)", {"n_bidders": n, "n_items": 1, "values": v},
+       0) for n, v in ((2, "uniform(0,1)"), (3, "uniform(0,1)"), (5, "uniform(0,1)"),
+                       (3, "exponential(3)"))],
     *[("auctions.baseline", f"mechanism={m}", {"mechanism": m}, 0)
       for m in ("vcg", "bundle", "ama", "lottery-ama")],
 ]

@@ -66,7 +66,8 @@ def test_progress_lines_when_stderr_is_not_a_terminal(capsys):
     err = capsys.readouterr().err.splitlines()
     assert any(line.startswith("evaluate Overcharge: revenue on 2000 profiles: 1 pass in ")
                for line in err), err
-    assert any("exact regret on a 51^1 grid x 500 profiles: 1 pass in" in line for line in err)
+    assert any("exact regret on a 401-point grid zoomed 3 times x 500 profiles: 1 pass in" in line
+               for line in err), err
     ends = [line for line in err if "standard regret search (500 profiles x 20 restarts x 40 "
             "steps): 500 profiles in" in line]
     assert len(ends) == 1, err

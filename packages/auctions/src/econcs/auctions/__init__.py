@@ -15,6 +15,7 @@ from econcs.auctions._mechanism import Mechanism
 from econcs.auctions._regretnet import RegretNet, RegretNetParams
 from econcs.auctions._rochetnet import RochetNet, RochetNetParams
 from econcs.auctions._setting import KNOWN_REVENUES, PRESETS, AuctionSetting
+from econcs.auctions._single_item import single_item_regret
 
 __all__ = [
     "KNOWN_REVENUES",
@@ -37,6 +38,7 @@ __all__ = [
     "evaluate",
     "grid_regret",
     "plot_allocation",
+    "single_item_regret",
 ]
 
 try:

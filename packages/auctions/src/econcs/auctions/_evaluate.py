@@ -6,6 +6,9 @@ starting misreports (:func:`econcs.shared.best_response_search`, straight-throug
 argmax mechanisms). Gradient ascent only gives a lower bound on the true regret, so for settings of
 at most two items every misreport on a uniform grid over the support is tried exactly as well, and
 the best grid point seeds one of the ascent restarts; the reported regret is the larger of the two.
+With one item the grid is exact (:func:`~econcs.auctions.single_item_regret`: 401 reports per
+bidder, zoomed three times), and both figures are reported (``regret_grid_mean`` beside
+``regret_gradient_mean``).
 
 The search's budget is one of :data:`REGRET_SEARCHES`: a mechanism that is exactly incentive
 compatible by construction (menus, VCG, item-wise Myerson, bundle, AMA, GemNet after the transform)
@@ -26,6 +29,7 @@ from typing import Any
 import torch
 
 from econcs.auctions._mechanism import Mechanism
+from econcs.auctions._single_item import single_item_regret
 from econcs.shared import (
     best_response_search,
     check_choice,
@@ -57,7 +61,9 @@ class EvaluationReport:
     regret_mean, regret_max : mean over bidders of the mean regret per profile, and the largest
         regret of any bidder on any profile (the larger of the grid and ascent estimates).
     regret_per_bidder : mean regret of each bidder.
-    regret_grid_mean : mean regret from the exact grid search alone (``nan`` if not run).
+    regret_grid_mean : mean regret from the exact grid search alone (``nan`` if not run; one
+        item: the zoomed 401-point grid, exact up to ``width / (400 * 200^3)``).
+    regret_gradient_mean : mean regret from the gradient-ascent search alone (``nan`` if not run).
     ir_violation : mean over profiles of ``sum_i max(0, -u_i)`` under truthful reports.
     infeasibility : mean over profiles of the total over-allocation of items (and, for unit-demand
         bidders, of bidders' lotteries above 1); 0 for a feasible mechanism.
@@ -81,12 +87,16 @@ class EvaluationReport:
     regret_search: str = "custom"
     n_restarts: int = 0
     n_steps: int = 0
+    regret_gradient_mean: float = math.nan
 
     def as_metrics(self) -> dict[str, float]:
         """The experiment metrics (``revenue``, ``regret_mean``, ``regret_max``, ...); the
         regret ones only when regret was measured (``n_regret_samples > 0``)."""
         regret = ({"regret_mean": self.regret_mean, "regret_max": self.regret_max}
                   if self.n_regret_samples else {})
+        for key in ("regret_grid_mean", "regret_gradient_mean"):
+            if self.n_regret_samples and not math.isnan(getattr(self, key)):
+                regret[key] = getattr(self, key)
         return {"revenue": self.revenue, "revenue_se": self.revenue_se, **regret,
                 "ir_violation": self.ir_violation, "infeasibility": self.infeasibility}
 
@@ -176,8 +186,8 @@ def evaluate(
         gradient-ascent misreport search (default: the search's; ``lr`` relative to the
         support width).
     grid_points
-        grid per item for the exact grid regret (``m <= 2``; default 51 for one item,
-        21 for two; 0 disables it).
+        grid per item for the exact grid regret (``m <= 2``; default 401 for one item, zoomed
+        three times by :func:`~econcs.auctions.single_item_regret`, 21 for two; 0 disables it).
     chunk
         profiles x restarts x bidders evaluated at once (memory bound).
     progress
@@ -203,7 +213,7 @@ def evaluate(
     b = values.shape[0]
     n_reg = min(n_reg, b)
     if grid_points is None:
-        grid_points = {1: 51, 2: 21}.get(m, 0)
+        grid_points = {1: 401, 2: 21}.get(m, 0)
     grid_points = check_int(grid_points, "grid_points", low=0)
     if grid_points == 1:
         raise ValueError("grid_points: expected 0 (off) or >= 2.")
@@ -222,14 +232,20 @@ def evaluate(
     infeas = float(over.double().mean())
 
     regret = torch.zeros(n_reg, n, dtype=torch.float64, device=values.device)
-    grid_mean = math.nan
+    grid_mean = gradient_mean = math.nan
     if n_reg > 0:
         rv = values[:n_reg]
         seeds = None
         if 0 < grid_points and m <= 2:
-            with stage_progress(1, f"evaluate {name}: exact regret on a {grid_points}^{m} grid "
-                                f"x {n_reg} profiles", unit="pass", disable=quiet) as bar:
-                g_reg, seeds = grid_regret(mech, rv, grid_points, chunk)
+            what = (f"{grid_points}-point grid zoomed 3 times" if m == 1 else
+                    f"{grid_points}^{m} grid")
+            with stage_progress(1, f"evaluate {name}: exact regret on a {what} x {n_reg} "
+                                "profiles", unit="pass", disable=quiet) as bar:
+                if m == 1:
+                    seeds, g_reg = single_item_regret(mech.outcome, rv, mech._low, mech._high,
+                                                      points=grid_points, chunk=chunk)
+                else:
+                    g_reg, seeds = grid_regret(mech, rv, grid_points, chunk)
                 bar.update(1)
             regret = torch.maximum(regret, g_reg.double())
             grid_mean = float(g_reg.double().mean())
@@ -255,7 +271,9 @@ def evaluate(
                     a, p = mech.outcome(vals)
                     parts.append((ex - ((a * vals).sum(-1) - p)).clamp(min=0.0).double())
                 bar.update(vals.shape[0])
-        regret = torch.maximum(regret, torch.cat(parts))
+        gradient_regret = torch.cat(parts)
+        regret = torch.maximum(regret, gradient_regret)
+        gradient_mean = float(gradient_regret.mean())
     per_bidder = tuple(float(x) for x in regret.mean(0)) if n_reg else (math.nan,) * n
     return EvaluationReport(
         revenue=float(total.mean()),
@@ -272,6 +290,7 @@ def evaluate(
         regret_search=search,
         n_restarts=n_restarts,
         n_steps=n_steps,
+        regret_gradient_mean=gradient_mean,
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from functools import cached_property
 
 import torch
@@ -30,7 +31,7 @@ from econcs.shared import (
     parse_distribution,
 )
 
-__all__ = ["KNOWN_REVENUES", "PRESETS", "AuctionSetting"]
+__all__ = ["KNOWN_REVENUES", "PRESETS", "AuctionSetting", "myerson_single_item"]
 
 VALUATIONS = ("additive", "unit-demand")
 
@@ -61,6 +62,26 @@ KNOWN_REVENUES: dict[str, tuple[float, str]] = {
     "3x10": (5.3125, "item-wise Myerson (baseline)"),
     "5x10": (6.71875, "item-wise Myerson (baseline)"),
 }
+
+
+def myerson_single_item(n_bidders: int, values: str) -> float | None:
+    """Myerson's optimal revenue for one item and ``n_bidders`` i.i.d. bidders, in closed form.
+
+    ``E[max(0, max_i phi(v_i))]``: ``uniform(0,1)``: ``(n - 1 + 2^-n) / (n + 1)`` (second price,
+    reserve 1/2); ``exponential(mu)`` (``phi(v) = v - mu``, reserve ``mu``):
+    ``mu * sum_k C(n, k) (-1)^(k+1) e^-k / k``. ``None`` for other specs.
+
+    >>> round(myerson_single_item(3, "uniform(0,1)"), 6), round(myerson_single_item(3, "exponential(3)"), 4)
+    (0.53125, 2.7517)
+    """
+    n, spec = n_bidders, values.replace(" ", "")
+    if spec == "uniform(0,1)":
+        return (n - 1 + 2.0**-n) / (n + 1)
+    match = re.fullmatch(r"exponential\(([0-9.eE+-]+)\)", spec)
+    if match is None:
+        return None
+    mu = float(match.group(1))
+    return mu * sum(math.comb(n, k) * (-1) ** (k + 1) * math.exp(-k) / k for k in range(1, n + 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,10 +138,14 @@ class AuctionSetting:
 
     @property
     def known_revenue(self) -> float | None:
-        """The optimal (or best baseline) revenue when this setting is a preset, else ``None``."""
+        """The optimal (or best baseline) revenue when this setting is a preset or a single item
+        with i.i.d. ``uniform(0,1)`` or ``exponential(mean)`` values (Myerson's optimum,
+        :func:`myerson_single_item`), else ``None``."""
         for name, spec in PRESETS.items():
             if spec == self.key() and name in KNOWN_REVENUES:
                 return KNOWN_REVENUES[name][0]
+        if self.n_items == 1:
+            return myerson_single_item(self.n_bidders, self.values)
         return None
 
     @property

@@ -1,0 +1,135 @@
+"""Exact single-item regret (zoomed grid) against closed forms, and RegretNet trained on it."""
+
+import numpy as np
+import pytest
+import torch
+
+from econcs.auctions import (
+    VCG,
+    AuctionSetting,
+    Mechanism,
+    RegretNet,
+    RegretNetParams,
+    evaluate,
+    single_item_regret,
+)
+
+LOW, HIGH = torch.zeros(3, 1, dtype=torch.float64), torch.ones(3, 1, dtype=torch.float64)
+
+
+def _values(b=200, n=3, seed=0):
+    return torch.rand(b, n, 1, generator=torch.Generator().manual_seed(seed),
+                      dtype=torch.float64)
+
+
+def first_price(r):
+    """The highest report wins and pays its report: bidder i's regret is ``max(0, v_i -
+    max_{j != i} v_j)`` (a supremum: bid just above the highest other value)."""
+    top = r[..., 0].argmax(1, keepdim=True)
+    win = torch.zeros_like(r[..., 0]).scatter(1, top, 1.0)
+    return win.unsqueeze(-1), win * r[..., 0]
+
+
+def quadratic(r):
+    """Each bidder gets ``x(r) = r`` of its own unit and pays ``r^2 / 4`` (IC would be
+    ``r^2 / 2``): the best report is ``min(2 v, 1)``, an interior maximum for ``v < 1/2``."""
+    return r, r[..., 0] ** 2 / 4
+
+
+def test_first_price_regret_is_the_gap_to_the_highest_other_value():
+    v = _values()
+    mis, regret = single_item_regret(first_price, v, LOW, HIGH)
+    vals = v[..., 0]
+    others = torch.stack([torch.cat([vals[:, :i], vals[:, i + 1:]], 1).max(1).values
+                          for i in range(3)], 1)
+    np.testing.assert_allclose(regret.numpy(), (vals - others).clamp(min=0).numpy(), atol=1e-6)
+    assert mis.shape == v.shape
+    # the found report is the cheapest winning one, just above the highest other value
+    beats = vals > others
+    np.testing.assert_allclose(mis[..., 0][beats].numpy(), others[beats].numpy(), atol=1e-6)
+
+
+def test_interior_best_report_is_found_by_the_zooms():
+    v = _values(seed=1)
+    mis, regret = single_item_regret(quadratic, v, LOW, HIGH)
+    best = (2 * v).clamp(max=1.0)
+    expected = v * best - best**2 / 4 - (v * v - v * v / 4)
+    np.testing.assert_allclose(regret.numpy(), expected[..., 0].numpy(), atol=1e-9)
+    np.testing.assert_allclose(mis.numpy(), best.numpy(), atol=1e-4)
+    # without the zooms the 11-point grid misses the interior maxima: the check can fail
+    _, coarse = single_item_regret(quadratic, v, LOW, HIGH, points=11, zooms=0)
+    assert float((expected[..., 0] - coarse).max()) > 1e-4
+
+
+def test_shifted_grid_and_bad_input():
+    v = _values(b=50)
+    shift = torch.rand(50, 1, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    _, regret = single_item_regret(first_price, v, LOW, HIGH, points=16, zooms=1, zoom_points=8,
+                                   shift=shift)
+    exact = single_item_regret(first_price, v, LOW, HIGH)[1]
+    assert bool((regret <= exact + 1e-12).all())  # a lower bound on the finer search...
+    assert float((exact - regret).max()) < 2 / 16 + 1e-9  # ...within one coarse cell
+    with pytest.raises(ValueError, match="values"):
+        single_item_regret(first_price, torch.rand(5, 3, 2), LOW, HIGH)
+    with pytest.raises(ValueError, match="points"):
+        single_item_regret(first_price, v, LOW, HIGH, points=1)
+    with pytest.raises(ValueError, match="grid_points"):
+        RegretNetParams(grid_points=1)
+
+
+class FirstPrice(Mechanism):
+    def outcome(self, reports, temperature=None):
+        return first_price(reports)
+
+
+def test_evaluate_reports_the_exact_grid_beside_the_gradient_search():
+    s = AuctionSetting(3, 1)
+    vcg = evaluate(VCG(s), 1000, seed=0, regret_search="sanity")
+    assert vcg.regret_grid_mean == 0.0 and vcg.regret_gradient_mean == 0.0
+    fp = evaluate(FirstPrice(s, dtype="float64"), 1000, seed=0, n_regret_samples=200,
+                  n_restarts=4, n_steps=5)
+    # E[max(0, v_i - max_{j != i} v_j)] for 3 U[0,1] bidders: E[max - second] / 3 = (1/4) / 3
+    np.testing.assert_allclose(fp.regret_grid_mean, 1 / 12, rtol=0.2)
+    assert fp.regret_mean >= max(fp.regret_grid_mean, fp.regret_gradient_mean) - 1e-12
+    metrics = fp.as_metrics()
+    assert {"regret_grid_mean", "regret_gradient_mean"} <= set(metrics)
+
+
+def test_regretnet_trains_on_the_exact_single_item_regret():
+    s = AuctionSetting(2, 1)
+    mech = RegretNet(s, hidden=16).fit(max_iter=200, batch_size=64, n_train=2048, seed=0)
+    assert mech.history_[-1]["step"] == 200
+    # the training regret is the grid's: close to the exact regret of the trained network
+    v = s.sample(2000, generator=torch.Generator().manual_seed(3))
+    _, exact = single_item_regret(mech.outcome, v, mech._low, mech._high)
+    _, coarse = single_item_regret(mech.outcome, v, mech._low, mech._high, points=16, zooms=1,
+                                   zoom_points=8, shift=torch.rand(2000, 1))
+    assert float(coarse.mean()) >= 0.7 * float(exact.mean())
+    # gradient-ascent training (grid_points=0) still runs on one item
+    RegretNet(s, hidden=8).fit(max_iter=3, batch_size=16, n_train=64, grid_points=0, seed=0)
+
+
+def test_single_item_defaults_and_the_myerson_reference():
+    p = RegretNetParams().resolved(3, 1)
+    assert (p.max_iter, p.lr, p.rho, p.rho_increment) == (1500, 4e-3, 20.0, 40.0)
+    assert RegretNetParams().resolved(5, 1).rho == 12.0
+    q = RegretNetParams().resolved(3, 2)
+    assert (q.max_iter, q.lr, q.rho, q.rho_increment) == (6000, 1e-3, 1.0, 5.0)
+    # gradient-ascent training on one item keeps the authors' recipe; explicit values stay
+    r = RegretNetParams(grid_points=0, max_iter=7).resolved(3, 1)
+    assert (r.max_iter, r.rho) == (7, 1.0)
+    assert RegretNet(AuctionSetting(2, 1)).hidden == 32
+    assert RegretNet(AuctionSetting(2, 2), hidden=None).hidden == 100
+    # Myerson's optimum for n i.i.d. U[0,1] bidders by Monte Carlo of E[max(0, max 2v - 1)]
+    for n in (2, 3, 5):
+        v = torch.rand(400_000, n, generator=torch.Generator().manual_seed(n),
+                       dtype=torch.float64)
+        mc = float((2 * v.max(1).values - 1).clamp(min=0).mean())
+        np.testing.assert_allclose(AuctionSetting(n, 1).known_revenue, mc, rtol=3e-3)
+    # exponential(3): phi(v) = v - 3
+    e = -3 * torch.log(torch.rand(400_000, 3, generator=torch.Generator().manual_seed(7),
+                                  dtype=torch.float64))
+    mc = float((e.max(1).values - 3).clamp(min=0).mean())
+    np.testing.assert_allclose(AuctionSetting(3, 1, values="exponential(3)").known_revenue, mc,
+                               rtol=1e-2)
+    assert AuctionSetting(3, 1, values="beta(2,2)").known_revenue is None
