@@ -292,9 +292,6 @@ QUICK = [
          "<= 1e-3)", n_items=1, ref_rtol=0.02, ref_regret=1e-3, n_eval=100_000),
     _row("auctions.regretnet", "RegretNet 3x1 U[0,1] defaults (Myerson 17/32 within 2% at regret "
          "<= 1e-3)", n_bidders=3, n_items=1, ref_rtol=0.02, ref_regret=1e-3, n_eval=100_000),
-    _row("auctions.regretnet", "RegretNet 3x1 exponential(3) defaults (Myerson 2.7517 within 2% "
-         "at regret <= 1e-3)", n_bidders=3, n_items=1, values="exponential(3)", ref_rtol=0.02,
-         ref_regret=1e-3, n_eval=100_000),
     _row("auctions.regretnet", "RegretNet 2x2 (quick: revenue >= 0.85 at regret <= 2e-3)",
          rho_increment=10.0, ref_revenue=0.85, ref_rtol=0.0, ref_relation="ge", ref_regret=2e-3,
          **_RG_QUICK),
@@ -326,6 +323,11 @@ FULL = [  # estimated wall time on one loaded CPU thread in each comment (README
     _row("auctions.regretnet", "RegretNet 2x1 (Myerson 5/12, regret <= 1e-3)", n_items=1,
          max_iter=20_000, rho=100.0, rho_increment=100.0, hidden=100, grid_points=0,
          ref_revenue=MYERSON_2X1, ref_regret=1e-3, **{**_EVAL_FULL_RN, "n_eval": 100_000}),
+    # one item, exponential(3) values, the defaults (as the quick U[0,1] rows): an open gap, not a
+    # quick row: -4.5% / -6.8% on seeds 0 / 1 at exact regret 8e-4 (README: Known gaps); ~2 min
+    _row("auctions.regretnet", "RegretNet 3x1 exponential(3) defaults (Myerson 2.7517 within 2% "
+         "at regret <= 1e-3)", n_bidders=3, n_items=1, values="exponential(3)", max_iter=1500,
+         ref_rtol=0.02, ref_regret=1e-3, **{**_EVAL_FULL_RN, "n_eval": 100_000}),
     # the default (authors') recipe on a reduced schedule: 70_000 steps (rho +5 every 1750),
     # tolerance 2% (100k steps: -0.52% / -1.41% on seeds 0 / 1; 25k: -1.77%); ~55 min (100k:
     # 4396 s). Their 400_000 steps (-0.16%): PAPER_SCALE
