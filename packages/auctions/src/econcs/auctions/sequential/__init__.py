@@ -16,6 +16,7 @@ compared with the optimal item-wise and grand-bundle posted prices.
 from econcs.auctions.sequential._dp import DPParams, bundlewise, dp, dp_sym, itemwise
 from econcs.auctions.sequential._evaluate import SequentialReport, evaluate_sequential, rollout
 from econcs.auctions.sequential._fpi import FPIParams, FPIPolicy, FPIResult, fpi
+from econcs.auctions.sequential._fpi_entry import EntryFeeFPIPolicy, fpi_entry_fee
 from econcs.auctions.sequential._mechanism import (
     ItemPricePolicy,
     SequentialPolicy,
@@ -32,6 +33,7 @@ from econcs.auctions.sequential._setting import SETTINGS, SequentialSetting
 __all__ = [
     "SETTINGS",
     "DPParams",
+    "EntryFeeFPIPolicy",
     "FPIParams",
     "FPIPolicy",
     "FPIResult",
@@ -50,6 +52,7 @@ __all__ = [
     "dp_sym",
     "evaluate_sequential",
     "fpi",
+    "fpi_entry_fee",
     "itemwise",
     "load_policy",
     "rollout",

@@ -17,9 +17,12 @@ import dataclasses
 import functools
 from typing import Any
 
+import torch
+
 from econcs.auctions.sequential._dp import DPParams, bundlewise, dp, dp_sym, itemwise
 from econcs.auctions.sequential._evaluate import evaluate_sequential
 from econcs.auctions.sequential._fpi import FPIParams, fpi
+from econcs.auctions.sequential._fpi_entry import fpi_entry_fee
 from econcs.auctions.sequential._setting import MENUS, SETTINGS, SequentialSetting
 from econcs.shared import (
     Experiment,
@@ -76,6 +79,8 @@ class SequentialConfig(Params):
 def run_sequential(cfg: SequentialConfig, ctx: RunContext) -> ExperimentResult:
     s = cfg.sequential_setting
     solve = METHODS[cfg.method]
+    if cfg.method == "fpi" and cfg.menu == "entry-fee":
+        solve = fpi_entry_fee
     params = cfg.fpi if cfg.method == "fpi" else cfg.train
     policy = solve(s, params, generator=ctx.generator("train"), device=ctx.device,
                    callback=ctx.callback(log_every=1), resume=ctx.load_checkpoint())
@@ -85,7 +90,10 @@ def run_sequential(cfg: SequentialConfig, ctx: RunContext) -> ExperimentResult:
     metrics = report.as_metrics()
     values = getattr(policy, "values_", None)
     if cfg.method == "fpi":  # the critic's value of the first state
-        metrics["revenue_to_go"] = float(policy.table[0, -1])
+        first = torch.zeros(1, dtype=torch.long, device=policy.device)
+        with torch.no_grad():
+            metrics["revenue_to_go"] = float(policy.value(first, torch.ones(
+                1, s.n_items, dtype=torch.bool, device=policy.device)))
     elif values is not None:
         metrics["revenue_to_go"] = float(values[0].max() if values.dim() > 1 else values[0])
     refs = {}

@@ -187,7 +187,7 @@ def _rollout_states(policy: FPIPolicy, episodes: int, gen: torch.Generator):
     """Visited states ``(bidder (E n,), available (E n, m))`` and their returns-to-go ``(E n,)``
     of ``episodes`` rollouts of ``policy`` (exact choices)."""
     s = policy.setting
-    n, dev = s.n_bidders, policy.table.device
+    n, dev = s.n_bidders, policy.device
     values = s.sample(episodes, generator=gen, device=dev)
     avail = torch.ones(episodes, s.n_items, dtype=torch.bool, device=dev)
     states, pays = [], []
