@@ -19,8 +19,8 @@ def test_suite_rows_name_the_experiment_and_parse():
         config_from_overrides(SequentialConfig, dict(rep.overrides))
 
 
-FPI_TINY = {"fpi.max_iter": 10, "hidden": 8, "warmup": 2, "n_states": 16, "log_every": 5,
-            "n_log_eval": 64}
+FPI_TINY = {"fpi.max_iter": 10, "fpi.hidden": 8, "warmup": 2, "n_states": 16, "log_every": 5,
+            "fpi.n_log_eval": 64}
 
 
 @pytest.mark.parametrize("method", ["dp", "dp-sym", "itemwise", "bundle", "fpi"])
@@ -64,3 +64,14 @@ def test_killed_run_resumes_to_the_same_metrics(method, every, tmp_path, monkeyp
     assert resumed.metrics == full.metrics
     saved = json.loads((tmp_path / "full" / "result.json").read_text())
     assert saved["metrics"]["revenue"] == full.metrics["revenue"]
+
+
+def test_ppo_method_runs_through_the_experiment(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    cfg = config_from_overrides(SequentialConfig, {
+        **TINY, "method": "ppo", "total_timesteps": 256, "n_envs": 2, "n_steps": 128,
+        "batch_size": 64, "ppo.hidden": 8, "ppo.layers": 1, "eval_every": 256,
+        "ppo.n_log_eval": 256})
+    rec = run_experiment(EXP, cfg, out_dir=tmp_path, seed=0)
+    assert 0 <= rec.metrics["revenue"] < 2.0
+    assert load_policy(tmp_path / "policy.safetensors").setting == cfg.sequential_setting

@@ -14,6 +14,12 @@ compared with the optimal item-wise and grand-bundle posted prices.
 """
 
 from econcs.auctions.sequential._dp import DPParams, bundlewise, dp, dp_sym, itemwise
+from econcs.auctions.sequential._env import (
+    ActionPolicy,
+    SequentialAuctionEnv,
+    action_to_menu,
+    observation,
+)
 from econcs.auctions.sequential._evaluate import SequentialReport, evaluate_sequential, rollout
 from econcs.auctions.sequential._fpi import FPIParams, FPIPolicy, FPIResult, fpi
 from econcs.auctions.sequential._fpi_entry import EntryFeeFPIPolicy, fpi_entry_fee
@@ -28,10 +34,12 @@ from econcs.auctions.sequential._mechanism import (
     load_policy,
 )
 from econcs.auctions.sequential._offset_rochetnet import OffsetRochetNetParams
+from econcs.auctions.sequential._ppo import PPOParams, PPOPolicy, ppo
 from econcs.auctions.sequential._setting import SETTINGS, SequentialSetting
 
 __all__ = [
     "SETTINGS",
+    "ActionPolicy",
     "DPParams",
     "EntryFeeFPIPolicy",
     "FPIParams",
@@ -39,11 +47,15 @@ __all__ = [
     "FPIResult",
     "ItemPricePolicy",
     "OffsetRochetNetParams",
+    "PPOParams",
+    "PPOPolicy",
+    "SequentialAuctionEnv",
     "SequentialPolicy",
     "SequentialReport",
     "SequentialSetting",
     "SizeTablePolicy",
     "TablePolicy",
+    "action_to_menu",
     "bundlewise",
     "choose_bundle",
     "choose_entry_fee",
@@ -55,5 +67,7 @@ __all__ = [
     "fpi_entry_fee",
     "itemwise",
     "load_policy",
+    "observation",
+    "ppo",
     "rollout",
 ]

@@ -23,6 +23,7 @@ from econcs.auctions.sequential._dp import DPParams, bundlewise, dp, dp_sym, ite
 from econcs.auctions.sequential._evaluate import evaluate_sequential
 from econcs.auctions.sequential._fpi import FPIParams, fpi
 from econcs.auctions.sequential._fpi_entry import fpi_entry_fee
+from econcs.auctions.sequential._ppo import PPOParams, ppo
 from econcs.auctions.sequential._setting import MENUS, SETTINGS, SequentialSetting
 from econcs.shared import (
     Experiment,
@@ -38,7 +39,8 @@ from econcs.shared import (
 
 __all__ = ["EXPERIMENTS", "SequentialConfig"]
 
-METHODS = {"dp": dp, "dp-sym": dp_sym, "itemwise": itemwise, "bundle": bundlewise, "fpi": fpi}
+METHODS = {"dp": dp, "dp-sym": dp_sym, "itemwise": itemwise, "bundle": bundlewise, "fpi": fpi,
+           "ppo": ppo}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,12 +53,13 @@ class SequentialConfig(Params):
                          "D 3-demand, E independent bundle values, F complements/substitutes",
                          choices=tuple(SETTINGS))
     method: str = param("dp", "dp | dp-sym (i.i.d. items) | itemwise | bundle (posted prices) | "
-                        "fpi (actor-critic networks)",
+                        "fpi (actor-critic networks) | ppo (stable-baselines3, the [rl] extra)",
                         choices=tuple(METHODS))
     menu: str = param("bundle", "bundle (a price per bundle, m <= 10) or entry-fee (item prices "
                       "and a fee)", choices=MENUS)
     train: DPParams = nested(DPParams, "the offset RochetNet at every state (DP methods)")
     fpi: FPIParams = nested(FPIParams, "fitted policy iteration (method=fpi)")
+    ppo: PPOParams = nested(PPOParams, "PPO on the Gymnasium environment (method=ppo)")
     n_eval: int = param(100_000, "held-out episodes for revenue", low=1)
     ref_revenue: float | None = param(None, "reference revenue (the paper's)")
     ref_rtol: float = param(0.01, "relative tolerance on the revenue reference", low=0.0)
@@ -81,7 +84,7 @@ def run_sequential(cfg: SequentialConfig, ctx: RunContext) -> ExperimentResult:
     solve = METHODS[cfg.method]
     if cfg.method == "fpi" and cfg.menu == "entry-fee":
         solve = fpi_entry_fee
-    params = cfg.fpi if cfg.method == "fpi" else cfg.train
+    params = {"fpi": cfg.fpi, "ppo": cfg.ppo}.get(cfg.method, cfg.train)
     policy = solve(s, params, generator=ctx.generator("train"), device=ctx.device,
                    callback=ctx.callback(log_every=1), resume=ctx.load_checkpoint())
     policy.save(ctx.out_dir / "policy.safetensors")
