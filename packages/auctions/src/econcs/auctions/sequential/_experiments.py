@@ -123,7 +123,20 @@ QUICK = [
          **_DP_QUICK),
 ]
 
+# FPI: 3x256 tanh actor and critic (paper); MEASUREMENTS.md for the budgets
+_FPI_5 = {"fpi.max_iter": 600, "log_every": 50}
+_FPI_10 = {"fpi.max_iter": 1500, "n_values": 16, "lr_actor": 1e-4, "log_every": 100}
+
 FULL = [
+    _row("FPI 5x5 A (paper 3.12)", method="fpi", ref_revenue=3.12, **_FPI_5),
+    _row("FPI 5x5 C (paper 2.43)", method="fpi", setting="C", ref_revenue=2.43, **_FPI_5),
+    # PPO through the Gymnasium environment (econcs-auctions[rl]): must land below FPI's 3.12
+    _row("PPO 5x5 A (paper 3.09; below FPI 3.12)", method="ppo", total_timesteps=200_000,
+         ref_revenue=3.12, ref_rtol=0.0, ref_relation="le"),
+    _row("FPI 10x10 A (paper 7.59)", method="fpi", n_bidders=10, n_items=10, ref_revenue=7.59,
+         **_FPI_10),
+    _row("FPI 20x20 A entry fee (paper 17.11)", method="fpi", n_bidders=20, n_items=20,
+         menu="entry-fee", ref_revenue=17.11, **{**_FPI_10, "lr_actor": 1e-3}),
     _row("DP-Sym 10x10 A (paper 7.60)", method="dp-sym", n_bidders=10, n_items=10,
          ref_revenue=7.60, **_DP_FULL),
     _row("item-wise 10x10 A (paper 7.41; exact 7.4149)", method="itemwise", n_bidders=10,
