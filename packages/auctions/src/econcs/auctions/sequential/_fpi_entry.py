@@ -5,7 +5,8 @@ critic over ``n x 2^m`` states. The actor posts ``m`` item prices and one entry 
 additive bidder takes every unsold item of non-negative surplus and buys iff the total surplus
 covers the fee (:func:`~econcs.auctions.sequential.choose_entry_fee`, by sorting).
 
-- **Critic** ``V(i, S)`` on the same inputs as :mod:`~econcs.auctions.sequential._fpi`, evaluated
+- **Critic** ``V(i, S) = sigmoid(net) * sum_{j in S} h_j`` (bounded by the unsold items' largest
+  values: unbounded, its bootstrapped targets ran away to 21.8 > 20 on 20x20 A), evaluated
   directly on next states (a target copy, refreshed every ``refresh_every`` steps); targets
   ``E_v[pay + V(i + 1, S \\ T)]`` under the exact choice.
 - **Actor**: the relaxed choice takes item ``j`` with weight ``sigmoid((v_j - p_j) / t)`` and buys
@@ -94,7 +95,9 @@ class EntryFeeFPIPolicy(SequentialPolicy):
         n = self.setting.n_bidders
         out = self.critic(_state_input(bidder.clamp(max=n - 1), available, n)).squeeze(1)
         live = (bidder < n) & (available > 0).any(1)
-        return torch.where(live, out * float(self.high.sum()), 0.0)
+        # bounded by the unsold items' top values: bootstrapped targets cannot run away
+        bound = (available.to(self.high.dtype) * self.high).sum(1)
+        return torch.where(live, torch.sigmoid(out) * bound, 0.0)
 
     def prices(self, bidder: torch.Tensor, available: torch.Tensor):
         """``((B, m) item prices, (B,) fee)``, differentiable in the actor."""
