@@ -50,9 +50,11 @@ def test_fpi_unit_demand_reaches_the_dp_value():
     assert_allclose(evaluate_sequential(policy, 200_000, seed=3).revenue, exact, rtol=0.01)
 
 
-def test_interrupted_fpi_resumes_to_the_same_policy(tmp_path):
+@pytest.mark.parametrize("mix", [1.0, 0.3])
+def test_interrupted_fpi_resumes_to_the_same_policy(mix, tmp_path):
     s = SequentialSetting(2, 2, "A")
-    kw = {**SMALL, "hidden": 16, "warmup": 5, "log_every": 10, "n_log_eval": 64}
+    kw = {**SMALL, "hidden": 16, "warmup": 5, "log_every": 10, "n_log_eval": 64,
+          "table_mix": mix}
     full = fpi(s, max_iter=30, **kw)
     saved = {}
 

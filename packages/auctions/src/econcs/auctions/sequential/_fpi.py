@@ -68,6 +68,9 @@ class FPIParams(Params):
                                low_inclusive=False)
     refresh_every: int = param(10, "iterations between recomputing the critic's table of "
                                "continuation values (a target network)", low=1)
+    table_mix: float = param(1.0, "weight of the fresh critic in each refresh of the table "
+                             "(1: a hard copy; < 1: an average that smooths the offsets)",
+                             low=0.0, high=1.0, low_inclusive=False)
     warmup: int = param(200, "critic steps on Monte-Carlo rollout returns before training",
                         low=0)
     n_rollouts: int = param(4096, "episodes per warm-up step", low=1)
@@ -136,14 +139,18 @@ class FPIPolicy(SequentialPolicy):
         return torch.where(live, out * self.scale * self.setting.n_items, 0.0)
 
     @torch.no_grad()
-    def refresh(self) -> torch.Tensor:
-        """Recompute ``table`` ``(n + 1, 2^m)`` from the critic; returns it."""
+    def refresh(self, mix: float = 1.0) -> torch.Tensor:
+        """Recompute ``table`` ``(n + 1, 2^m)`` from the critic (``mix < 1``: move it that far
+        towards the critic, unless it is still all zero); returns it."""
         n, k = self.setting.n_bidders, self.setting.n_bundles
         dev = self.table.device
         bidder = torch.arange(n + 1, device=dev).repeat_interleave(k)
         states = torch.arange(k, device=dev).repeat(n + 1)
         avail = self.setting.bundles.to(dev)[states] > 0.5
-        self.table.copy_(self.value(bidder, avail).view(n + 1, k))
+        fresh = self.value(bidder, avail).view(n + 1, k)
+        if mix < 1.0 and bool(self.table.any()):
+            fresh = mix * fresh + (1.0 - mix) * self.table
+        self.table.copy_(fresh)
         return self.table
 
     def prices(self, bidder: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
@@ -290,7 +297,7 @@ def fpi(setting: SequentialSetting, params: FPIParams | None = None, /, *, seed:
     n = setting.n_bidders
     for it in range(start, p.max_iter):
         if it % p.refresh_every == 0:  # the offsets: a target copy of the critic
-            policy.refresh()
+            policy.refresh(p.table_mix)
         rb, ra, _ = _rollout_states(policy, max(1, half // n), gen)
         qb, qa = _random_states(setting, p.n_states - rb.numel(), gen, dev)
         bidder, avail = torch.cat([rb, qb]), torch.cat([ra, qa])
@@ -318,7 +325,7 @@ def fpi(setting: SequentialSetting, params: FPIParams | None = None, /, *, seed:
                             "opt_actor": opt_a.state_dict(), "opt_critic": opt_c.state_dict(),
                             "history": list(history), "generator": gen.get_state()}
                 callback(step, {k: v for k, v in row.items() if k != "step"}, state_fn)
-    policy.refresh()
+    policy.refresh(p.table_mix)
     policy.eval()
     policy.history_ = history_tuple(history)
     policy.result_ = FPIResult(policy, policy.history_, p.max_iter)
@@ -336,7 +343,7 @@ def _warmup(policy: FPIPolicy, opt: torch.optim.Optimizer, p: FPIParams,
     visited states (and, through ``refresh``, its offsets with them)."""
     for it in range(p.warmup):
         if it % 10 == 0:
-            policy.refresh()
+            policy.refresh(p.table_mix)
         bidder, avail, to_go = _rollout_states(policy, max(1, p.n_rollouts // 8), gen)
         loss = ((policy.value(bidder, avail) - to_go) ** 2).mean()
         opt.zero_grad(set_to_none=True)
@@ -347,7 +354,7 @@ def _warmup(policy: FPIPolicy, opt: torch.optim.Optimizer, p: FPIParams,
 @torch.no_grad()
 def _history_row(policy: FPIPolicy, p: FPIParams, gen: torch.Generator, step: int,
                  relaxed: float, critic_loss: float) -> dict[str, Any]:
-    policy.refresh()
+    policy.refresh(p.table_mix)
     _, _, to_go = _rollout_states(policy, p.n_log_eval, gen)
     revenue = float(to_go.view(p.n_log_eval, -1)[:, 0].double().mean())
     return {"step": step, "revenue": revenue, "relaxed": relaxed, "critic_loss": critic_loss,
