@@ -28,6 +28,7 @@ parser.add_argument("--max-iter", type=int, default=None)
 parser.add_argument("--target", type=float, default=None)
 parser.add_argument("--log-eval", type=int, default=8192)
 parser.add_argument("--lr-actor", type=float, default=1e-4)
+parser.add_argument("--table-mix", type=float, default=0.2)
 parser.add_argument("--temperature", type=float, default=0.05,
                     help="softmax temperature (0.01 stalls DP-Sym 10x10 A at 7.31)")
 args = parser.parse_args()
@@ -54,7 +55,7 @@ else:
 
     policy = fpi(setting, max_iter=args.max_iter or 1500, lr_actor=args.lr_actor,
                  n_values=16, n_log_eval=args.log_eval, temperature=args.temperature,
-                 device=args.device, callback=callback)
+                 table_mix=args.table_mix, log_every=50, device=args.device, callback=callback)
     print("time to", target, ":", f"wall {hit['wall']:.1f} s, cpu {hit['cpu']:.1f} s "
           f"(step {hit['step']})" if hit else "not reached")
 revenue = evaluate_sequential(policy, 100_000, seed=1)

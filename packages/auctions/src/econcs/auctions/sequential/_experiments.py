@@ -128,7 +128,7 @@ QUICK = [
 # FPI: 3x256 tanh actor and critic (paper); MEASUREMENTS.md for the budgets
 _FPI_5 = {"fpi.max_iter": 600, "log_every": 50}
 _FPI_10 = {"fpi.max_iter": 1500, "n_values": 16, "lr_actor": 1e-4, "log_every": 100,
-           "fpi.temperature": 0.05}
+           "fpi.temperature": 0.05, "table_mix": 0.2}
 
 FULL = [
     _row("FPI 5x5 A (paper 3.12)", method="fpi", ref_revenue=3.12, **_FPI_5),
