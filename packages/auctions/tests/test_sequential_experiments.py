@@ -9,7 +9,7 @@ from econcs.auctions.sequential._experiments import EXPERIMENTS, SequentialConfi
 from econcs.shared import config_from_overrides, run_experiment
 
 EXP = EXPERIMENTS.experiments[0]
-TINY = {"n_bidders": 2, "n_items": 2, "max_iter": 5, "n_train": 64, "n_val": 256,
+TINY = {"n_bidders": 2, "n_items": 2, "train.max_iter": 5, "n_train": 64, "n_val": 256,
         "n_eval": 2000}
 
 
@@ -19,9 +19,13 @@ def test_suite_rows_name_the_experiment_and_parse():
         config_from_overrides(SequentialConfig, dict(rep.overrides))
 
 
-@pytest.mark.parametrize("method", ["dp", "dp-sym", "itemwise", "bundle"])
+FPI_TINY = {"fpi.max_iter": 10, "fpi.hidden": 8, "warmup": 2, "n_states": 16, "log_every": 5,
+            "fpi.n_log_eval": 64}
+
+
+@pytest.mark.parametrize("method", ["dp", "dp-sym", "itemwise", "bundle", "fpi"])
 def test_every_method_runs_tiny_and_saves_its_policy(method, tmp_path):
-    cfg = config_from_overrides(SequentialConfig, {**TINY, "method": method})
+    cfg = config_from_overrides(SequentialConfig, {**TINY, **FPI_TINY, "method": method})
     rec = run_experiment(EXP, cfg, out_dir=tmp_path, seed=0)
     assert 0 < rec.metrics["revenue"] < 2.0
     policy = load_policy(tmp_path / "policy.safetensors")
@@ -46,16 +50,28 @@ def test_bad_config_is_rejected():
         config_from_overrides(SequentialConfig, {"setting": "Z"})
 
 
-def test_killed_run_resumes_to_the_same_metrics(tmp_path, monkeypatch):
-    cfg = config_from_overrides(SequentialConfig, {**TINY, "n_bidders": 3,
-                                                   "checkpoint_every": 1})
+@pytest.mark.parametrize("method, every", [("dp", 1), ("fpi", 5)])
+def test_killed_run_resumes_to_the_same_metrics(method, every, tmp_path, monkeypatch):
+    cfg = config_from_overrides(SequentialConfig, {**TINY, **FPI_TINY, "n_bidders": 3,
+                                                   "method": method, "checkpoint_every": every})
     full = run_experiment(EXP, cfg, out_dir=tmp_path / "full", seed=0)
     fault = tmp_path / "fault"
     fault.write_text("raise")
     monkeypatch.setenv("ECONCS_FAULT_FILE", str(fault))
-    with pytest.raises(RuntimeError):  # killed at its first checkpoint (after one bidder)
+    with pytest.raises(RuntimeError):  # killed at its first checkpoint
         run_experiment(EXP, cfg, out_dir=tmp_path / "part", seed=0)
     resumed = run_experiment(EXP, cfg, resume_dir=tmp_path / "part")
     assert resumed.metrics == full.metrics
     saved = json.loads((tmp_path / "full" / "result.json").read_text())
     assert saved["metrics"]["revenue"] == full.metrics["revenue"]
+
+
+def test_ppo_method_runs_through_the_experiment(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    cfg = config_from_overrides(SequentialConfig, {
+        **TINY, "method": "ppo", "total_timesteps": 256, "n_envs": 2, "n_steps": 128,
+        "batch_size": 64, "ppo.hidden": 8, "ppo.layers": 1, "eval_every": 256,
+        "ppo.n_log_eval": 256})
+    rec = run_experiment(EXP, cfg, out_dir=tmp_path, seed=0)
+    assert 0 <= rec.metrics["revenue"] < 2.0
+    assert load_policy(tmp_path / "policy.safetensors").setting == cfg.sequential_setting
