@@ -84,7 +84,35 @@ def _state_input(bidder: torch.Tensor, available: torch.Tensor, n: int) -> torch
     return torch.cat([available.to(torch.float32), onehot], dim=1)
 
 
-class FPIPolicy(SequentialPolicy):
+class _ActorCritic(SequentialPolicy):
+    """An actor ``(m + n) -> n_out`` and a critic ``(m + n) -> 1``, tanh MLPs on the state's
+    availability bits and bidder one-hot; their last layers start near 0. The base of
+    :class:`FPIPolicy` and :class:`~econcs.auctions.sequential.EntryFeeFPIPolicy`."""
+
+    def _build(self, hidden: int, layers: int, n_out: int) -> None:
+        self.hidden, self.layers = int(hidden), int(layers)
+        m_n = self.setting.n_items + self.setting.n_bidders
+        self.actor = mlp(m_n, n_out, self.hidden, self.layers)
+        self.critic = mlp(m_n, 1, self.hidden, self.layers)
+
+    def hparams(self) -> dict[str, Any]:
+        return {"hidden": self.hidden, "layers": self.layers}
+
+    @classmethod
+    def from_tensors(cls, setting, tensors, **hparams):
+        return cls(setting, **hparams)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        for net in (self.actor, self.critic):
+            for mod in net:
+                if isinstance(mod, nn.Linear):
+                    nn.init.xavier_uniform_(mod.weight, generator=generator)
+                    nn.init.zeros_(mod.bias)
+            with torch.no_grad():
+                net[-1].weight.mul_(0.01)  # corrections and values start near 0
+
+
+class FPIPolicy(_ActorCritic):
     """Bundle menus from an actor and a critic network (:func:`fpi`).
 
     Parameters
@@ -106,29 +134,11 @@ class FPIPolicy(SequentialPolicy):
         if setting.menu != "bundle":
             raise ValueError(f"setting: FPI prices every bundle and needs menu='bundle', got "
                              f"menu={setting.menu!r}.")
-        self.hidden, self.layers = int(hidden), int(layers)
         n, m, k = setting.n_bidders, setting.n_items, setting.n_bundles
-        self.actor = mlp(m + n, k, self.hidden, self.layers)
-        self.critic = mlp(m + n, 1, self.hidden, self.layers)
+        self._build(hidden, layers, k)
         self.scale = setting.value_bound / m  # one item's value scale
         self.register_buffer("table", torch.zeros(n + 1, k))
         self.register_buffer("base", 0.5 * _mean_bundle_values(setting))
-
-    def hparams(self) -> dict[str, Any]:
-        return {"hidden": self.hidden, "layers": self.layers}
-
-    @classmethod
-    def from_tensors(cls, setting, tensors, **hparams):
-        return cls(setting, **hparams)
-
-    def reset_parameters(self, generator: torch.Generator) -> None:
-        for net in (self.actor, self.critic):
-            for mod in net:
-                if isinstance(mod, nn.Linear):
-                    nn.init.xavier_uniform_(mod.weight, generator=generator)
-                    nn.init.zeros_(mod.bias)
-            with torch.no_grad():
-                net[-1].weight.mul_(0.01)  # corrections and values start near 0
 
     def value(self, bidder: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
         """``(B,)`` the critic's revenue-to-go of states ``(bidder (B,), available (B, m))``

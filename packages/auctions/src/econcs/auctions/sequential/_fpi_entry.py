@@ -26,18 +26,17 @@ import math
 from typing import Any
 
 import torch
-from torch import nn
 
-from econcs.auctions._regretnet import mlp
 from econcs.auctions.sequential._fpi import (
     FPIParams,
     FPIResult,
+    _ActorCritic,
     _cpu_fork,
     _random_states,
     _rollout_states,
     _state_input,
 )
-from econcs.auctions.sequential._mechanism import SequentialPolicy, choose_entry_fee
+from econcs.auctions.sequential._mechanism import choose_entry_fee
 from econcs.auctions.sequential._setting import SequentialSetting
 from econcs.shared import (
     Callback,
@@ -51,7 +50,7 @@ from econcs.shared import (
 __all__ = ["EntryFeeFPIPolicy", "fpi_entry_fee"]
 
 
-class EntryFeeFPIPolicy(SequentialPolicy):
+class EntryFeeFPIPolicy(_ActorCritic):
     """Entry-fee menus from an actor network, with its critic (:func:`fpi_entry_fee`).
 
     ``menus(i, available (B, m))`` -> ``(item prices (B, m), fee (B,))``; ``value(i, S)`` the
@@ -65,27 +64,11 @@ class EntryFeeFPIPolicy(SequentialPolicy):
         if setting.setting not in ("A", "B"):
             raise ValueError(f"setting: entry-fee FPI needs additive values (settings A, B), got "
                              f"setting={setting.setting!r}.")
-        self.hidden, self.layers = int(hidden), int(layers)
-        n, m = setting.n_bidders, setting.n_items
-        self.actor = mlp(m + n, m + 1, self.hidden, self.layers)
-        self.critic = mlp(m + n, 1, self.hidden, self.layers)
+        self._build(hidden, layers, setting.n_items + 1)
         self.register_buffer("high", setting.item_high.float())
 
-    def hparams(self) -> dict[str, Any]:
-        return {"hidden": self.hidden, "layers": self.layers}
-
-    @classmethod
-    def from_tensors(cls, setting, tensors, **hparams):
-        return cls(setting, **hparams)
-
     def reset_parameters(self, generator: torch.Generator) -> None:
-        for net in (self.actor, self.critic):
-            for mod in net:
-                if isinstance(mod, nn.Linear):
-                    nn.init.xavier_uniform_(mod.weight, generator=generator)
-                    nn.init.zeros_(mod.bias)
-            with torch.no_grad():
-                net[-1].weight.mul_(0.01)
+        super().reset_parameters(generator)
         with torch.no_grad():
             self.actor[-1].bias[-1] = -3.0  # fee ~ 0.05 h
 
