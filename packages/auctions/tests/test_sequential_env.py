@@ -1,5 +1,7 @@
 """The Gymnasium environment of the auction MDP, and PPO on it (the optional [rl] extra)."""
 
+import tempfile
+
 import numpy as np
 import pytest
 import torch
@@ -60,13 +62,18 @@ def test_env_rollouts_match_evaluate_sequential():
     assert_allclose(np.mean(total), exact, atol=4 * np.std(total) / np.sqrt(len(total)))
 
 
-def test_ppo_trains_through_the_env_and_is_scored_exactly(tmp_path):
+def test_ppo_trains_through_the_env_and_is_scored_exactly(tmp_path, monkeypatch):
     pytest.importorskip("stable_baselines3")
     from econcs.auctions.sequential import ppo
 
+    scratch = tmp_path / "tmp"  # sb3's default logger would leave a SB3-<time> folder here
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
     s = SequentialSetting(2, 2, "A")
     policy = ppo(s, total_timesteps=512, n_envs=2, n_steps=128, batch_size=64, hidden=16,
                  layers=1, eval_every=256, n_log_eval=512)
+    assert not list(scratch.glob("SB3-*"))
     assert [row["step"] for row in policy.history_] == [256, 512]
     revenue = evaluate_sequential(policy, 20_000, seed=0).revenue
     assert 0.0 < revenue < 0.9  # DP optimum 2x2 A: 0.818

@@ -98,6 +98,7 @@ def ppo(setting: SequentialSetting, params: PPOParams | None = None, /, *, seed:
         from stable_baselines3 import PPO
         from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.logger import Logger
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("method ppo needs stable-baselines3: pip install "
                           "'econcs-auctions[rl]'") from err
@@ -109,6 +110,8 @@ def ppo(setting: SequentialSetting, params: PPOParams | None = None, /, *, seed:
                 batch_size=p.batch_size, seed=seed, device=str(dev), verbose=0,
                 policy_kwargs={"net_arch": [p.hidden] * p.layers,
                                "activation_fn": torch.nn.Tanh})
+    # a logger of our own: sb3's default one makes an empty /tmp/SB3-<time> folder every run
+    model.set_logger(Logger(folder=None, output_formats=[]))
     policy = PPOPolicy(setting, p.hidden, p.layers, net=model.policy)
     history: list[dict[str, Any]] = []
 
