@@ -115,16 +115,16 @@ class _ActorCritic(SequentialPolicy):
 class FPIPolicy(_ActorCritic):
     """Bundle menus from an actor and a critic network (:func:`fpi`).
 
+    ``actor(i, S)`` ``(B, 2^m)`` price corrections, ``critic(i, S)`` ``(B,)`` the revenue-to-go;
+    ``table`` ``(n + 1, 2^m)`` buffer holds the critic at every state (``refresh()`` recomputes it;
+    row ``n`` and the empty set are 0). Menus: see the module docstring.
+
     Parameters
     ----------
     setting
         a bundle-menu :class:`SequentialSetting` (``m <= 10``).
     hidden, layers
         the MLPs' width and depth (tanh).
-
-    ``actor(i, S)`` ``(B, 2^m)`` price corrections, ``critic(i, S)`` ``(B,)`` the revenue-to-go;
-    ``table`` ``(n + 1, 2^m)`` buffer holds the critic at every state (``refresh()`` recomputes it;
-    row ``n`` and the empty set are 0). Menus: see the module docstring.
     """
 
     menu = "bundle"
