@@ -228,6 +228,8 @@ def rankings_from_utilities(utilities) -> np.ndarray:
     utilities
         (n_voters, n_candidates) each voter's utility for each candidate.
 
+    Examples
+    --------
     >>> rankings_from_utilities([[0.1, 0.5, 0.3]]).tolist()
     [[1, 2, 0]]
     """
