@@ -112,6 +112,24 @@ class _ActorCritic(SequentialPolicy):
                 net[-1].weight.mul_(0.01)  # corrections and values start near 0
 
 
+def _start(policy: _ActorCritic, p: FPIParams, seed: int, generator: torch.Generator | None,
+           dev: torch.device, resume: tuple[int, dict[str, Any]] | None):
+    """The run's generator, initialised networks, the actor's and critic's Adam, the history and
+    the first step: fresh, or restored from ``resume = (step, state)`` (both FPI variants)."""
+    gen = make_generator(seed, dev) if generator is None else generator
+    policy.reset_parameters(make_generator(seed) if generator is None else _cpu_fork(gen))
+    opt_a = torch.optim.Adam(policy.actor.parameters(), lr=p.lr_actor)
+    opt_c = torch.optim.Adam(policy.critic.parameters(), lr=p.lr_critic)
+    if resume is None:
+        return gen, opt_a, opt_c, [], 0
+    start, state = resume
+    policy.load_state_dict(state["policy"])
+    opt_a.load_state_dict(state["opt_actor"])
+    opt_c.load_state_dict(state["opt_critic"])
+    gen.set_state(state["generator"])
+    return gen, opt_a, opt_c, list(state["history"]), start
+
+
 class FPIPolicy(_ActorCritic):
     """Bundle menus from an actor and a critic network (:func:`fpi`).
 
@@ -286,22 +304,9 @@ def fpi(setting: SequentialSetting, params: FPIParams | None = None, /, *, seed:
         raise ValueError(f"setting: FPI prices every bundle and needs menu='bundle', got "
                          f"menu={setting.menu!r}.")
     dev = resolve_device(device)
-    gen = make_generator(seed, dev) if generator is None else generator
     policy = FPIPolicy(setting, p.hidden, p.layers).to(dev)
-    init_gen = make_generator(seed) if generator is None else _cpu_fork(gen)
-    policy.reset_parameters(init_gen)
-    opt_a = torch.optim.Adam(policy.actor.parameters(), lr=p.lr_actor)
-    opt_c = torch.optim.Adam(policy.critic.parameters(), lr=p.lr_critic)
-    history: list[dict[str, Any]] = []
-    start = 0
-    if resume is not None:
-        start, state = resume
-        policy.load_state_dict(state["policy"])
-        opt_a.load_state_dict(state["opt_actor"])
-        opt_c.load_state_dict(state["opt_critic"])
-        history = list(state["history"])
-        gen.set_state(state["generator"])
-    else:
+    gen, opt_a, opt_c, history, start = _start(policy, p, seed, generator, dev, resume)
+    if resume is None:
         _warmup(policy, opt_c, p, gen)
     half = p.n_states // 2
     n = setting.n_bidders

@@ -31,9 +31,9 @@ from econcs.auctions.sequential._fpi import (
     FPIParams,
     FPIResult,
     _ActorCritic,
-    _cpu_fork,
     _random_states,
     _rollout_states,
+    _start,
     _state_input,
 )
 from econcs.auctions.sequential._mechanism import choose_entry_fee
@@ -42,7 +42,6 @@ from econcs.shared import (
     Callback,
     check_type,
     history_tuple,
-    make_generator,
     resolve_device,
     resolve_params,
 )
@@ -133,21 +132,9 @@ def fpi_entry_fee(setting: SequentialSetting, params: FPIParams | None = None, /
     check_type(setting, "setting", SequentialSetting)
     p = resolve_params(FPIParams, params, **overrides)
     dev = resolve_device(device)
-    gen = make_generator(seed, dev) if generator is None else generator
     policy = EntryFeeFPIPolicy(setting, p.hidden, p.layers).to(dev)
-    policy.reset_parameters(make_generator(seed) if generator is None else _cpu_fork(gen))
-    opt_a = torch.optim.Adam(policy.actor.parameters(), lr=p.lr_actor)
-    opt_c = torch.optim.Adam(policy.critic.parameters(), lr=p.lr_critic)
-    history: list[dict[str, Any]] = []
-    start = 0
-    if resume is not None:
-        start, state = resume
-        policy.load_state_dict(state["policy"])
-        opt_a.load_state_dict(state["opt_actor"])
-        opt_c.load_state_dict(state["opt_critic"])
-        history = list(state["history"])
-        gen.set_state(state["generator"])
-    else:
+    gen, opt_a, opt_c, history, start = _start(policy, p, seed, generator, dev, resume)
+    if resume is None:
         for _ in range(p.warmup):  # policy evaluation by rollouts of the initial policy
             bidder, avail, to_go = _rollout_states(policy, max(1, p.n_rollouts // 8), gen)
             loss = ((policy.value(bidder, avail) - to_go) ** 2).mean()
