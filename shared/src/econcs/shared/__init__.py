@@ -17,6 +17,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from econcs.shared.ascent import gradient_ascent
 from econcs.shared.augmented_lagrangian import (
     ALResult,
     AugmentedLagrangian,
@@ -135,6 +136,7 @@ __all__ = [
     "config_from_overrides",
     "cpu_threads",
     "game_closure",
+    "gradient_ascent",
     "history_tuple",
     "load_suites",
     "make_generator",

@@ -44,6 +44,7 @@ from econcs.shared import (
     resolve_device,
     resolve_params,
 )
+from econcs.shared.ascent import gradient_ascent
 
 __all__ = ["MenuNet", "MenuNetParams", "MenuResult", "evaluate_menu", "train_menu"]
 
@@ -243,46 +244,20 @@ def train_menu(
     # the initial menu is drawn on the CPU so that a seed gives the same menu on every device
     init_gen = gen if gen.device.type == "cpu" else make_generator(seed)
     model = MenuNet(m, p.menu_size, kind=p.kind, dtype=dtype, generator=init_gen).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=p.lr)
-    gamma = (p.lr_final / p.lr) ** (1.0 / max(p.max_iter, 1))
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
     c_t = torch.as_tensor(c_arr, dtype=dtype, device=device)
-    history: list[dict[str, Any]] = []
-    start = 0
-    if resume is not None:
-        start, state = resume
-        start = check_int(start, "resume step", low=0)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        gen.set_state(state["generator"])
-        history = [dict(h) for h in state["history"]]
 
-    def state_fn() -> dict[str, Any]:
-        return {"model": model.state_dict(), "opt": opt.state_dict(),
-                "sched": sched.state_dict(), "generator": gen.get_state(),
-                "history": [dict(h) for h in history]}
+    def objective(step: int) -> torch.Tensor:
+        x = _batch(dist, p.batch_size, p.qmc, gen, device, dtype)
+        choice = model(x, p.temperature)
+        return trade_profit(choice.allocation, choice.payment, x, c_t, l).mean()
 
     # a menu of a few hundred trades gains nothing from intra-op threads and loses several-fold
     # to oversubscription on a busy machine
     with cpu_threads(1, device):
-        for step in range(start + 1, p.max_iter + 1):
-            x = _batch(dist, p.batch_size, p.qmc, gen, device, dtype)
-            choice = model(x, p.temperature)
-            profit = trade_profit(choice.allocation, choice.payment, x, c_t, l).mean()
-            if not bool(torch.isfinite(profit.detach())):
-                raise DivergenceError(f"train_profit: got {float(profit.detach())} at step {step}; lower lr "
-                                      f"(now {p.lr}) or raise temperature (now {p.temperature}).")
-            opt.zero_grad()
-            (-profit).backward()
-            opt.step()
-            model.project_()
-            sched.step()
-            metrics = {"train_profit": float(profit.detach())}
-            if step % p.log_every == 0 or step == p.max_iter:
-                history.append({"step": step, **metrics})
-            if callback is not None:
-                callback(step, metrics, state_fn)
+        history = gradient_ascent(
+            model, objective, lr=p.lr, lr_final=p.lr_final, max_iter=p.max_iter, generator=gen,
+            log_every=p.log_every, project=model.project_, callback=callback, resume=resume,
+            hint=f"lower lr (now {p.lr}) or raise temperature (now {p.temperature})")
         eval_gen = make_generator(seed + 1, device)
         value = evaluate_menu(model, c_arr, l, dist, n_samples=p.eval_samples, generator=eval_gen)
     if not np.isfinite(value):

@@ -33,7 +33,6 @@ from econcs.amm._reference import Menu
 from econcs.amm._values import TraderValues, make_values
 from econcs.shared import (
     Callback,
-    DivergenceError,
     Params,
     check_int,
     cpu_threads,
@@ -43,6 +42,7 @@ from econcs.shared import (
     resolve_device,
     resolve_params,
 )
+from econcs.shared.ascent import gradient_ascent
 from econcs.shared.menus import softmax_temperature
 from econcs.shared.run_context import atomic_torch_save
 
@@ -286,45 +286,21 @@ def train_param_menu(
         if resume is None and p.warm_start_iter > 0:
             warm = _warm_start(model, p, dist, seed, dtype)
         model = model.to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=p.lr)
-        gamma = (p.lr_final / p.lr) ** (1.0 / p.max_iter)
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
-        history: list[dict[str, Any]] = []
-        start = 0
         if resume is not None:
-            start, state = resume
-            start = check_int(start, "resume step", low=0)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["opt"])
-            sched.load_state_dict(state["sched"])
-            gen.set_state(state["generator"])
-            history = [dict(h) for h in state["history"]]
-            warm = float(state["warm"])
+            warm = float(resume[1]["warm"])
 
-        def state_fn() -> dict[str, Any]:
-            return {"model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "generator": gen.get_state(),
-                    "history": [dict(h) for h in history], "warm": warm}
-
-        for step in range(start + 1, p.max_iter + 1):
+        def objective(step: int) -> torch.Tensor:
             c, l = _sample_settings(p, m, gen, device, dtype)
             x = _values_batch(dist, p.batch_size, gen, device, dtype)
             alloc, pay = model(c, l)
             per_setting = _menu_profit(alloc, pay, x, c, l, p.temperature)
             weight = 1 / ((1 - l) ** 2).clamp_min(0.01) if p.balance else torch.ones_like(l)
-            profit = (per_setting * weight).sum() / weight.sum()
-            if not bool(torch.isfinite(profit.detach())):
-                raise DivergenceError(f"train_profit: got {float(profit.detach())} at step {step}; "
-                                      f"lower lr (now {p.lr}).")
-            opt.zero_grad()
-            (-profit).backward()
-            opt.step()
-            sched.step()
-            metrics = {"train_profit": float(profit.detach())}
-            if step % p.log_every == 0 or step == p.max_iter:
-                history.append({"step": step, **metrics})
-            if callback is not None:
-                callback(step, metrics, state_fn)
+            return (per_setting * weight).sum() / weight.sum()
+
+        history = gradient_ascent(
+            model, objective, lr=p.lr, lr_final=p.lr_final, max_iter=p.max_iter, generator=gen,
+            log_every=p.log_every, callback=callback, resume=resume, extra={"warm": warm},
+            hint=f"lower lr (now {p.lr})")
     return ParamMenuResult(model, warm, p.max_iter, history_tuple(history), p)
 
 
