@@ -109,7 +109,9 @@ def test_capture_bad_input():
 def test_cuda_graph_step_matches_eager_on_the_gpu(valuation):
     """Graph replay == the eager trainer on the GPU, up to float rounding: capturable Adam computes
     its bias corrections in float32 on the device (the eager one in Python floats), so in float64
-    the two differ by ~1e-7 of each update. Between the capture (step 4) and the end, the replays
+    the two differ by ~1e-7 of each update (the tolerance leaves room for Adam's normalised
+    misreport steps to amplify it where a gradient is near 0; a wrong step differs by ~1e-3).
+    Between the capture (step 4) and the end, the replays
     and the host schedules never synchronise with the host."""
     s = AuctionSetting(2, 2, valuation=valuation)
     kw = {**KW, "max_iter": 30}
@@ -126,5 +128,53 @@ def test_cuda_graph_step_matches_eager_on_the_gpu(valuation):
             **kw, capture=True, callback=no_sync)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    _assert_same_parameters(eager, cap, rtol=1e-6, atol=1e-9)
-    assert cap.history_[-1]["revenue"] == pytest.approx(eager.history_[-1]["revenue"], rel=1e-6)
+    _assert_same_parameters(eager, cap, rtol=1e-5, atol=1e-7)
+    assert cap.history_[-1]["revenue"] == pytest.approx(eager.history_[-1]["revenue"], rel=1e-5)
+
+
+def test_captured_step_never_reads_a_tensor_on_the_host_and_repeats_its_ops():
+    """What a CUDA graph needs, checked on the CPU: inside the step no op moves a value to the host
+    (``.item()``, ``bool()``, data-dependent shapes) except the CPU Adam's own step counter (the
+    capturable Adam of the CUDA path keeps it on the device), and every step runs the same ops on
+    the same shapes."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    host_reads = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.nonzero.default,
+                  torch.ops.aten.masked_select.default, torch.ops.aten.unique_dim.default,
+                  torch.ops.aten._unique2.default}
+
+    class Recorder(TorchDispatchMode):
+        def __init__(self, opt):
+            super().__init__()
+            self.opt, self.ops, self.bad = opt, [], []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func in host_reads and not (
+                    func is torch.ops.aten._local_scalar_dense.default
+                    and any(args[0] is st["step"] for st in self.opt.state.values())):
+                self.bad.append(func)
+            shapes = tuple(o.shape for o in (out if isinstance(out, tuple | list) else (out,))
+                           if isinstance(o, torch.Tensor))
+            self.ops.append((func, shapes))
+            return out
+
+    traces = []
+    original = RegretNetStep._step
+
+    def traced(self):
+        with Recorder(self.opt) as rec:
+            out = original(self)
+        traces.append(rec)
+        return out
+
+    RegretNetStep._step = traced
+    try:
+        RegretNet(AuctionSetting(2, 3, valuation="unit-demand"), hidden=8).fit(
+            **{**KW, "max_iter": 4}, capture=True)
+    finally:
+        RegretNetStep._step = original
+    assert len(traces) == 4 and all(not t.bad for t in traces), [t.bad for t in traces]
+    # the first step initialises Adam's state; from then on every step is the same op sequence
+    assert traces[1].ops == traces[2].ops == traces[3].ops
+    assert len(traces[1].ops) > 100

@@ -130,8 +130,7 @@ class RegretNetStep:
         self._out: tuple[torch.Tensor, torch.Tensor] | None = None
         if self.graph:
             for group in optimizer.param_groups:  # a float (e.g. from a checkpoint) is baked in
-                if not isinstance(group["lr"], torch.Tensor):
-                    group["lr"] = torch.tensor(group["lr"], device=dev)
+                group["lr"] = torch.tensor(float(group["lr"]), device=dev)
 
     # -- the captured region: no host synchronisation, no allocation visible outside --------------
     def _step(self) -> tuple[torch.Tensor, torch.Tensor]:
