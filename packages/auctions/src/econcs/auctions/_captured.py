@@ -59,7 +59,7 @@ def ascent_constants(lr: float, n_steps: int) -> list[tuple[float, float]]:
     ``sqrt(1 - beta2^k)``, the decayed rate multiplied step by step as the scheduler does).
 
     >>> [round(s, 4) for s, _ in ascent_constants(0.1, 2)]
-    [1.0, 0.0053]
+    [1.0, 0.0526]
     """
     gamma = 0.01 ** (1 / max(n_steps, 1))
     out, lr_k = [], lr
