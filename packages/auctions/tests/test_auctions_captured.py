@@ -178,3 +178,47 @@ def test_captured_step_never_reads_a_tensor_on_the_host_and_repeats_its_ops():
     # the first step initialises Adam's state; from then on every step is the same op sequence
     assert traces[1].ops == traces[2].ops == traces[3].ops
     assert len(traces[1].ops) > 100
+
+
+def test_cli_key_capture_logs_checkpoints_and_resumes_as_eager(tmp_path, monkeypatch):
+    """``econcs run auctions.regretnet capture=true``: the logged metrics and the result equal the
+    eager run's, and a run killed after its first checkpoint resumes to the same result."""
+    from econcs.auctions._experiments import EXPERIMENTS
+    from econcs.shared.experiments import (
+        ConfigError,
+        RunContext,
+        config_from_overrides,
+        run_experiment,
+    )
+
+    exp = next(e for e in EXPERIMENTS.experiments if e.name == "auctions.regretnet")
+    keys = {"n_items": 2, "hidden": 8, "max_iter": 30, "batch_size": 16, "n_train": 64,
+            "misreport_steps": 2, "checkpoint_every": 10, "n_eval": 300, "n_regret_samples": 10,
+            "n_restarts": 2, "n_steps": 3}
+    runs = {}
+    for capture in (False, True):
+        cfg = config_from_overrides(exp.config, {**keys, "capture": capture})
+        out = tmp_path / str(capture)
+        runs[capture] = run_experiment(exp, cfg, seed=2, device="cpu", out_dir=out, quiet=True)
+        runs[capture, "log"] = RunContext(out).read_metrics()
+    assert runs[True].metrics == runs[False].metrics
+    assert runs[True, "log"] == runs[False, "log"]
+
+    class Killed(Exception):
+        pass
+
+    save = RunContext.save_checkpoint
+
+    def save_then_die(self, step, state):
+        save(self, step, state)
+        raise Killed
+
+    cfg = config_from_overrides(exp.config, {**keys, "capture": True})
+    monkeypatch.setattr(RunContext, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        run_experiment(exp, cfg, seed=2, device="cpu", out_dir=tmp_path / "k", quiet=True)
+    monkeypatch.setattr(RunContext, "save_checkpoint", save)
+    resumed = run_experiment(exp, cfg, resume_dir=tmp_path / "k", device="cpu", quiet=True)
+    assert resumed.metrics == runs[False].metrics
+    with pytest.raises(ConfigError, match="capture"):
+        config_from_overrides(exp.config, ["capture=maybe"])
