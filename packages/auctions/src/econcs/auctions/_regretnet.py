@@ -240,7 +240,7 @@ class RegretNet(Mechanism):
             the time; no faster on 5x10 on a GPU.
         capture
             run each training step (misreport ascent, loss, backward, Adam) as one static
-            function (:class:`econcs.auctions._captured.RegretNetStep`), recorded once as a CUDA
+            function (``econcs.auctions._captured.RegretNetStep``), recorded once as a CUDA
             graph and replayed on a GPU, where the eager step is launch-bound. On the CPU it runs
             eagerly and gives exactly the iterates of ``capture=False``; on CUDA the same up to
             float rounding (capturable Adam). Not for the one-item grid search
