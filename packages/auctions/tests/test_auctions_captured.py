@@ -97,10 +97,27 @@ def test_capture_bad_input():
     # the gradient-ascent path of one item is captured
     one_item.fit(max_iter=2, batch_size=8, n_train=8, grid_points=0, capture=True)
     train = torch.rand(8, 2, 2)
-    with pytest.raises(ValueError, match="capturable"):
-        RegretNetStep(mech, torch.optim.Adam(mech.parameters()), AugmentedLagrangian(2), train,
-                      train.clone(), torch.Generator(), batch_size=4, misreport_steps=2,
-                      misreport_lr=0.1, gradient=misreport_gradient(mech.outcome), graph=True)
+
+    def step(opt, **kw):
+        return RegretNetStep(mech, opt, AugmentedLagrangian(2), train, train.clone(),
+                             torch.Generator(), batch_size=4, misreport_steps=2, misreport_lr=0.1,
+                             gradient=misreport_gradient(mech.outcome), **kw)
+
+    adam = torch.optim.Adam(mech.parameters())
+    with pytest.raises(ValueError, match=r"graph.*CUDA"):
+        step(adam, graph=True)
+    with pytest.raises(TypeError, match="graph"):
+        step(adam, graph="yes")
+    with pytest.raises(ValueError, match="warmup"):
+        step(adam, warmup=0)
+    assert not step(adam).graph  # on the CPU the step runs eagerly
+    if torch.cuda.is_available():
+        cuda_mech = RegretNet(AuctionSetting(2, 2), hidden=4, device="cuda")
+        with pytest.raises(ValueError, match="capturable"):
+            RegretNetStep(cuda_mech, torch.optim.Adam(cuda_mech.parameters()),
+                          AugmentedLagrangian(2, device="cuda"), train.cuda(), train.cuda(),
+                          torch.Generator("cuda"), batch_size=4, misreport_steps=2,
+                          misreport_lr=0.1, gradient=misreport_gradient(cuda_mech.outcome))
 
 
 @pytest.mark.gpu

@@ -42,7 +42,13 @@ from typing import Any
 
 import torch
 
-from econcs.shared import AugmentedLagrangian, Callback, misreport_utilities
+from econcs.shared import (
+    AugmentedLagrangian,
+    Callback,
+    check_bool,
+    check_int,
+    misreport_utilities,
+)
 
 __all__ = ["RegretNetStep", "ascent_constants", "step_optimizer", "train_captured"]
 
@@ -103,7 +109,8 @@ class RegretNetStep:
     graph
         record the step as a CUDA graph (default: when ``train`` is on CUDA).
     warmup
-        eager steps (on a side stream) before the capture.
+        eager steps (on a side stream) before the capture (>= 1: Adam creates its state in the
+        first).
     """
 
     def __init__(self, mech: Any, optimizer: torch.optim.Optimizer,
@@ -112,7 +119,9 @@ class RegretNetStep:
                  misreport_lr: float, gradient: Callable[..., torch.Tensor | None],
                  graph: bool | None = None, warmup: int = 3) -> None:
         dev = train.device
-        self.graph = dev.type == "cuda" if graph is None else bool(graph)
+        self.graph = dev.type == "cuda" if graph is None else check_bool(graph, "graph")
+        if self.graph and dev.type != "cuda":
+            raise ValueError(f"graph: a CUDA graph needs the training data on CUDA, got {dev}.")
         if self.graph and not all(g.get("capturable", False) for g in optimizer.param_groups):
             raise ValueError("optimizer: a CUDA-graph step needs Adam(capturable=True) "
                              "(step_optimizer), got capturable=False.")
@@ -124,7 +133,7 @@ class RegretNetStep:
         self.half_rho = torch.empty((), dtype=train.dtype, device=dev)
         self._rho: float | None = None
         self._lr: float | None = None
-        self._warmup = warmup
+        self._warmup = check_int(warmup, "warmup", low=1)
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
         self._side: torch.cuda.Stream | None = None
         self._out: tuple[torch.Tensor, torch.Tensor] | None = None
