@@ -1,5 +1,8 @@
 """RegretNet's training step as one static function, replayed as a CUDA graph on a GPU.
 
+The step is RegretNet's augmented-Lagrangian update (Dütting et al. 2019, Sec. 4.2), as
+:meth:`econcs.auctions.RegretNet.fit` runs it eagerly.
+
 On a GPU the eager RegretNet step is launch-bound: ``misreport_steps`` ascent steps, each a
 forward and backward pass of both networks on ``B * n`` profiles, then the network update, is a
 few thousand small kernels, each launched from Python (5x10 on an H100: 8.3-9.7 it/s).
@@ -23,16 +26,16 @@ a side stream (real training steps: they initialise Adam's state and the librari
 the next one is recorded into a :class:`torch.cuda.CUDAGraph` with its own memory pool and every
 later step is one replay. ``torch.compile(mode="reduce-overhead")`` was not chosen: the step
 takes ``torch.autograd.grad`` inside a loop (the misreport gradient) and mutates buffers in place
-(the misreport cache, the parameters and Adam's state), which break a compiled graph into pieces,
-each a separate CUDA graph with its own input checks and copies; compiling the unrolled 25-step
-ascent of 5x10 also takes minutes, where capturing takes one step. The misreport gradient may
-still be compiled (``compile=True``) inside the captured step.
+(the misreport cache, the parameters and Adam's state): graph breaks split a compiled step into
+pieces, each a separate CUDA graph with its own input checks and copies, and its compile time
+grows with the unrolled ascent, where capturing costs one step. The misreport gradient may still be compiled
+(``compile=True``) inside the captured step.
 
 Elsewhere (the CPU) the same function runs eagerly with the eager trainer's optimiser (Adam's
 capturable form is CUDA-only), and gives exactly the iterates of
 :meth:`econcs.auctions.RegretNet.fit` (bitwise in float32: the same operations in the same order).
 On CUDA, capturable Adam computes its bias corrections in float32 on the device where the eager
-one uses Python floats, so the two differ by float rounding (``1e-7`` relative per step).
+one uses Python floats, so the two differ by the float32 rounding of the step size.
 """
 
 from __future__ import annotations
