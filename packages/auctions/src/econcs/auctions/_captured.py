@@ -40,6 +40,7 @@ one uses Python floats, so the two differ by the float32 rounding of the step si
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -206,7 +207,9 @@ class RegretNetStep:
             if self._side is None:
                 self._side = torch.cuda.Stream(self.idx.device)
             self._side.wait_stream(torch.cuda.current_stream(self.idx.device))
-            with torch.cuda.stream(self._side):
+            with torch.cuda.stream(self._side), warnings.catch_warnings():
+                # Adam(capturable=True) warns when it steps uncaptured: here it is on purpose
+                warnings.filterwarnings("ignore", ".*capturable=True", UserWarning)
                 out = self._step()
             torch.cuda.current_stream(self.idx.device).wait_stream(self._side)
             self._warmup -= 1
