@@ -186,8 +186,8 @@ class RegretNetStep:
         (on CUDA the graph's output buffers, overwritten by the next step), the multipliers and
         penalty updated after it."""
         if lr != self._lr:
-            for group in self.opt.param_groups:
-                if isinstance(group["lr"], torch.Tensor):
+            for group in self.opt.param_groups:  # graph: the tensor the replay reads
+                if self.graph:
                     group["lr"].fill_(lr)
                 else:
                     group["lr"] = lr
