@@ -8,7 +8,9 @@ exact 21x21 grid for <= 2 items).
 
 ``--setting 3x10 / 5x10`` use the paper's 5 hidden layers and the full rows' penalty schedule
 (``--rho 1 --rho-increment 1`` for 3x10, ``0.25 / 0.25`` for 5x10). ``--compile`` compiles the
-misreport gradient (``RegretNet.fit(compile=True)``; the training time includes compiling).
+misreport gradient (``RegretNet.fit(compile=True)``; the training time includes compiling);
+``--capture`` runs each step as one CUDA-graph replay on a GPU (``fit(capture=True)``; the step
+alone, eager against captured: ``bench_captured.py``).
 """
 
 import argparse
@@ -31,6 +33,7 @@ for name, typ in (("batch-size", int), ("lr", float), ("n-train", int), ("misrep
                   ("lambda-every", int)):
     parser.add_argument(f"--{name}", type=typ, default=None)
 parser.add_argument("--compile", action="store_true", help="compile the misreport gradient")
+parser.add_argument("--capture", action="store_true", help="fit(capture=True): CUDA-graph steps")
 parser.add_argument("--regret-samples", type=int, default=1000)
 parser.add_argument("--regret-steps", type=int, default=100)
 args = parser.parse_args()
@@ -42,14 +45,14 @@ fit_kw = {k: v for k, v in vars(args).items() if v is not None and k in (
     "batch_size", "lr", "n_train", "misreport_steps", "rho", "rho_increment", "rho_every",
     "lambda_every")}
 mech = RegretNet(setting, hidden=args.hidden, layers=args.layers, device=args.device).fit(
-    max_iter=args.max_iter, seed=0, compile=args.compile, **fit_kw)
+    max_iter=args.max_iter, seed=0, compile=args.compile, capture=args.capture, **fit_kw)
 if args.device.startswith("cuda"):
     torch.cuda.synchronize()
 train = time.perf_counter() - t0
 rep = evaluate(mech, 10_000, seed=1, n_regret_samples=args.regret_samples, n_restarts=100,
                n_steps=args.regret_steps)
 ref = KNOWN_REVENUES.get(args.setting)
-mode = " (compiled)" if args.compile else ""
+mode = " (compiled)" * args.compile + " (captured)" * args.capture
 print(f"{args.setting} on {args.device}{mode}: train {train:.0f} s ({args.max_iter} iterations, "
       f"{args.max_iter / train:.1f} it/s), eval {rep.seconds:.0f} s")
 print(f"revenue {rep.revenue:.4f} +- {rep.revenue_se:.4f}"

@@ -162,13 +162,17 @@ class RegretNetConfig(_Common):
     compile: bool = param(False, "compile the misreport gradient (torch.compile; needs a C++ "
                           "compiler on the CPU): same steps up to float rounding, "
                           "1.25-1.4x faster on 2x2 on the CPU")
+    capture: bool = param(False, "run each training step as one static function, replayed as "
+                          "a CUDA graph on a GPU (RegretNet.fit(capture=True)); on the CPU the "
+                          "same iterates as without")
     checkpoint_every: int = param(0, _CHECKPOINT_HELP, low=0)
 
 
 def run_regretnet(cfg: RegretNetConfig, ctx: RunContext) -> ExperimentResult:
     mech = RegretNet(cfg.setting, cfg.hidden, cfg.layers, device=ctx.device)
-    mech.fit(cfg.train, compile=cfg.compile, generator=ctx.generator("init", "cpu"),
-             callback=ctx.callback(), resume=ctx.load_checkpoint())
+    mech.fit(cfg.train, compile=cfg.compile, capture=cfg.capture,
+             generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
+             resume=ctx.load_checkpoint())
     return _finish(mech, cfg, ctx)
 
 

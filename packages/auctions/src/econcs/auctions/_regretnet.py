@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from econcs.auctions._captured import RegretNetStep, step_optimizer, train_captured
 from econcs.auctions._mechanism import Mechanism
 from econcs.auctions._setting import AuctionSetting
 from econcs.auctions._single_item import single_item_regret
@@ -222,7 +223,7 @@ class RegretNet(Mechanism):
 
     # -- training --------------------------------------------------------------------------------
     def fit(self, params: RegretNetParams | None = None, /, *, compile: bool = False,
-            seed: int = 0, generator: torch.Generator | None = None,
+            capture: bool = False, seed: int = 0, generator: torch.Generator | None = None,
             callback: Callback | None = None, resume: tuple[int, dict[str, Any]] | None = None,
             **overrides: Any) -> RegretNet:
         """Augmented-Lagrangian training on a fixed training set of ``n_train`` profiles.
@@ -237,6 +238,13 @@ class RegretNet(Mechanism):
             C++ compiler on the CPU): the same steps up to float rounding (runs drift apart
             slowly), 1.25-1.4x faster on 2x2 on the CPU, where the misreport steps are most of
             the time; no faster on 5x10 on a GPU.
+        capture
+            run each training step (misreport ascent, loss, backward, Adam) as one static
+            function (``econcs.auctions._captured.RegretNetStep``), recorded once as a CUDA
+            graph and replayed on a GPU, where the eager step is launch-bound. On the CPU it runs
+            eagerly and gives exactly the iterates of ``capture=False``; on CUDA the same up to
+            float rounding (capturable Adam). Not for the one-item grid search
+            (``grid_points > 0`` with one item).
         seed, generator
             randomness (initialisation, training set, batches, misreport starts).
         callback, resume
@@ -252,9 +260,14 @@ class RegretNet(Mechanism):
         n = self.setting.n_bidders
         width = self._high - self._low
         grid = self.setting.n_items == 1 and p.grid_points > 0
+        capture = check_bool(capture, "capture")
+        if capture and grid:
+            raise ValueError("capture: the one-item grid search (grid_points > 0) is not "
+                             "captured; pass grid_points=0 or capture=False.")
         quantiles = _quantile_table(self.setting).to(dev, dt) if grid else None
 
-        opt = torch.optim.Adam(self.parameters(), lr=lr)
+        opt = step_optimizer(self.parameters(), lr, dev) if capture else torch.optim.Adam(
+            self.parameters(), lr=lr)
         al = AugmentedLagrangian(n, rho=p.rho, lambda_init=p.lambda_init,
                                  update_every=p.lambda_every, rho_increment=p.rho_increment,
                                  rho_every=rho_every, device=dev, dtype=dt)
@@ -288,6 +301,14 @@ class RegretNet(Mechanism):
                     "train": train, "cache": cache, "history": list(history)}
 
         self.train()
+        if capture:  # the same steps, each one function (one CUDA-graph replay on a GPU)
+            step_fn = RegretNetStep(self, opt, al, train, cache, data_gen, batch_size=batch_size,
+                                    misreport_steps=p.misreport_steps,
+                                    misreport_lr=p.misreport_lr * float(width.mean()),
+                                    gradient=gradient)
+            train_captured(step_fn, range(start + 1, max_iter + 1),
+                           lambda t: lr * lr_factor(t - 1), max_iter, history, callback, state_fn)
+            start = max_iter  # all steps done: the eager loop below has none left
         for step in range(start + 1, max_iter + 1):
             for group in opt.param_groups:
                 group["lr"] = lr * lr_factor(step - 1)
