@@ -59,6 +59,31 @@ def test_augmented_lagrangian_schedule_and_state():
         AugmentedLagrangian(0)
 
 
+def test_augmented_lagrangian_loss_reads_its_state_from_tensors_updated_in_place():
+    """What a loss recorded once (a CUDA graph) needs: the multipliers and rho / 2 are tensors that
+    step, the rho setter and load_state_dict update in place; the loss is the formula with a
+    Python-float rho bitwise (float32), and rho beyond float32's range gives an infinite loss."""
+    al = AugmentedLagrangian(2, rho=0.3, lambda_init=1.5, update_every=1, rho_increment=0.7,
+                             rho_every=1)
+    lambdas, half_rho = al.lambdas, al._half_rho
+    g = torch.tensor([0.25, 0.1])
+    for _ in range(3):
+        al.step(g)
+        loss = al.loss(torch.tensor(2.0), g)
+        assert torch.equal(loss, -torch.tensor(2.0) + (al.lambdas * g).sum()
+                           + 0.5 * al.rho * (g * g).sum())
+    other = AugmentedLagrangian(2, rho=1.0)
+    kept = other.lambdas
+    other.load_state_dict(al.state_dict())
+    assert other.lambdas is kept and torch.equal(kept, al.lambdas)
+    assert al.lambdas is lambdas and al._half_rho is half_rho
+    assert float(other.loss(torch.tensor(2.0), g)) == float(loss)
+    with pytest.raises(ValueError, match=r"state: expected 3 multipliers, got shape \(2,\)"):
+        AugmentedLagrangian(3).load_state_dict(al.state_dict())
+    al.rho = 1e39  # float32 max is 3.4e38
+    assert al.rho == 1e39 and torch.isinf(al.loss(torch.tensor(0.0), g))
+
+
 def test_augmented_lagrangian_divergence_is_reported():
     x = torch.zeros(1, requires_grad=True)
     with pytest.raises(DivergenceError, match="iteration 1"):

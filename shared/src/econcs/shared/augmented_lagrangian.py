@@ -60,26 +60,47 @@ class AugmentedLagrangian:
         dtype: torch.dtype = torch.float32,
     ) -> None:
         self.n_constraints = check_int(n_constraints, "n_constraints", low=1)
-        self.rho = check_float(rho, "rho", low=0.0, low_inclusive=False)
+        rho = check_float(rho, "rho", low=0.0, low_inclusive=False)
         lambda_init = check_float(lambda_init, "lambda_init")
         self.update_every = check_int(update_every, "update_every", low=1)
         self.rho_increment = check_float(rho_increment, "rho_increment", low=0.0)
         self.rho_every = check_int(rho_every, "rho_every", low=1)
-        self.rho_max = None if rho_max is None else check_float(rho_max, "rho_max", low=self.rho)
+        self.rho_max = None if rho_max is None else check_float(rho_max, "rho_max", low=rho)
         self.lambdas = torch.full((self.n_constraints,), lambda_init, device=device, dtype=dtype)
+        self._half_rho = torch.empty((), device=device, dtype=dtype)  # rho / 2, read by loss
+        self.rho = rho
         self.steps = 0
         self._g_sum = torch.zeros_like(self.lambdas)
         self._g_count = 0
 
+    @property
+    def rho(self) -> float:
+        """The current penalty (a float; :meth:`loss` reads ``rho / 2`` from a device tensor)."""
+        return self._rho
+
+    @rho.setter
+    def rho(self, value: float) -> None:
+        self._rho = float(value)
+        # in place (a recorded CUDA graph reads it), rounded on the host as a Python float
+        # multiplying the tensor would be (beyond the dtype's range: inf, where fill_ raises)
+        half = torch.tensor(0.5 * self._rho, dtype=torch.float64).to(self._half_rho.dtype)
+        self._half_rho.fill_(half.item())
+
     def loss(self, objective: torch.Tensor, constraints: torch.Tensor) -> torch.Tensor:
-        """``-objective + lambda . g + rho/2 |g|^2``; ``objective`` scalar, ``constraints`` ``(K,)``."""
+        """``-objective + lambda . g + rho/2 |g|^2``; ``objective`` scalar, ``constraints`` ``(K,)``.
+
+        Sync-free: ``lambda`` and ``rho / 2`` are read from tensors that :meth:`step` and
+        :meth:`load_state_dict` update in place, so the loss can be recorded once into a CUDA
+        graph and replayed while they change.
+        """
         g = constraints.reshape(-1)
         if g.shape[0] != self.n_constraints:
             raise ValueError(
                 f"constraints: expected {self.n_constraints} values, got shape {tuple(constraints.shape)}."
             )
         lam = self.lambdas.to(g.device, g.dtype)
-        return -objective + (lam * g).sum() + 0.5 * self.rho * (g * g).sum()
+        half_rho = self._half_rho.to(g.device, g.dtype)
+        return -objective + (lam * g).sum() + half_rho * (g * g).sum()
 
     def step(self, constraints: torch.Tensor) -> None:
         """Record this step's constraint values (detached) and apply the scheduled updates."""
@@ -106,10 +127,13 @@ class AugmentedLagrangian:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.lambdas = state["lambdas"].to(self.lambdas)
+        shape = tuple(state["lambdas"].shape)
+        if shape != (self.n_constraints,):
+            raise ValueError(f"state: expected {self.n_constraints} multipliers, got shape {shape}.")
+        self.lambdas.copy_(state["lambdas"])  # in place, as the updates (see loss)
         self.rho = float(state["rho"])
         self.steps = int(state["steps"])
-        self._g_sum = state["g_sum"].to(self._g_sum)
+        self._g_sum.copy_(state["g_sum"])
         self._g_count = int(state["g_count"])
 
 
