@@ -1,15 +1,25 @@
-"""RegretNet's captured training step (``fit(capture=True)``): the same iterates as the eager
-trainer (bitwise on the CPU), resume, the CUDA-graph path on a GPU, bad input."""
+"""RegretNet's training step (``RegretNetStep``, which every ``fit`` runs, eager or with
+``capture=True`` as a CUDA graph): the iterates of a textbook eager loop (bitwise on the CPU), the
+one-item grid refresh, resume, the divergence stop, the CUDA-graph path on a GPU, bad input."""
 
 import copy
+import math
 import shutil
 
 import pytest
 import torch
 
-from econcs.auctions import AuctionSetting, RegretNet
-from econcs.auctions._captured import RegretNetStep, ascent_constants
-from econcs.shared import AugmentedLagrangian, misreport_gradient
+from econcs.auctions import AuctionSetting, RegretNet, single_item_regret
+from econcs.auctions._captured import RegretNetStep, ascent_constants, step_optimizer
+from econcs.auctions._regretnet import RegretNetParams, _quantile_table
+from econcs.shared import (
+    AugmentedLagrangian,
+    DivergenceError,
+    best_response_search,
+    make_generator,
+    misreport_gradient,
+    misreport_utilities,
+)
 
 # 20 steps with the multipliers updated every 3, rho every 4 and the cosine decay of the lr in the
 # second half, so every host-side schedule acts inside the run; n_train 64 so batches repeat
@@ -34,24 +44,152 @@ def _assert_same_parameters(a, b, **tol):
             assert torch.equal(x, y), name
 
 
+def _reference_fit(mech, seed=0, compile=False, **kw):
+    """RegretNet's training as a textbook eager loop, independent of ``RegretNetStep``: the misreports
+    by ``best_response_search`` (torch.optim.Adam + ExponentialLR) from the cache, or for one item
+    the exact grid, the augmented-Lagrangian loss written out with a Python-float rho, and
+    ``torch.optim.Adam`` on the networks. Returns every step's metrics."""
+    gradient = misreport_gradient(mech.outcome, compile=compile)
+    p = RegretNetParams(**kw).resolved(*mech.setting.shape)
+    n = mech.setting.n_bidders
+    width = mech._high - mech._low
+    grid = mech.setting.n_items == 1 and p.grid_points > 0
+    gen = make_generator(seed)
+    mech.reset_parameters(gen)
+    data_gen = make_generator(int(torch.randint(0, 2**62, (1,), generator=gen)))
+    train = mech.setting.sample(p.n_train, generator=data_gen, dtype=mech.dtype_)
+    cache = mech._low + torch.rand(train.shape, generator=data_gen, dtype=mech.dtype_) * width
+    opt = torch.optim.Adam(mech.parameters(), lr=p.lr)
+    al = AugmentedLagrangian(n, rho=p.rho, lambda_init=p.lambda_init, update_every=p.lambda_every,
+                             rho_increment=p.rho_increment, dtype=mech.dtype_,
+                             rho_every=p.rho_every or max(p.max_iter // 40, 1))
+    rows = []
+    for step in range(1, p.max_iter + 1):
+        frac = (step - 1) / p.max_iter
+        factor = 1.0 if frac < 0.5 else 0.1 + 0.45 * (1 + math.cos((frac - 0.5) * 2 * math.pi))
+        for group in opt.param_groups:
+            group["lr"] = p.lr * factor
+        idx = torch.randint(0, p.n_train, (p.batch_size,), generator=data_gen)
+        values = train[idx]
+        if grid:
+            shift = torch.rand((p.batch_size, 1), generator=data_gen, dtype=mech.dtype_)
+            mis, _ = single_item_regret(mech.outcome, values, mech._low, mech._high,
+                                        points=p.grid_points, zooms=1, shift=shift,
+                                        zoom_points=max(p.grid_points // 2, 2),
+                                        quantiles=_quantile_table(mech.setting).to(mech.dtype_))
+        else:
+            mis = best_response_search(mech.outcome, values, low=mech._low, high=mech._high,
+                                       init=cache[idx].unsqueeze(1), n_steps=p.misreport_steps,
+                                       lr=p.misreport_lr * float(width.mean()),
+                                       include_truth=False, gradient=gradient).misreports
+        cache[idx] = mis
+        util_mis = misreport_utilities(mech.outcome, values, mis.unsqueeze(1))[:, 0]
+        alloc, pay = mech.outcome(values)
+        regret = torch.relu(util_mis - ((alloc * values).sum(-1) - pay)).mean(0)
+        revenue = pay.sum(-1).mean()
+        loss = -revenue + (al.lambdas * regret).sum() + 0.5 * al.rho * (regret * regret).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        al.step(regret)
+        rows.append({"step": step, "revenue": float(revenue.detach()),
+                     "regret": float(regret.detach().mean()),
+                     "rho": al.rho, "lambda": float(al.lambdas.mean())})
+    return rows
+
+
 @pytest.mark.parametrize("valuation", ["additive", "unit-demand"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_captured_step_gives_the_eager_iterates_bitwise(valuation, dtype):
+def test_the_step_gives_the_textbook_iterates_bitwise(valuation, dtype):
+    """fit (capture=False, and capture=True, which on the CPU runs the same step without a graph)
+    == the textbook loop: the written-out ascent is best_response_search's, and
+    AugmentedLagrangian.loss (rho / 2 from a device tensor) is the formula with a float rho."""
     s = AuctionSetting(2, 2, valuation=valuation)
-    rows_eager, rows_cap = [], []
-    eager = RegretNet(s, hidden=16, dtype=dtype).fit(**KW, callback=_recorder(rows_eager))
-    cap = RegretNet(s, hidden=16, dtype=dtype).fit(**KW, capture=True,
-                                                  callback=_recorder(rows_cap))
-    _assert_same_parameters(eager, cap)  # bitwise
-    assert rows_cap == rows_eager  # every step's revenue, regret, rho, mean lambda
-    assert cap.history_ == eager.history_
-    assert rows_cap[-1]["rho"] > rows_cap[0]["rho"]  # the schedules did act
-    v = s.sample(64, generator=torch.Generator().manual_seed(3))
-    for x, y in zip(eager(v), cap(v)):
-        assert torch.equal(x, y)
+    kw = {k: v for k, v in KW.items() if k != "seed"}
+    reference = RegretNet(s, hidden=16, dtype=dtype)
+    rows_ref = _reference_fit(reference, **kw)
+    for capture in (False, True):
+        rows = []
+        mech = RegretNet(s, hidden=16, dtype=dtype).fit(**KW, capture=capture,
+                                                        callback=_recorder(rows))
+        _assert_same_parameters(reference, mech)  # bitwise
+        assert rows == rows_ref  # every step's revenue, regret, rho, mean lambda
+        assert list(mech.history_) == [rows_ref[-1]]  # every 100 steps and the last
+    assert rows[-1]["rho"] > rows[0]["rho"]  # the schedules did act
 
 
-def test_captured_resume_continues_the_eager_run():
+def test_the_one_item_grid_refresh_gives_the_textbook_iterates():
+    """One item (grid_points > 0): the step with the grid search as its misreport refresh."""
+    s = AuctionSetting(3, 1)
+    kw = {k: v for k, v in KW.items() if k != "seed"}
+    reference = RegretNet(s, hidden=8)
+    rows_ref = _reference_fit(reference, **kw)
+    rows = []
+    mech = RegretNet(s, hidden=8).fit(**KW, callback=_recorder(rows))
+    _assert_same_parameters(reference, mech)
+    assert rows == rows_ref
+
+
+def _poison(at):
+    """A callback that sets the payment network's first weight to NaN after step ``at``."""
+    def callback(step, metrics, state_fn):
+        if step == at:
+            with torch.no_grad():
+                callback.mech.pay_net[0].weight[0, 0] = float("nan")
+    return callback
+
+
+@pytest.mark.parametrize("grid_points", [0, 16])
+def test_divergence_stops_at_the_next_history_row_naming_the_step(grid_points):
+    s = AuctionSetting(2, 1)
+    mech = RegretNet(s, hidden=4)
+    cb = _poison(at=30)
+    cb.mech = mech
+    with pytest.raises(DivergenceError, match=r"step 31 is not finite \(found at step 100;.*"
+                                              r"lower lr \(now 0\.004\)"):
+        mech.fit(max_iter=150, batch_size=8, n_train=32, misreport_steps=2,
+                 grid_points=grid_points, lr=4e-3, callback=cb)
+    # the last step is a history row too: a run shorter than 100 steps is checked at its end
+    with pytest.raises(DivergenceError, match=r"step 31 .*found at step 40"):
+        mech.fit(max_iter=40, batch_size=8, n_train=32, misreport_steps=2,
+                 grid_points=grid_points, callback=cb)
+
+
+def test_divergence_stops_where_a_callback_reads_and_is_never_checkpointed():
+    s = AuctionSetting(2, 2)
+    mech = RegretNet(s, hidden=4)
+    poison, seen, saved = _poison(at=3), [], []
+    poison.mech = mech
+
+    def reader(step, metrics, state_fn):  # reads every step's metrics (a progress log)
+        poison(step, metrics, state_fn)
+        seen.append(metrics["revenue"])
+
+    with pytest.raises(DivergenceError, match=r"step 4 is not finite \(found at step 4;"):
+        mech.fit(max_iter=50, batch_size=8, n_train=32, misreport_steps=2, callback=reader)
+    assert len(seen) == 3 and all(math.isfinite(r) for r in seen)
+
+    def checkpointer(step, metrics, state_fn):  # saves the state every 5 steps, reads no metric
+        poison(step, metrics, state_fn)
+        if step % 5 == 0:
+            saved.append(state_fn())
+
+    with pytest.raises(DivergenceError, match=r"step 4 .*found at step 5;"):
+        mech.fit(max_iter=50, batch_size=8, n_train=32, misreport_steps=2, callback=checkpointer)
+    assert saved == []
+
+
+def test_an_overflowing_penalty_diverges_and_says_so():
+    """No injected NaN: rho grows past float32's range (rho / 2 > 3.4e38 from step 30 on), and the
+    loss of the next step is not finite."""
+    mech = RegretNet(AuctionSetting(2, 2), hidden=4)
+    with pytest.raises(DivergenceError, match=r"of step 31 is not finite \(found at step 60;.*"
+                                              r"lambda_init \(now 1e\+38 / 1e\+38 / 5\)"):
+        mech.fit(max_iter=60, batch_size=8, n_train=32, misreport_steps=2, rho=1e38,
+                 rho_increment=1e38, rho_every=5)
+
+
+def test_resume_continues_the_run():
     s = AuctionSetting(2, 2)
     eager = RegretNet(s, hidden=16).fit(**KW)
     states: list[dict] = []
@@ -79,12 +217,13 @@ def test_ascent_constants_are_torch_adam_with_exponential_decay():
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile needs a C++ compiler")
-def test_captured_with_compiled_gradient_is_the_compiled_training():
+def test_the_step_with_a_compiled_gradient_is_the_compiled_textbook_training():
     s = AuctionSetting(2, 2)
     kw = {**KW, "max_iter": 6}
-    compiled = RegretNet(s, hidden=16).fit(**kw, compile=True)
+    reference = RegretNet(s, hidden=16)
+    _reference_fit(reference, compile=True, **{k: v for k, v in kw.items() if k != "seed"})
     both = RegretNet(s, hidden=16).fit(**kw, compile=True, capture=True)
-    _assert_same_parameters(compiled, both)
+    _assert_same_parameters(reference, both)
 
 
 def test_capture_bad_input():
@@ -106,6 +245,14 @@ def test_capture_bad_input():
     adam = torch.optim.Adam(mech.parameters())
     with pytest.raises(ValueError, match=r"graph.*CUDA"):
         step(adam, graph=True)
+    with pytest.raises(ValueError, match=r"graph.*CUDA"):
+        step_optimizer(mech.parameters(), 1e-3, torch.device("cpu"), graph=True)
+    with pytest.raises(TypeError, match="misreports"):
+        step(adam, misreports="grid")
+    with pytest.raises(ValueError, match=r"graph.*refresh.*eagerly"):
+        step(adam, misreports=lambda values, idx: values, graph=True)
+    with pytest.raises(ValueError, match="start"):
+        step(adam, start=-1)
     with pytest.raises(TypeError, match="graph"):
         step(adam, graph="yes")
     with pytest.raises(ValueError, match="warmup"):

@@ -1,7 +1,8 @@
-"""RegretNet's training step as one static function, replayed as a CUDA graph on a GPU.
+"""RegretNet's training step, one function for the eager trainer and the CUDA-graph replay.
 
-The step is RegretNet's augmented-Lagrangian update (Dütting et al. 2019, Sec. 4.2), as
-:meth:`econcs.auctions.RegretNet.fit` runs it eagerly.
+The step is RegretNet's augmented-Lagrangian update (Dütting et al. 2019, Sec. 4.2):
+:meth:`econcs.auctions.RegretNet.fit` runs every step through :class:`RegretNetStep` and
+:func:`run_steps`, eagerly by default and, with ``capture=True`` on CUDA, as a CUDA graph.
 
 On a GPU the eager RegretNet step is launch-bound: ``misreport_steps`` ascent steps, each a
 forward and backward pass of both networks on ``B * n`` profiles, then the network update, is a
@@ -9,33 +10,42 @@ few thousand small kernels, each launched from Python (5x10 on an H100: 8.3-9.7 
 :class:`RegretNetStep` writes the whole step (the misreport ascent, the augmented-Lagrangian loss,
 the backward pass and Adam) over static buffers, so that it can be recorded once and replayed:
 
-- shapes are static: the batch indices live in one buffer (drawn outside the step, with the same
-  generator and in the same order as the eager trainer), the misreports are the batch's cached
-  ones;
+- shapes are static: the batch indices live in one buffer (drawn outside the step with the data
+  generator), the misreports are the batch's cached ones;
 - nothing inside the step reads a tensor on the host: the misreport ascent is Adam written out
   (:func:`ascent_constants`: the step sizes and bias corrections depend only on the inner step,
-  so they are host constants recorded into the step), the network's Adam is ``capturable=True``
-  with a device-tensor learning rate (the cosine schedule writes it before each replay), and the
-  penalty ``rho / 2`` is a device tensor;
+  so they are host constants recorded into the step; the same iterates as
+  :func:`econcs.shared.best_response_search` from the cache), the network's Adam is
+  ``capturable=True`` with a device-tensor learning rate (the cosine schedule writes it before
+  each replay), and the loss is :meth:`econcs.shared.AugmentedLagrangian.loss`, which reads the
+  multipliers and ``rho / 2`` from device tensors;
 - the multiplier and penalty updates of the augmented Lagrangian (every ``lambda_every`` and
-  ``rho_every`` steps) stay outside, on the host (:class:`econcs.shared.AugmentedLagrangian`,
-  updating its multipliers in place, so the replayed step reads them).
+  ``rho_every`` steps) stay outside, on the host (:meth:`econcs.shared.AugmentedLagrangian.step`,
+  updating those tensors in place, so the replayed step reads them).
 
-On CUDA the step is captured with ``torch.cuda.graphs``: the first ``warmup`` steps run eagerly on
-a side stream (real training steps: they initialise Adam's state and the libraries' workspaces),
-the next one is recorded into a :class:`torch.cuda.CUDAGraph` with its own memory pool and every
-later step is one replay. ``torch.compile(mode="reduce-overhead")`` was not chosen: the step
-takes ``torch.autograd.grad`` inside a loop (the misreport gradient) and mutates buffers in place
-(the misreport cache, the parameters and Adam's state): graph breaks split a compiled step into
-pieces, each a separate CUDA graph with its own input checks and copies, and its compile time
-grows with the unrolled ascent, where capturing costs one step. The misreport gradient may still be compiled
+On CUDA with ``graph=True`` the step is captured with ``torch.cuda.graphs``: the first
+``warmup`` steps run eagerly on a side stream (real training steps: they initialise Adam's state
+and the libraries' workspaces), the next one is recorded into a :class:`torch.cuda.CUDAGraph`
+with its own memory pool and every later step is one replay.
+``torch.compile(mode="reduce-overhead")`` was not chosen: the step takes ``torch.autograd.grad``
+inside a loop (the misreport gradient) and mutates buffers in place (the misreport cache, the
+parameters and Adam's state): graph breaks split a compiled step into pieces, each a separate
+CUDA graph with its own input checks and copies, and its compile time grows with the unrolled
+ascent, where capturing costs one step. The misreport gradient may still be compiled
 (``compile=True``) inside the captured step.
 
-Elsewhere (the CPU) the same function runs eagerly with the eager trainer's optimiser (Adam's
-capturable form is CUDA-only), and gives exactly the iterates of
-:meth:`econcs.auctions.RegretNet.fit` (bitwise in float32: the same operations in the same order).
-On CUDA, capturable Adam computes its bias corrections in float32 on the device where the eager
-one uses Python floats, so the two differ by the float32 rounding of the step size.
+With ``graph=False`` (the default of :meth:`~econcs.auctions.RegretNet.fit`, and everything off
+CUDA) the same function runs eagerly with ``torch.optim.Adam``. The misreport refresh is
+pluggable: one item with ``grid_points > 0`` refreshes the misreports by the exact grid search
+(:func:`econcs.auctions.single_item_regret`, data-dependent, so never captured). On CUDA,
+capturable Adam computes its bias corrections in float32 on the device where the eager one uses
+Python floats, so a graph run and an eager run differ by the float32 rounding of the step size.
+
+Divergence: the step keeps, on the device, the first step whose revenue, regret or loss is not
+finite;
+:func:`run_steps` raises :class:`econcs.shared.DivergenceError` naming it where the metrics are
+read anyway (the history rows, every 100 steps and the last, and whenever a callback reads the
+metrics or the state), so that no step synchronises with the host only to check.
 """
 
 from __future__ import annotations
@@ -49,15 +59,21 @@ import torch
 from econcs.shared import (
     AugmentedLagrangian,
     Callback,
+    DivergenceError,
     check_bool,
     check_int,
     misreport_utilities,
 )
 
-__all__ = ["RegretNetStep", "ascent_constants", "step_optimizer", "train_captured"]
+__all__ = ["RegretNetStep", "ascent_constants", "run_steps", "step_optimizer"]
 
 # torch.optim.Adam's defaults, which the eager misreport search (best_response_search) uses
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
+
+# history rows every this many steps (and at the last)
+RECORD_EVERY = 100
+
+Misreports = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def ascent_constants(lr: float, n_steps: int) -> list[tuple[float, float]]:
@@ -80,10 +96,13 @@ def ascent_constants(lr: float, n_steps: int) -> list[tuple[float, float]]:
     return out
 
 
-def step_optimizer(params: Any, lr: float, device: torch.device) -> torch.optim.Adam:
-    """The network's Adam for the captured step: on CUDA ``capturable=True`` with the learning rate
-    a device tensor (written before each replay); elsewhere the eager trainer's Adam."""
-    if device.type == "cuda":
+def step_optimizer(params: Any, lr: float, device: torch.device, *,
+                   graph: bool = False) -> torch.optim.Adam:
+    """The networks' Adam: for a CUDA-graph step (``graph=True``) ``capturable=True`` with the
+    learning rate a device tensor (written before each replay); otherwise ``Adam(lr=lr)``."""
+    if check_bool(graph, "graph"):
+        if device.type != "cuda":
+            raise ValueError(f"graph: a CUDA graph needs a CUDA device, got {device}.")
         return torch.optim.Adam(params, lr=torch.tensor(lr, device=device), capturable=True)
     return torch.optim.Adam(params, lr=lr)
 
@@ -96,10 +115,10 @@ class RegretNetStep:
     mech
         the :class:`~econcs.auctions.RegretNet` being trained (its parameters are updated in place).
     optimizer
-        the networks' Adam, from :func:`step_optimizer` (on CUDA it must be ``capturable``).
+        the networks' Adam, from :func:`step_optimizer` (for ``graph=True`` ``capturable``).
     lagrangian
-        the :class:`econcs.shared.AugmentedLagrangian` (its multipliers are read by the step, its
-        updates run after it, on the host).
+        the :class:`econcs.shared.AugmentedLagrangian` (its multipliers and penalty are read by
+        the loss, its updates run after the step, on the host).
     train, cache
         ``(n_train, n, m)`` training profiles and their cached misreports (``cache`` is updated in
         place with the batch's new misreports).
@@ -110,20 +129,38 @@ class RegretNetStep:
         trainer's ``misreport_lr`` times the mean support width).
     gradient
         the misreport gradient, :func:`econcs.shared.misreport_gradient` of ``mech.outcome``.
+    misreports
+        the misreport refresh ``misreports(values (B, n, m), idx (B,)) -> (B, n, m)`` (the
+        batch's profiles and their indices in ``train``); default :meth:`ascent`, the gradient
+        ascent from the cached misreports. Another refresh (the one-item grid search) runs
+        eagerly only.
     graph
-        record the step as a CUDA graph (default: when ``train`` is on CUDA).
+        record the step as a CUDA graph (default: when ``train`` is on CUDA and the refresh is
+        :meth:`ascent`).
     warmup
         eager steps (on a side stream) before the capture (>= 1: Adam creates its state in the
         first).
+    start
+        steps done before (a resumed run): the step number the divergence check reports counts
+        on from it.
     """
 
     def __init__(self, mech: Any, optimizer: torch.optim.Optimizer,
                  lagrangian: AugmentedLagrangian, train: torch.Tensor, cache: torch.Tensor,
                  data_gen: torch.Generator, *, batch_size: int, misreport_steps: int,
                  misreport_lr: float, gradient: Callable[..., torch.Tensor | None],
-                 graph: bool | None = None, warmup: int = 3) -> None:
+                 misreports: Misreports | None = None, graph: bool | None = None,
+                 warmup: int = 3, start: int = 0) -> None:
         dev = train.device
-        self.graph = dev.type == "cuda" if graph is None else check_bool(graph, "graph")
+        if misreports is not None and not callable(misreports):
+            raise TypeError(f"misreports: expected a callable (values, idx) -> misreports, got "
+                            f"{type(misreports).__name__}.")
+        if graph is None:
+            graph = dev.type == "cuda" and misreports is None
+        self.graph = check_bool(graph, "graph")
+        if self.graph and misreports is not None:
+            raise ValueError("graph: a custom misreport refresh (the one-item grid search) runs "
+                             "eagerly; pass graph=False.")
         if self.graph and dev.type != "cuda":
             raise ValueError(f"graph: a CUDA graph needs the training data on CUDA, got {dev}.")
         if self.graph and not all(g.get("capturable", False) for g in optimizer.param_groups):
@@ -132,10 +169,14 @@ class RegretNetStep:
         self.mech, self.opt, self.al = mech, optimizer, lagrangian
         self.train, self.cache, self.data_gen = train, cache, data_gen
         self.gradient = gradient
-        self.ascent = ascent_constants(misreport_lr, misreport_steps)
+        self.misreports: Misreports = self.ascent if misreports is None else misreports
+        self.ascent_steps = ascent_constants(misreport_lr, misreport_steps)
         self.idx = torch.empty(batch_size, dtype=torch.long, device=dev)
-        self.half_rho = torch.empty((), dtype=train.dtype, device=dev)
-        self._rho: float | None = None
+        # the divergence watch: the step count and the first step with a non-finite revenue,
+        # regret or loss (-1: none), both on the device
+        self._count = torch.full((), check_int(start, "start", low=0), dtype=torch.long,
+                                 device=dev)
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=dev)
         self._lr: float | None = None
         self._warmup = check_int(warmup, "warmup", low=1)
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
@@ -146,15 +187,15 @@ class RegretNetStep:
                 group["lr"] = torch.tensor(float(group["lr"]), device=dev)
 
     # -- the captured region: no host synchronisation, no allocation visible outside --------------
-    def _step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        mech, idx = self.mech, self.idx
-        low, high = mech._low, mech._high
-        values = self.train[idx]
-        # the misreport ascent from the cached misreports: Adam on ``mis`` (B, 1, n, m), written
-        # out as torch.optim.Adam's single-tensor step computes it (best_response_search)
-        mis = self.cache[idx].unsqueeze(1)
+    def ascent(self, values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """``(B, n, m)`` the batch's misreports after ``misreport_steps`` of Adam ascent from its
+        cached ones (each bidder alone; the networks' parameters untouched), written out as
+        ``torch.optim.Adam``'s single-tensor step computes it, with the step size decaying to
+        ``misreport_lr / 100`` (:func:`econcs.shared.best_response_search`'s schedule)."""
+        low, high = self.mech._low, self.mech._high
+        mis = self.cache[idx].unsqueeze(1)  # (B, 1, n, m)
         exp_avg, exp_avg_sq = torch.zeros_like(mis), torch.zeros_like(mis)
-        for step_size, bc2_sqrt in self.ascent:
+        for step_size, bc2_sqrt in self.ascent_steps:
             grad = self.gradient(values, mis)
             if grad is None:  # the outcome does not move with the reports (not RegretNet's nets)
                 break
@@ -165,20 +206,29 @@ class RegretNetStep:
                 denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(_EPS)
                 mis.addcdiv_(exp_avg, denom, value=-step_size)
                 mis.copy_(torch.maximum(torch.minimum(mis, high), low))
-        mis = mis[:, 0]
+        return mis[:, 0]
+
+    def _step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        mech, idx = self.mech, self.idx
+        values = self.train[idx]
+        mis = self.misreports(values, idx)
         self.cache[idx] = mis
-        # the augmented-Lagrangian update of the networks (RegretNet.fit, Sec. 4.2)
+        # the augmented-Lagrangian update of the networks (Sec. 4.2)
         util_mis = misreport_utilities(mech.outcome, values, mis.unsqueeze(1))[:, 0]
         alloc, pay = mech.outcome(values)
         util_true = (alloc * values).sum(-1) - pay
         regret = torch.relu(util_mis - util_true).mean(0)  # (n,)
         revenue = pay.sum(-1).mean()
-        g = regret.reshape(-1)
-        loss = -revenue + (self.al.lambdas * g).sum() + self.half_rho * (g * g).sum()
+        loss = self.al.loss(revenue, regret)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return revenue.detach(), regret.detach()
+        revenue, regret = revenue.detach(), regret.detach()
+        self._count.add_(1)
+        fine = torch.isfinite(revenue) & torch.isfinite(regret).all() & torch.isfinite(loss)
+        self._first_bad.copy_(torch.where(fine | (self._first_bad >= 0), self._first_bad,
+                                          self._count))
+        return revenue, regret
 
     # -- the host side ------------------------------------------------------------------------------
     def step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -192,9 +242,6 @@ class RegretNetStep:
                 else:
                     group["lr"] = lr
             self._lr = lr
-        if self.al.rho != self._rho:
-            self.half_rho.fill_(0.5 * self.al.rho)
-            self._rho = self.al.rho
         n_train = self.train.shape[0]
         torch.randint(0, n_train, self.idx.shape, generator=self.data_gen,
                       device=self.idx.device, out=self.idx)
@@ -223,16 +270,28 @@ class RegretNetStep:
         self.al.step(out[1])
         return out
 
+    def first_divergent_step(self) -> int | None:
+        """The first step whose revenue, regret or loss was not finite, or ``None`` (reads the
+        device)."""
+        first = int(self._first_bad)
+        return None if first < 0 else first
+
 
 class _Metrics(Mapping[str, float]):
-    """A step's metrics, read to the host only when a callback reads them (no sync otherwise)."""
+    """A step's metrics, read to the host only when used (no sync otherwise); reading them raises
+    :class:`~econcs.shared.DivergenceError` if a step so far had a non-finite revenue, regret or
+    loss."""
 
-    def __init__(self, snapshot: torch.Tensor, rho: float) -> None:
-        self._snapshot, self._rho, self._values = snapshot, rho, None
+    def __init__(self, snapshot: torch.Tensor, rho: float,
+                 diverged: Callable[[], DivergenceError]) -> None:
+        self._snapshot, self._rho, self._diverged = snapshot, rho, diverged
+        self._values: dict[str, float] | None = None
 
     def _read(self) -> dict[str, float]:
         if self._values is None:
-            revenue, regret, lam = self._snapshot.tolist()
+            revenue, regret, lam, bad = self._snapshot.tolist()
+            if bad:
+                raise self._diverged()
             self._values = {"revenue": revenue, "regret": regret, "rho": self._rho,
                             "lambda": lam}
         return self._values
@@ -247,20 +306,45 @@ class _Metrics(Mapping[str, float]):
         return 4
 
 
-def train_captured(step_fn: RegretNetStep, steps: range, lr_at: Callable[[int], float],
-                   max_iter: int, history: list[dict[str, Any]], callback: Callback | None,
-                   state_fn: Callable[[], Mapping[str, Any]]) -> None:
-    """RegretNet.fit's loop over ``steps`` with ``step_fn``: the same history rows (every 100
-    steps and the last) and callbacks, the metrics read to the host only when used."""
+def run_steps(step_fn: RegretNetStep, steps: range, lr_at: Callable[[int], float],
+              history: list[dict[str, Any]], callback: Callback | None,
+              state_fn: Callable[[], Mapping[str, Any]], *, advice: str = "") -> None:
+    """RegretNet.fit's training loop: ``step_fn.step(lr_at(step))`` for each of ``steps``, a
+    history row ``{"step", "revenue", "regret", "rho", "lambda"}`` every 100 steps and at the last,
+    and ``callback(step, metrics, state_fn)`` after every step.
+
+    The metrics stay on the device until a history row or the callback reads them (one copy per
+    step a callback runs, no host synchronisation otherwise). Reading them, or the callback's
+    ``state_fn()``, raises :class:`econcs.shared.DivergenceError` if any step so far had a
+    non-finite revenue, regret or loss, naming that step: training that diverges stops at the next
+    history row (at most 100 steps later) or the next read by the callback, and no checkpoint of
+    a diverged state is written. ``advice`` ends the error's message (what to lower).
+    """
     al = step_fn.al
+    last = steps[-1] if len(steps) else None
     for step in steps:
         revenue, regret = step_fn.step(lr_at(step))
-        record = step % 100 == 0 or step == max_iter
+        record = step % RECORD_EVERY == 0 or step == last
         if not record and callback is None:
             continue
+
+        def diverged(step: int = step) -> DivergenceError:
+            first = step_fn.first_divergent_step()
+            return DivergenceError(
+                f"RegretNet.fit: training diverged: the revenue, regret or loss of step {first} is "
+                f"not finite (found at step {step}; checked where the metrics are read: every "
+                f"{RECORD_EVERY} steps, at the last and when a callback reads them)"
+                + (f"; {advice}" if advice else "") + ".")
+
         # a copy: the graph's outputs and the multipliers change with the next step
-        metrics = _Metrics(torch.stack([revenue, regret.mean(), al.lambdas.mean()]), al.rho)
+        metrics = _Metrics(torch.stack([revenue, regret.mean(), al.lambdas.mean(),
+                                        (step_fn._first_bad >= 0).to(revenue.dtype)]),
+                           al.rho, diverged)
         if record:
             history.append({"step": step, **metrics})
         if callback is not None:
-            callback(step, metrics, state_fn)
+            def checked_state(metrics: _Metrics = metrics) -> Mapping[str, Any]:
+                metrics._read()  # never checkpoint a diverged state
+                return state_fn()
+
+            callback(step, metrics, checked_state)

@@ -12,8 +12,9 @@ Two MLPs (tanh, Glorot-uniform init) read the flattened bids ``(n * m)``:
 Training maximises revenue subject to zero ex-post regret with the augmented Lagrangian
 (:class:`econcs.shared.AugmentedLagrangian`, Sec. 4.2): ``rgt_i`` is the batch mean of
 ``relu(u_i(misreport) - u_i(truth))``; the misreports are found by gradient ascent
-(:func:`econcs.shared.best_response_search`) started from a cache kept per training profile and
-written back after every step.
+(the iterates of :func:`econcs.shared.best_response_search`) started from a cache kept per
+training profile and written back after every step. Every step, eager or replayed as a CUDA graph
+(``fit(capture=True)``), runs through one function, ``econcs.auctions._captured.RegretNetStep``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from econcs.auctions._captured import RegretNetStep, step_optimizer, train_captured
+from econcs.auctions._captured import RegretNetStep, run_steps, step_optimizer
 from econcs.auctions._mechanism import Mechanism
 from econcs.auctions._setting import AuctionSetting
 from econcs.auctions._single_item import single_item_regret
@@ -34,13 +35,11 @@ from econcs.shared import (
     AugmentedLagrangian,
     Callback,
     Params,
-    best_response_search,
     check_bool,
     check_int,
     history_tuple,
     make_generator,
     misreport_gradient,
-    misreport_utilities,
     param,
     resolve_params,
 )
@@ -239,17 +238,26 @@ class RegretNet(Mechanism):
             slowly), 1.25-1.4x faster on 2x2 on the CPU, where the misreport steps are most of
             the time; no faster on 5x10 on a GPU.
         capture
-            run each training step (misreport ascent, loss, backward, Adam) as one static
-            function (``econcs.auctions._captured.RegretNetStep``), recorded once as a CUDA
-            graph and replayed on a GPU, where the eager step is launch-bound. On the CPU it runs
-            eagerly and gives exactly the iterates of ``capture=False``; on CUDA the same up to
-            float rounding (capturable Adam). Not for the one-item grid search
+            on CUDA, record the training step (misreport ascent, loss, backward, Adam; one
+            static function, ``econcs.auctions._captured.RegretNetStep``, which every run uses)
+            once as a CUDA graph with ``capturable`` Adam and replay it, where the eager step is
+            launch-bound: the same iterates up to float rounding (capturable Adam). Elsewhere no
+            effect: the step runs eagerly either way. Not for the one-item grid search
             (``grid_points > 0`` with one item).
         seed, generator
             randomness (initialisation, training set, batches, misreport starts).
         callback, resume
             checkpointing hooks (:class:`econcs.shared.Callback`; ``resume=(step, state)``
             continues from a ``state_fn()``).
+
+        Raises
+        ------
+        econcs.shared.DivergenceError
+            when the revenue, regret or loss of a step is not finite, naming the step (and what
+            to lower); checked where
+            the metrics are read anyway (every 100 steps, at the last and when the callback
+            reads the metrics or the state), so a diverged run stops within 100 steps and is
+            never checkpointed (``econcs.auctions._captured.run_steps``).
         """
         p = resolve_params(RegretNetParams, params, **overrides).resolved(*self.setting.shape)
         max_iter, batch_size, n_train, lr = p.max_iter, p.batch_size, p.n_train, p.lr
@@ -266,8 +274,8 @@ class RegretNet(Mechanism):
                              "captured; pass grid_points=0 or capture=False.")
         quantiles = _quantile_table(self.setting).to(dev, dt) if grid else None
 
-        opt = step_optimizer(self.parameters(), lr, dev) if capture else torch.optim.Adam(
-            self.parameters(), lr=lr)
+        graph = capture and dev.type == "cuda"
+        opt = step_optimizer(self.parameters(), lr, dev, graph=graph)
         al = AugmentedLagrangian(n, rho=p.rho, lambda_init=p.lambda_init,
                                  update_every=p.lambda_every, rho_increment=p.rho_increment,
                                  rho_every=rho_every, device=dev, dtype=dt)
@@ -300,49 +308,26 @@ class RegretNet(Mechanism):
                     "lagrangian": al.state_dict(), "data_rng": data_gen.get_state(),
                     "train": train, "cache": cache, "history": list(history)}
 
+        def grid_misreports(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            # one item: the exact best report on a shifted grid (Danskin: train on it)
+            shift = torch.rand((values.shape[0], 1), generator=data_gen, device=dev, dtype=dt)
+            mis, _ = single_item_regret(self.outcome, values, self._low, self._high,
+                                        points=p.grid_points, zooms=1, shift=shift,
+                                        zoom_points=max(p.grid_points // 2, 2),
+                                        quantiles=quantiles)
+            return mis
+
         self.train()
-        if capture:  # the same steps, each one function (one CUDA-graph replay on a GPU)
-            step_fn = RegretNetStep(self, opt, al, train, cache, data_gen, batch_size=batch_size,
-                                    misreport_steps=p.misreport_steps,
-                                    misreport_lr=p.misreport_lr * float(width.mean()),
-                                    gradient=gradient)
-            train_captured(step_fn, range(start + 1, max_iter + 1),
-                           lambda t: lr * lr_factor(t - 1), max_iter, history, callback, state_fn)
-            start = max_iter  # all steps done: the eager loop below has none left
-        for step in range(start + 1, max_iter + 1):
-            for group in opt.param_groups:
-                group["lr"] = lr * lr_factor(step - 1)
-            idx = torch.randint(0, n_train, (batch_size,), generator=data_gen, device=dev)
-            values = train[idx]
-            if grid:  # one item: the exact best report on a shifted grid (Danskin: train on it)
-                shift = torch.rand((batch_size, 1), generator=data_gen, device=dev, dtype=dt)
-                mis, _ = single_item_regret(self.outcome, values, self._low, self._high,
-                                            points=p.grid_points, zooms=1, shift=shift,
-                                            zoom_points=max(p.grid_points // 2, 2),
-                                            quantiles=quantiles)
-            else:  # refresh the cached misreports (mechanism parameters untouched)
-                mis = best_response_search(
-                    self.outcome, values, low=self._low, high=self._high,
-                    init=cache[idx].unsqueeze(1), n_steps=p.misreport_steps,
-                    lr=p.misreport_lr * float(width.mean()), include_truth=False,
-                    gradient=gradient).misreports
-            cache[idx] = mis
-            util_mis = misreport_utilities(self.outcome, values, mis.unsqueeze(1))[:, 0]
-            alloc, pay = self.outcome(values)
-            util_true = (alloc * values).sum(-1) - pay
-            regret = torch.relu(util_mis - util_true).mean(0)  # (n,)
-            revenue = pay.sum(-1).mean()
-            loss = al.loss(revenue, regret)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            al.step(regret)
-            metrics = {"revenue": float(revenue.detach()), "regret": float(regret.detach().mean()),
-                       "rho": al.rho, "lambda": float(al.lambdas.mean())}
-            if step % 100 == 0 or step == max_iter:
-                history.append({"step": step, **metrics})
-            if callback is not None:
-                callback(step, metrics, state_fn)
+        step_fn = RegretNetStep(self, opt, al, train, cache, data_gen, batch_size=batch_size,
+                                misreport_steps=p.misreport_steps,
+                                misreport_lr=p.misreport_lr * float(width.mean()),
+                                gradient=gradient, misreports=grid_misreports if grid else None,
+                                graph=graph, start=start)
+        run_steps(step_fn, range(start + 1, max_iter + 1), lambda t: lr * lr_factor(t - 1),
+                  history, callback, state_fn,
+                  advice=f"lower lr (now {lr:g}) or misreport_lr (now {p.misreport_lr:g}), or "
+                         f"rho / rho_increment / lambda_init (now {p.rho:g} / "
+                         f"{p.rho_increment:g} / {p.lambda_init:g})")
         self.history_ = history_tuple(history)
         self.eval()
         return self
