@@ -11,7 +11,9 @@ misreport steps; 2x2 with 2 hidden layers, 5x10 with the paper's 5, 100 units) f
 ``warmup + steps`` updates and times the last ``steps`` (the warm-up holds the capture, and with
 ``--compile`` the compilation). The mode "captured+compiled" also compiles the misreport gradient.
 Wall seconds per step and, on the CPU, process CPU seconds per step; "same" compares the trained
-parameters with the eager run's (bitwise on the CPU; float rounding on CUDA).
+parameters with the eager run's (float rounding on CUDA). Both modes run the same step function
+(``RegretNetStep``): ``capture=True`` records it as a CUDA graph on CUDA and changes nothing on
+the CPU, where "eager" and "captured" are one path (the same iterates; timings differ by noise).
 """
 
 import argparse
