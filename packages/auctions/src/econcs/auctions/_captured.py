@@ -172,11 +172,11 @@ class RegretNetStep:
         self.misreports: Misreports = self.ascent if misreports is None else misreports
         self.ascent_steps = ascent_constants(misreport_lr, misreport_steps)
         self.idx = torch.empty(batch_size, dtype=torch.long, device=dev)
-        # the divergence watch: the step count and the first step with a non-finite revenue,
-        # regret or loss (-1: none), both on the device
+        # the divergence watch, on the device: the step count and ``first_bad``, the first step
+        # with a non-finite revenue, regret or loss (-1: none; first_divergent_step reads it)
         self._count = torch.full((), check_int(start, "start", low=0), dtype=torch.long,
                                  device=dev)
-        self._first_bad = torch.full((), -1, dtype=torch.long, device=dev)
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=dev)
         self._lr: float | None = None
         self._warmup = check_int(warmup, "warmup", low=1)
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
@@ -226,7 +226,7 @@ class RegretNetStep:
         revenue, regret = revenue.detach(), regret.detach()
         self._count.add_(1)
         fine = torch.isfinite(revenue) & torch.isfinite(regret).all() & torch.isfinite(loss)
-        self._first_bad.copy_(torch.where(fine | (self._first_bad >= 0), self._first_bad,
+        self.first_bad.copy_(torch.where(fine | (self.first_bad >= 0), self.first_bad,
                                           self._count))
         return revenue, regret
 
@@ -273,7 +273,7 @@ class RegretNetStep:
     def first_divergent_step(self) -> int | None:
         """The first step whose revenue, regret or loss was not finite, or ``None`` (reads the
         device)."""
-        first = int(self._first_bad)
+        first = int(self.first_bad)
         return None if first < 0 else first
 
 
@@ -338,7 +338,7 @@ def run_steps(step_fn: RegretNetStep, steps: range, lr_at: Callable[[int], float
 
         # a copy: the graph's outputs and the multipliers change with the next step
         metrics = _Metrics(torch.stack([revenue, regret.mean(), al.lambdas.mean(),
-                                        (step_fn._first_bad >= 0).to(revenue.dtype)]),
+                                        (step_fn.first_bad >= 0).to(revenue.dtype)]),
                            al.rho, diverged)
         if record:
             history.append({"step": step, **metrics})
