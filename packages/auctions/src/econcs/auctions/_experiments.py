@@ -91,7 +91,8 @@ class _Common(Params):
 
 def _finish(mech: Mechanism, cfg: _Common, ctx: RunContext, source: str = "",
             extra: dict[str, float] | None = None,
-            values: torch.Tensor | None = None) -> ExperimentResult:
+            values: torch.Tensor | None = None,
+            reference: Reference | None = None) -> ExperimentResult:
     if mech.state_dict():  # a learned mechanism: keep it, to re-evaluate or reuse without retraining
         mech.save(ctx.out_dir / "model.safetensors")
         ctx.artifacts["model"] = "model.safetensors"
@@ -103,15 +104,17 @@ def _finish(mech: Mechanism, cfg: _Common, ctx: RunContext, source: str = "",
     metrics = {**report.as_metrics(), **(extra or {})}
     refs: dict[str, Reference] = {}
     ref, rtol, relation = cfg.ref_revenue, cfg.ref_rtol, cfg.ref_relation
-    if ref is None:
-        ref = cfg.setting.known_revenue
-        if ref is not None and not source and cfg.setting.known_revenue_is_baseline:
-            # no optimum is known: for a learned mechanism the best baseline is a floor to beat
-            # (the baselines themselves pass a ``source`` and are compared for equality)
-            source, rtol, relation = "item-wise Myerson (baseline to beat)", 0.0, "ge"
-        source = source or "known optimum of the setting"
     if ref is not None:
         refs["revenue"] = Reference(ref, source or "reference", rtol=rtol, relation=relation)
+    elif reference is not None:  # the mechanism's own (a baseline's expected revenue)
+        refs["revenue"] = reference
+    elif cfg.setting.known_revenue is not None and not source:
+        ref = cfg.setting.known_revenue
+        source = "known optimum of the setting"
+        if cfg.setting.known_revenue_is_baseline:
+            # no optimum is known: for a learned mechanism the best baseline is a floor to beat
+            source, rtol, relation = "item-wise Myerson (baseline to beat)", 0.0, "ge"
+        refs["revenue"] = Reference(ref, source, rtol=rtol, relation=relation)
     if cfg.ref_regret is not None and "regret_mean" in metrics:
         refs["regret_mean"] = Reference(cfg.ref_regret, "regret bound", relation="le")
     if mech.exactly_ic and "regret_max" in metrics:
@@ -256,7 +259,34 @@ def run_baseline(cfg: BaselineConfig, ctx: RunContext) -> ExperimentResult:
                                n_allocations=cfg.menu_size, device=dev)
         mech.fit(cfg.train, generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
                  resume=ctx.load_checkpoint())
-    return _finish(mech, cfg, ctx, source=f"{cfg.mechanism} reference")
+    # a baseline is compared with its own expected revenue (none where it is not computed)
+    return _finish(mech, cfg, ctx, source=f"{cfg.mechanism} reference",
+                   reference=_baseline_reference(cfg))
+
+
+def _baseline_reference(cfg: BaselineConfig) -> Reference | None:
+    """A baseline's own revenue reference when ``ref_revenue`` is not given: VCG, item-wise
+    Myerson and the bundle auction (at the best reserve) by quadrature under the prior (equal
+    within ``ref_rtol``); the AMAs, whose class holds item-wise Myerson for i.i.d. bidders, at
+    least item-wise Myerson's expected revenue (additive), else at most the known optimum."""
+    s, rtol = cfg.setting, cfg.ref_rtol
+    additive = s.valuation == "additive"
+    if cfg.mechanism == "vcg" and additive:
+        return Reference(VCG(s).expected_revenue(), "VCG's expected revenue (quadrature)",
+                         rtol=rtol)
+    if cfg.mechanism == "myerson-itemwise":
+        return Reference(MyersonItemwise(s).expected_revenue(),
+                         "item-wise Myerson's expected revenue (quadrature)", rtol=rtol)
+    if cfg.mechanism == "bundle":
+        return Reference(BundleMyerson(s).expected_revenue(), "the bundle auction's expected "
+                         "revenue at the best reserve (quadrature)", rtol=rtol)
+    if cfg.mechanism in ("ama", "lottery-ama") and additive:
+        return Reference(MyersonItemwise(s).expected_revenue(), "item-wise Myerson's expected "
+                         "revenue (quadrature; a floor to beat)", rtol=0.0, relation="ge")
+    if cfg.mechanism in ("ama", "lottery-ama") and s.known_revenue is not None \
+            and not s.known_revenue_is_baseline:
+        return Reference(s.known_revenue, "known optimum (a ceiling)", rtol=rtol, relation="le")
+    return None
 
 
 MYERSON_2X1 = 5 / 12
