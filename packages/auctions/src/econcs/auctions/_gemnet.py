@@ -86,22 +86,44 @@ class GemNetParams(RevenueParams):
 
     ``lr``: 0.02 collapses the 2x2 menus. ``temperature``: 2x2 U[0,1], 3000 steps, 0.05 -> 0.005
     gives 0.859 before the transform, 0.02 -> 0.002 gives 0.846.
+
+    One item (:meth:`resolved`): 6000 steps, final temperature ``temperature / 100`` and penalty
+    0.5 (-> 5) by default. The optimum there is a sharp threshold, ``max(v_-i, reserve)``, and
+    the relaxation biases it: ``N`` near-identical options priced ``p`` sell under the softmax
+    like one priced ``p - tau log N``, so while the penalty holds the soft threshold at the
+    other bidder's value the exact (argmax) one sits ``~tau log N`` above it, and a strong
+    penalty pushes it higher still (at ``tau`` = 5e-3, 3000 steps: thresholds 0.03-0.05 above
+    Myerson's near the reserve, and one bidder priced out near the top; -1.6% of 5/12).
+    Several items keep 3000 steps, ``temperature / 10`` and penalty 2 (-> 20): penalty 0.5
+    leaves the 2x2 menus more incompatible, and the transform loses more (MEASUREMENTS.md).
     """
 
-    max_iter: int = param(3000, "Adam steps", low=1)
+    max_iter: int | None = param(None, "Adam steps (default 3000; one item 6000)", low=1)
     lr: float = param(0.005, "Adam learning rate, decayed by cosine to lr / 20", low=0.0,
                       low_inclusive=False)
     temperature: float = param(0.05, "initial softmax temperature of the choices (relative to "
                                "the value scale)", low=0.0, low_inclusive=False)
-    penalty: float = param(2.0, "initial incompatibility penalty (in units of the value scale)",
-                           low=0.0)
+    temperature_final: float | None = param(
+        None, "final softmax temperature, annealed geometrically (default: temperature / 10; "
+        "one item temperature / 100)", low=0.0, low_inclusive=False)
+    penalty: float | None = param(None, "initial incompatibility penalty (in units of the value "
+                                  "scale; default 2, one item 0.5)", low=0.0)
     penalty_final: float | None = param(None, "final incompatibility penalty, annealed "
                                         "geometrically (default: 10 * penalty)", low=0.0)
 
+    def resolved(self, n_items: int) -> GemNetParams:
+        """These parameters with every ``None`` default filled in for ``n_items`` items."""
+        one = n_items == 1
+        auto = {"max_iter": 6000 if one else 3000, "penalty": 0.5 if one else 2.0,
+                "temperature_final": self.temperature / (100 if one else 10)}
+        return dataclasses.replace(self, **{k: v for k, v in auto.items()
+                                            if getattr(self, k) is None})
+
     @property
     def final_penalty(self) -> float:
-        """``penalty_final``, or ``10 * penalty`` when it is ``None``."""
-        return 10 * self.penalty if self.penalty_final is None else self.penalty_final
+        """``penalty_final``, or ``10 * penalty`` when it is ``None`` (``penalty`` resolved)."""
+        penalty = 2.0 if self.penalty is None else self.penalty
+        return 10 * penalty if self.penalty_final is None else self.penalty_final
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,7 +377,7 @@ class GemNet(Mechanism):
         ``self``. With one bidder the penalty is identically 0 and this is RochetNet's training.
         ``seed`` / ``generator``, ``callback`` and ``resume`` as in :meth:`RochetNet.fit`.
         """
-        p = resolve_params(GemNetParams, params, **overrides)
+        p = resolve_params(GemNetParams, params, **overrides).resolved(self.setting.n_items)
         penalty, penalty_final, max_iter = p.penalty, p.final_penalty, p.max_iter
         gen = start_generator(seed, generator)
         scale = value_scale(self.setting)
