@@ -223,7 +223,7 @@ def test_configs_nest_the_algorithms_params():
     assert _cfg("auctions.regretnet", rho_every=7).train.rho_every == 7
     # an experiment's own evaluation default survives setting another key of the group
     for exp, n_eval in (("auctions.rochetnet", 100_000), ("auctions.regretnet", 10_000),
-                        ("auctions.gemnet", 20_000), ("auctions.baseline", 100_000)):
+                        ("auctions.gemnet", 100_000), ("auctions.baseline", 100_000)):
         assert _cfg(exp).evaluation.n_eval == n_eval
         assert _cfg(exp, n_steps=3).evaluation.n_eval == n_eval
 
