@@ -193,11 +193,13 @@ class GemNetConfig(_Common):
                                  "the grid)", choices=("index", "best"))
     repair: bool = param(False, "bidders in turn take their best option that fits next to the "
                          "earlier bidders' (exactly feasible; regret <= the repair loss)")
+    symmetric: bool = param(False, "one menu network shared by every bidder (i.i.d. bidders)")
     checkpoint_every: int = param(0, _CHECKPOINT_HELP, low=0)
 
 
 def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
-    mech = GemNet(cfg.setting, cfg.menu_size, cfg.hidden, repair=cfg.repair, device=ctx.device)
+    mech = GemNet(cfg.setting, cfg.menu_size, cfg.hidden, repair=cfg.repair,
+                  symmetric=cfg.symmetric, device=ctx.device)
     mech.fit(cfg.train, generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
              resume=ctx.load_checkpoint())
     before = evaluate(mech, cfg.evaluation.n_eval, seed=ctx.seed + 1, n_regret_samples=0)

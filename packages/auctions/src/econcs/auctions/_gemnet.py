@@ -190,6 +190,12 @@ class GemNet(Mechanism):
         its ex-post regret (every report of ``i`` gets it an option of the same menu), and
         bidder 0 stays exactly strategy-proof. Off (the paper's mechanism): exactly
         strategy-proof, but over-allocating where the menus are incompatible.
+    symmetric
+        one menu network shared by every bidder (each reads the others' bids in index order,
+        so two bidders are exchangeable exactly): for i.i.d. bidders it rules out asymmetric
+        menus (e.g. on one item, bidder 0 winning below the diagonal and bidder 1 only above
+        it, which is compatible, so the penalty does not push it back). Off: a network per
+        bidder, as in the paper.
 
     Examples
     --------
@@ -202,10 +208,12 @@ class GemNet(Mechanism):
     straight_through = True
 
     def __init__(self, setting: AuctionSetting, menu_size: int = 64, hidden: int = 64,
-                 layers: int = 2, *, repair: bool = False, device: str | torch.device = "cpu",
-                 dtype: str | torch.dtype | None = None) -> None:
+                 layers: int = 2, *, repair: bool = False, symmetric: bool = False,
+                 device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None
+                 ) -> None:
         super().__init__(setting, device=device, dtype=dtype)
         self.repair = bool(check_bool(repair, "repair"))
+        self.symmetric = bool(check_bool(symmetric, "symmetric"))
         self.menu_size = check_int(menu_size, "menu_size", low=1)
         self.hidden = check_int(hidden, "hidden", low=1)
         self.layers = check_int(layers, "layers", low=1)
@@ -216,10 +224,11 @@ class GemNet(Mechanism):
             self.menu = MenuLayer(m, k, kind=setting.valuation, dtype=self.dtype_)
         else:
             sizes = [(n - 1) * m] + [self.hidden] * self.layers + [k * (self.width + 1)]
+            nets = 1 if self.symmetric else n
             self.weights = nn.ParameterList(
-                [nn.Parameter(torch.zeros(n, a, b)) for a, b in itertools.pairwise(sizes)])
+                [nn.Parameter(torch.zeros(nets, a, b)) for a, b in itertools.pairwise(sizes)])
             self.biases = nn.ParameterList(
-                [nn.Parameter(torch.zeros(n, b)) for b in sizes[1:]])
+                [nn.Parameter(torch.zeros(nets, b)) for b in sizes[1:]])
             others = [[j for j in range(n) if j != i] for i in range(n)]
             self.register_buffer("_others", torch.tensor(others, dtype=torch.long),
                                  persistent=False)
@@ -236,7 +245,14 @@ class GemNet(Mechanism):
 
     def hparams(self) -> dict[str, Any]:
         return {"menu_size": self.menu_size, "hidden": self.hidden, "layers": self.layers,
-                "repair": self.repair}
+                "repair": self.repair, "symmetric": self.symmetric}
+
+    def layer_params(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each layer's ``(weights (n, in, out), biases (n, out))`` of the bidders' menu networks
+        (the shared network repeated for every bidder when :attr:`symmetric`)."""
+        n = self.setting.n_bidders
+        return [(w.expand(n, -1, -1), b.expand(n, -1))
+                for w, b in zip(self.weights, self.biases, strict=True)]
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         """One bidder: RochetNet's initialisation. Several: Glorot-uniform layers, allocation
@@ -258,7 +274,8 @@ class GemNet(Mechanism):
                         * bound)
                 b.zero_()
             self.weights[-1].mul_(0.1)
-            self.biases[-1].copy_(torch.cat([logits.reshape(-1), prices]).expand(n, -1))
+            self.biases[-1].copy_(torch.cat([logits.reshape(-1), prices]).expand(
+                self.biases[-1].shape[0], -1))
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         for key in ("price_delta", "delta_grid"):  # transform buffers change shape
@@ -278,7 +295,7 @@ class GemNet(Mechanism):
             return alloc, self.menu.prices.expand(b, 1, k)
         x = (reports - self._low) / (self._high - self._low)
         h = x[:, self._others].reshape(b, n, (n - 1) * m)  # (B, n, (n-1) m)
-        for layer, (w, bias) in enumerate(zip(self.weights, self.biases)):
+        for layer, (w, bias) in enumerate(self.layer_params()):
             h = torch.einsum("bna,nac->bnc", h, w) + bias
             if layer < len(self.weights) - 1:
                 h = torch.tanh(h)
