@@ -7,7 +7,7 @@ reference, regret (and which regret search), whether every reference held. Targe
 run <= 90 s on 2 CPU cores.
 
     uv run python packages/auctions/benchmarks/default_runs.py [--threads 1] [--only NAME ...]
-        [--no-extra]
+        [--no-extra] [--label TEXT]
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--only", nargs="*", default=None, help="experiment names to run")
 parser.add_argument("--no-extra", action="store_true", help="only each experiment's defaults")
+parser.add_argument("--label", default=None,
+                    help="only the runs whose label contains this (e.g. 'defaults', 'x1')")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 
@@ -46,6 +48,8 @@ if not args.no_extra:
     runs += [r for r in EXTRA if r[0] in experiments]
 if args.only:
     runs = [r for r in runs if r[0] in args.only]
+if args.label:
+    runs = [r for r in runs if args.label in r[1]]
 
 print("| experiment | run | wall s | CPU s | revenue | reference | regret mean / max (search) "
       "| references hold |")

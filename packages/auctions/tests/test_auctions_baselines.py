@@ -120,6 +120,48 @@ def test_ama_relaxed_payments_stay_bounded_when_a_weight_shrinks():
     assert float(excess.max()) <= 2 * tau * math.log(16) + 1e-9
 
 
+@pytest.mark.parametrize(
+    ("setting", "vcg", "myerson"),
+    [
+        (AuctionSetting(2, 2), 2 / 3, 5 / 6),
+        (AuctionSetting(3, 1, values="exponential(3)"), 2.5, 2.751693264346088),  # closed forms
+        (AuctionSetting(1, 2), 0.0, 0.5),
+        (AuctionSetting(3, 2, values="uniform(0,1),uniform(0,2)"), 1.5, 3 * (2 + 1 / 8) / 4),
+    ],
+)
+def test_expected_revenue_closed_forms(setting, vcg, myerson):
+    """E[second highest] per item (U[0,c], n bidders: c (n-1)/(n+1); exponential(mu): mu
+    (1/2 + 1/3) for 3) and Myerson's (n - 1 + 2^-n) / (n + 1) per U[0,1] item, scaled."""
+    assert VCG(setting).expected_revenue() == pytest.approx(vcg, abs=1e-6)
+    assert MyersonItemwise(setting).expected_revenue() == pytest.approx(myerson, abs=1e-6)
+
+
+def test_bundle_expected_revenue_against_quadrature_and_sampling():
+    """2x2 U[0,1]: the bundle value is triangular on [0, 2]; the best reserve sqrt(2/3) and
+    its revenue by scipy's adaptive quadrature (independent of the convolved grid); the fitted
+    mechanism's sampled revenue within 4 SE."""
+    from scipy import integrate, optimize
+
+    def cdf(x):
+        return x * x / 2 if x <= 1 else 1 - (2 - x) ** 2 / 2
+
+    def revenue(r):
+        second = integrate.quad(lambda t: 1 - cdf(t) ** 2 - 2 * (1 - cdf(t)) * cdf(t), r, 2,
+                                points=[1])[0]
+        return r * (1 - cdf(r) ** 2) + second
+
+    best = optimize.minimize_scalar(lambda r: -revenue(r), bounds=(0, 2), method="bounded")
+    assert best.x == pytest.approx(math.sqrt(2 / 3), abs=1e-4)
+    s = AuctionSetting(2, 2)
+    mech = BundleMyerson(s, dtype="float64").fit(seed=0)
+    assert mech.expected_revenue() == pytest.approx(-best.fun, abs=2e-4)
+    assert mech.expected_revenue(math.sqrt(2 / 3)) == pytest.approx(-best.fun, abs=2e-4)
+    _check_mc(mech, _values(s, seed=3), mech.expected_revenue(float(mech.reserve)))
+    one = AuctionSetting(1, 2, "unit-demand", "uniform(0,1)")  # posted price 1/sqrt(3)
+    assert BundleMyerson(one).expected_revenue() == pytest.approx(2 / (3 * math.sqrt(3)),
+                                                                  abs=2e-4)
+
+
 def test_baseline_bad_input():
     with pytest.raises(ValueError, match="setting"):
         MyersonItemwise(AuctionSetting(2, 2, valuation="unit-demand"))

@@ -123,7 +123,21 @@ def test_baseline_revenue_is_a_floor_for_learned_mechanisms_only(tmp_path):
     base = _cfg("auctions.baseline", mechanism="myerson-itemwise", n_items=2, **TINY)
     ref = run_experiment(EXP["auctions.baseline"], base, seed=0, device="cpu",
                          out_dir=tmp_path / "b").references["revenue"]
-    assert (ref.value, ref.relation) == (5 / 6, "eq")
+    assert (round(ref.value, 6), ref.relation) == (round(5 / 6, 6), "eq")
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "value", "relation"),
+    [("vcg", 2 / 3, "eq"), ("ama", 5 / 6, "ge"), ("lottery-ama", 5 / 6, "ge")],
+)
+def test_each_baseline_has_its_own_reference(tmp_path, mechanism, value, relation):
+    """On the default 2x2 U[0,1]: VCG equals its own expected revenue (the bundle auction too:
+    test_auctions_baselines), the AMAs must beat item-wise Myerson (not equal it)."""
+    cfg = _cfg("auctions.baseline", mechanism=mechanism, max_iter=2, menu_size=4, **TINY)
+    ref = run_experiment(EXP["auctions.baseline"], cfg, seed=0, device="cpu",
+                         out_dir=tmp_path).references["revenue"]
+    assert ref.value == pytest.approx(value, abs=1e-4)
+    assert ref.relation == relation
 
 
 class _Killed(Exception):
@@ -209,7 +223,7 @@ def test_configs_nest_the_algorithms_params():
     assert _cfg("auctions.regretnet", rho_every=7).train.rho_every == 7
     # an experiment's own evaluation default survives setting another key of the group
     for exp, n_eval in (("auctions.rochetnet", 100_000), ("auctions.regretnet", 10_000),
-                        ("auctions.gemnet", 20_000), ("auctions.baseline", 100_000)):
+                        ("auctions.gemnet", 100_000), ("auctions.baseline", 100_000)):
         assert _cfg(exp).evaluation.n_eval == n_eval
         assert _cfg(exp, n_steps=3).evaluation.n_eval == n_eval
 

@@ -48,6 +48,18 @@ def test_params_are_frozen_and_derive_their_defaults():
     assert GemNetParams(penalty_final=3.0).final_penalty == 3.0
 
 
+def test_gemnet_defaults_depend_on_the_number_of_items():
+    """One item: 6000 steps, final temperature / 100, penalty 0.5; several: 3000, / 10, 2;
+    explicit values stay."""
+    one, two = GemNetParams().resolved(1), GemNetParams().resolved(2)
+    assert (one.max_iter, one.penalty, one.final_penalty) == (6000, 0.5, 5.0)
+    assert one.final_temperature == pytest.approx(5e-4)
+    assert (two.max_iter, two.penalty, two.final_penalty) == (3000, 2.0, 20.0)
+    assert two.final_temperature == pytest.approx(5e-3)
+    mine = GemNetParams(max_iter=7, penalty=1.0, temperature_final=0.01).resolved(1)
+    assert (mine.max_iter, mine.penalty, mine.final_temperature) == (7, 1.0, 0.01)
+
+
 @pytest.mark.parametrize(
     ("make", "fit_kw"),
     [

@@ -114,7 +114,16 @@ def test_single_item_defaults_and_the_myerson_reference():
     assert (p.max_iter, p.lr, p.rho, p.rho_increment) == (1500, 4e-3, 20.0, 40.0)
     assert RegretNetParams().resolved(5, 1).rho == 12.0
     q = RegretNetParams().resolved(3, 2)
-    assert (q.max_iter, q.lr, q.rho, q.rho_increment) == (6000, 1e-3, 1.0, 5.0)
+    assert (q.max_iter, q.lr, q.rho, q.rho_increment) == (2000, 1e-3, 1.0, 5.0)
+    # the short default budget of several items: 10 misreport steps on 16,384 profiles; an
+    # explicit max_iter gets the authors' 25 steps on 640k
+    assert (q.misreport_steps, q.n_train) == (10, 16_384)
+    q = RegretNetParams(max_iter=6000).resolved(3, 2)
+    assert (q.misreport_steps, q.n_train) == (25, 640_000)
+    assert RegretNetParams().resolved(3, 1).n_train == 640_000
+    # unbounded values on one item: 4500 steps, rho 20 / n +40 / n
+    e = RegretNetParams().resolved(3, 1, bounded=False)
+    assert (e.max_iter, e.rho, e.rho_increment) == (4500, 20 / 3, 40 / 3)
     # gradient-ascent training on one item keeps the authors' recipe; explicit values stay
     r = RegretNetParams(grid_points=0, max_iter=7).resolved(3, 1)
     assert (r.max_iter, r.rho) == (7, 1.0)

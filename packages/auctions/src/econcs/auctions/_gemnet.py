@@ -86,22 +86,44 @@ class GemNetParams(RevenueParams):
 
     ``lr``: 0.02 collapses the 2x2 menus. ``temperature``: 2x2 U[0,1], 3000 steps, 0.05 -> 0.005
     gives 0.859 before the transform, 0.02 -> 0.002 gives 0.846.
+
+    One item (:meth:`resolved`): 6000 steps, final temperature ``temperature / 100`` and penalty
+    0.5 (-> 5) by default. The optimum there is a sharp threshold, ``max(v_-i, reserve)``, and
+    the relaxation biases it: ``N`` near-identical options priced ``p`` sell under the softmax
+    like one priced ``p - tau log N``, so while the penalty holds the soft threshold at the
+    other bidder's value the exact (argmax) one sits ``~tau log N`` above it, and a strong
+    penalty pushes it higher still (at ``tau`` = 5e-3, 3000 steps: thresholds 0.03-0.05 above
+    Myerson's near the reserve, and one bidder priced out near the top; -1.6% of 5/12).
+    Several items keep 3000 steps, ``temperature / 10`` and penalty 2 (-> 20): penalty 0.5
+    leaves the 2x2 menus more incompatible, and the transform loses more (MEASUREMENTS.md).
     """
 
-    max_iter: int = param(3000, "Adam steps", low=1)
+    max_iter: int | None = param(None, "Adam steps (default 3000; one item 6000)", low=1)
     lr: float = param(0.005, "Adam learning rate, decayed by cosine to lr / 20", low=0.0,
                       low_inclusive=False)
     temperature: float = param(0.05, "initial softmax temperature of the choices (relative to "
                                "the value scale)", low=0.0, low_inclusive=False)
-    penalty: float = param(2.0, "initial incompatibility penalty (in units of the value scale)",
-                           low=0.0)
+    temperature_final: float | None = param(
+        None, "final softmax temperature, annealed geometrically (default: temperature / 10; "
+        "one item temperature / 100)", low=0.0, low_inclusive=False)
+    penalty: float | None = param(None, "initial incompatibility penalty (in units of the value "
+                                  "scale; default 2, one item 0.5)", low=0.0)
     penalty_final: float | None = param(None, "final incompatibility penalty, annealed "
                                         "geometrically (default: 10 * penalty)", low=0.0)
 
+    def resolved(self, n_items: int) -> GemNetParams:
+        """These parameters with every ``None`` default filled in for ``n_items`` items."""
+        one = n_items == 1
+        auto = {"max_iter": 6000 if one else 3000, "penalty": 0.5 if one else 2.0,
+                "temperature_final": self.temperature / (100 if one else 10)}
+        return dataclasses.replace(self, **{k: v for k, v in auto.items()
+                                            if getattr(self, k) is None})
+
     @property
     def final_penalty(self) -> float:
-        """``penalty_final``, or ``10 * penalty`` when it is ``None``."""
-        return 10 * self.penalty if self.penalty_final is None else self.penalty_final
+        """``penalty_final``, or ``10 * penalty`` when it is ``None`` (``penalty`` resolved)."""
+        penalty = 2.0 if self.penalty is None else self.penalty
+        return 10 * penalty if self.penalty_final is None else self.penalty_final
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +190,12 @@ class GemNet(Mechanism):
         its ex-post regret (every report of ``i`` gets it an option of the same menu), and
         bidder 0 stays exactly strategy-proof. Off (the paper's mechanism): exactly
         strategy-proof, but over-allocating where the menus are incompatible.
+    symmetric
+        one menu network shared by every bidder (each reads the others' bids in index order,
+        so two bidders are exchangeable exactly): for i.i.d. bidders it rules out asymmetric
+        menus (e.g. on one item, bidder 0 winning below the diagonal and bidder 1 only above
+        it, which is compatible, so the penalty does not push it back). Off: a network per
+        bidder, as in the paper.
 
     Examples
     --------
@@ -180,10 +208,12 @@ class GemNet(Mechanism):
     straight_through = True
 
     def __init__(self, setting: AuctionSetting, menu_size: int = 64, hidden: int = 64,
-                 layers: int = 2, *, repair: bool = False, device: str | torch.device = "cpu",
-                 dtype: str | torch.dtype | None = None) -> None:
+                 layers: int = 2, *, repair: bool = False, symmetric: bool = False,
+                 device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None
+                 ) -> None:
         super().__init__(setting, device=device, dtype=dtype)
         self.repair = bool(check_bool(repair, "repair"))
+        self.symmetric = bool(check_bool(symmetric, "symmetric"))
         self.menu_size = check_int(menu_size, "menu_size", low=1)
         self.hidden = check_int(hidden, "hidden", low=1)
         self.layers = check_int(layers, "layers", low=1)
@@ -194,10 +224,11 @@ class GemNet(Mechanism):
             self.menu = MenuLayer(m, k, kind=setting.valuation, dtype=self.dtype_)
         else:
             sizes = [(n - 1) * m] + [self.hidden] * self.layers + [k * (self.width + 1)]
+            nets = 1 if self.symmetric else n
             self.weights = nn.ParameterList(
-                [nn.Parameter(torch.zeros(n, a, b)) for a, b in itertools.pairwise(sizes)])
+                [nn.Parameter(torch.zeros(nets, a, b)) for a, b in itertools.pairwise(sizes)])
             self.biases = nn.ParameterList(
-                [nn.Parameter(torch.zeros(n, b)) for b in sizes[1:]])
+                [nn.Parameter(torch.zeros(nets, b)) for b in sizes[1:]])
             others = [[j for j in range(n) if j != i] for i in range(n)]
             self.register_buffer("_others", torch.tensor(others, dtype=torch.long),
                                  persistent=False)
@@ -214,7 +245,14 @@ class GemNet(Mechanism):
 
     def hparams(self) -> dict[str, Any]:
         return {"menu_size": self.menu_size, "hidden": self.hidden, "layers": self.layers,
-                "repair": self.repair}
+                "repair": self.repair, "symmetric": self.symmetric}
+
+    def layer_params(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each layer's ``(weights (n, in, out), biases (n, out))`` of the bidders' menu networks
+        (the shared network repeated for every bidder when :attr:`symmetric`)."""
+        n = self.setting.n_bidders
+        return [(w.expand(n, -1, -1), b.expand(n, -1))
+                for w, b in zip(self.weights, self.biases, strict=True)]
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         """One bidder: RochetNet's initialisation. Several: Glorot-uniform layers, allocation
@@ -236,7 +274,8 @@ class GemNet(Mechanism):
                         * bound)
                 b.zero_()
             self.weights[-1].mul_(0.1)
-            self.biases[-1].copy_(torch.cat([logits.reshape(-1), prices]).expand(n, -1))
+            self.biases[-1].copy_(torch.cat([logits.reshape(-1), prices]).expand(
+                self.biases[-1].shape[0], -1))
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         for key in ("price_delta", "delta_grid"):  # transform buffers change shape
@@ -256,7 +295,7 @@ class GemNet(Mechanism):
             return alloc, self.menu.prices.expand(b, 1, k)
         x = (reports - self._low) / (self._high - self._low)
         h = x[:, self._others].reshape(b, n, (n - 1) * m)  # (B, n, (n-1) m)
-        for layer, (w, bias) in enumerate(zip(self.weights, self.biases)):
+        for layer, (w, bias) in enumerate(self.layer_params()):
             h = torch.einsum("bna,nac->bnc", h, w) + bias
             if layer < len(self.weights) - 1:
                 h = torch.tanh(h)
@@ -355,7 +394,7 @@ class GemNet(Mechanism):
         ``self``. With one bidder the penalty is identically 0 and this is RochetNet's training.
         ``seed`` / ``generator``, ``callback`` and ``resume`` as in :meth:`RochetNet.fit`.
         """
-        p = resolve_params(GemNetParams, params, **overrides)
+        p = resolve_params(GemNetParams, params, **overrides).resolved(self.setting.n_items)
         penalty, penalty_final, max_iter = p.penalty, p.final_penalty, p.max_iter
         gen = start_generator(seed, generator)
         scale = value_scale(self.setting)

@@ -56,7 +56,7 @@ def menu_bounds(gem: GemNet, lo: torch.Tensor, hi: torch.Tensor
     d = radius.shape[-1]
     jc = torch.eye(d, device=lo.device, dtype=lo.dtype).expand(b, n, d, d)  # d x / d x
     jr = torch.zeros_like(jc)  # Jacobian interval: midpoint jc, radius jr, (P, n, width, D)
-    for layer, (w, bias) in enumerate(zip(gem.weights, gem.biases)):
+    for layer, (w, bias) in enumerate(gem.layer_params()):
         c = torch.einsum("bna,nac->bnc", (xl + xh) / 2, w) + bias
         r = torch.einsum("bna,nac->bnc", (xh - xl) / 2, w.abs())
         mid = torch.einsum("bna,nac->bnc", mid, w) + bias

@@ -53,7 +53,10 @@ class RegretNetParams(Params):
 
     The defaults are the authors' recipe (batch 128, Adam 1e-3, 640k profiles, 25 misreport
     steps, multipliers every 100, rho 1 growing by 5) with the penalty schedule scaled to
-    ``max_iter``. On 2x2 at 100k-400k updates it earns ~1% more at the same regret than batch 256,
+    ``max_iter``, on a short default budget: with ``max_iter`` left unset, several items train
+    2000 steps of 10 misreport steps on 16,384 cached profiles (a first run of about a minute;
+    :meth:`resolved`); any ``max_iter`` given gets the authors' 25 steps and 640k profiles
+    unless those are set too. On 2x2 at 100k-400k updates it earns ~1% more at the same regret than batch 256,
     lr 2e-3, 65,536 profiles and 10 misreport steps; on short budgets the two are alike
     (measurements in the package MEASUREMENTS.md).
 
@@ -68,14 +71,18 @@ class RegretNetParams(Params):
     """
 
     max_iter: int | None = param(None, "network updates (Adam; lr decayed by cosine to lr / 10 "
-                                 "in the second half); default 6000, one item 1500", low=1)
+                                 "in the second half); default 2000, one item 1500 (4500 "
+                                 "for unbounded values)", low=1)
     batch_size: int = param(128, "profiles per update", low=1)
     lr: float | None = param(None, "Adam learning rate; default 1e-3, one item 4e-3", low=0.0,
                              low_inclusive=False)
-    n_train: int = param(640_000, "fixed training profiles (each with a cached misreport)",
-                         low=1)
-    misreport_steps: int = param(25, "misreport ascent steps per update (refreshing the batch's "
-                                 "cached misreports)", low=0)
+    n_train: int | None = param(None, "fixed training profiles (each with a cached misreport); "
+                                "default 640,000 (the authors'), 16,384 when max_iter is unset "
+                                "and there are several items", low=1)
+    misreport_steps: int | None = param(None, "misreport ascent steps per update (refreshing "
+                                        "the batch's cached misreports); default 25 (the "
+                                        "authors'), 10 when max_iter is unset and there are "
+                                        "several items", low=0)
     misreport_lr: float = param(0.1, "misreport ascent step (Adam, in units of the support "
                                 "width)", low=0.0, low_inclusive=False)
     rho: float | None = param(None, "initial augmented-Lagrangian penalty; default 1, one item "
@@ -92,23 +99,40 @@ class RegretNetParams(Params):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.n_train < self.batch_size:
+        if self.n_train is not None and self.n_train < self.batch_size:
             raise ValueError(f"n_train: expected at least batch_size={self.batch_size} "
                              f"profiles, got {self.n_train}.")
         if self.grid_points == 1:
             raise ValueError("grid_points: expected 0 (gradient ascent) or >= 2 reports.")
 
-    def resolved(self, n_bidders: int, n_items: int) -> RegretNetParams:
+    def resolved(self, n_bidders: int, n_items: int, *, bounded: bool = True
+                 ) -> RegretNetParams:
         """These parameters with every ``None`` default filled in for ``n_bidders x n_items``:
-        the authors' recipe (6000 steps, lr 1e-3, rho 1 +5), or for one item trained on the
+        the authors' recipe (lr 1e-3, rho 1 +5, 25 misreport steps, 640k profiles) on 2000
+        steps, with 10 misreport steps on 16,384 profiles when ``max_iter`` is unset (the
+        cached misreports warm up: each profile is drawn ~16 times; at 640k, less than once), or
+        for one item trained on the
         exact grid regret (``grid_points > 0``) 1500 steps at lr 4e-3 and rho ``60 / n`` growing
         by ``120 / n`` (20 +40 for 3 bidders): each bidder's regret is held against its share
-        ``1 / n`` of the revenue (MEASUREMENTS.md)."""
+        ``1 / n`` of the revenue (MEASUREMENTS.md). One item with unbounded values
+        (``bounded=False``, e.g. exponential): 4500 steps at rho ``20 / n`` +``40 / n``. The
+        regret target (1e-3 in value units) is tighter there relative to the values (exponential(3):
+        mean 3), the networks need more steps to sharpen the reserve, and at ``60 / n`` the
+        multipliers hold the regret below the target at the cost of revenue (3 bidders
+        exponential(3), seed 0, against Myerson on the same profiles: 1500 steps at ``60 / n``
+        -5.7% at regret 8e-4; 3000 at ``30 / n`` -2.1% at 8.4e-4; 4500 at ``20 / n`` -1.4% at
+        7.6e-4)."""
         one = n_items == 1 and self.grid_points > 0
         n = n_bidders
-        auto = {"max_iter": 1500 if one else 6000, "lr": 4e-3 if one else 1e-3,
-                "rho": 60.0 / n if one else 1.0, "rho_increment": 120.0 / n if one else 5.0}
-        return dataclasses.replace(self, **{k: v for k, v in auto.items()
+        short = self.max_iter is None and not one  # the default budget of several items
+        recipe = {"n_train": 16_384 if short else 640_000,
+                  "misreport_steps": 10 if short else 25}
+        if one and not bounded:
+            auto = {"max_iter": 4500, "lr": 4e-3, "rho": 20.0 / n, "rho_increment": 40.0 / n}
+        else:
+            auto = {"max_iter": 1500 if one else 2000, "lr": 4e-3 if one else 1e-3,
+                    "rho": 60.0 / n if one else 1.0, "rho_increment": 120.0 / n if one else 5.0}
+        return dataclasses.replace(self, **{k: v for k, v in {**recipe, **auto}.items()
                                             if getattr(self, k) is None})
 
 
@@ -259,7 +283,8 @@ class RegretNet(Mechanism):
             reads the metrics or the state), so a diverged run stops within 100 steps and is
             never checkpointed (``econcs.auctions._captured.run_steps``).
         """
-        p = resolve_params(RegretNetParams, params, **overrides).resolved(*self.setting.shape)
+        p = resolve_params(RegretNetParams, params, **overrides).resolved(
+            *self.setting.shape, bounded=self.setting.distribution.is_bounded)
         max_iter, batch_size, n_train, lr = p.max_iter, p.batch_size, p.n_train, p.lr
         rho_every = max(max_iter // 40, 1) if p.rho_every is None else p.rho_every
         gradient = misreport_gradient(self.outcome, compile=check_bool(compile, "compile"))
