@@ -78,7 +78,8 @@ class MultiParams(Params):
                             "profiles of the batch give the interim means)", low=1)
     n_samples: int = param(128, "sampled other-buyer profiles per interim mean (BIC, more "
                            "than two buyers)", low=1)
-    n_candidates: int = param(16, "sampled misreports per buyer and profile (ex post)", low=1)
+    n_candidates: int = param(16, "sampled misreports per buyer and profile (ex post, more "
+                              "than two buyers; two: the batch's other values)", low=1)
     stratified: bool = param(True, "draw each buyer's values (and, with more than two "
                              "buyers, the interim samples) as a randomly shifted lattice of "
                              "quantiles instead of independently")
@@ -252,6 +253,19 @@ class MultiBuyerMechanism(nn.Module):
             gain, pay, pis = self._interim_batch(values, gen, p)
             regret = linear_regret(values, gain, pay, gain, pay)[0]
             obed = m.obedience_gap(pis).mean(0)
+        elif m.n_buyers == 2:  # the B x B profiles: truth on the diagonal, candidates off it
+            b = values.shape[0]
+            prof = torch.stack(torch.broadcast_tensors(values[:, None, 0], values[None, :, 1]),
+                               dim=-1).reshape(b * b, 2)
+            g_all, p_all, pi_all = self.ex_post(prof)
+            g_all, p_all = g_all.view(b, b, 2), p_all.view(b, b, 2)
+            idx = torch.arange(b, device=values.device)
+            gain, pay, pis = g_all[idx, idx], p_all[idx, idx], pi_all.view(b, b, 2, -1)[idx, idx]
+            # buyer 1 at profile b reports values[c, 0]: [c, b]; buyer 2 reports values[c, 1]
+            cg = torch.stack([g_all[:, :, 0].T, g_all[:, :, 1]], dim=-1)  # (B, G = B, 2)
+            cp = torch.stack([p_all[:, :, 0].T, p_all[:, :, 1]], dim=-1)
+            regret = linear_regret(values, gain, pay, cg, cp)[0]
+            obed = torch.zeros(m.n_buyers, dtype=values.dtype, device=values.device)
         else:
             gain, pay, pis = self.ex_post(values)
             cands = self._sample(values.shape[0] * p.n_candidates, gen)
