@@ -261,3 +261,12 @@ def test_multi_experiment_bad_config(kwargs, match):
 
     with pytest.raises(ValueError, match=match):
         _market(MultiConfig(**kwargs))
+
+
+@pytest.mark.parametrize("ic", ["bic", "expost"])
+def test_three_buyers_run_the_general_path(ic):
+    m = MultiBuyerMarket(3, prior=0.6, alpha=0.5)
+    mech = MultiBuyerMechanism(m, ic, hidden=8, layers=1)
+    mech.fit(max_iter=2, batch_size=8, n_samples=4, n_candidates=3, seed=0)
+    ev = mech.evaluate(n_types=8, n_samples=16, n_grid=11)
+    assert np.isfinite(ev.revenue) and ev.ic_violation >= 0 and ev.obedience_violation >= 0
