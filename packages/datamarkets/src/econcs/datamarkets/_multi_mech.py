@@ -83,6 +83,10 @@ class MultiParams(Params):
     stratified: bool = param(True, "draw each buyer's values (and, with more than two "
                              "buyers, the interim samples) as a randomly shifted lattice of "
                              "quantiles instead of independently")
+    init_informative: float = param(0.0, "logit margin of full information in the experiment "
+                                    "network's output bias at initialisation (0: the "
+                                    "uninformative experiment, disobedient for an asymmetric "
+                                    "prior)", low=0.0)
     lr: float = param(1e-3, "AdamW learning rate", low=0.0, low_inclusive=False)
     lr_final: float | None = param(None, "learning rate at the last step, reached "
                                    "geometrically (None: constant lr)", low=0.0,
@@ -315,6 +319,11 @@ class MultiBuyerMechanism(nn.Module):
                         w.uniform_(-bound, bound, generator=gen)
                         mod.weight.copy_(w)
                         mod.bias.zero_()
+                if p.init_informative > 0:  # signal k recommends state k: logits +-m/2
+                    s_ = self.market.n_states
+                    eye = torch.eye(s_, dtype=self.dtype_, device=self.device_)
+                    bias = (2 * eye - 1) * (p.init_informative / 2)
+                    self.experiment_net[-1].bias.copy_(bias.expand(n, s_, s_).reshape(-1))
             data_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
         else:
             start, state = resume
