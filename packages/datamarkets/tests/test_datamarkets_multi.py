@@ -173,3 +173,100 @@ def test_fit_resume_matches_uninterrupted():
             assert torch.equal(a, b)
         ev = again.evaluate(n_types=8, n_samples=8, n_grid=11)
         assert np.isfinite(ev.revenue) and ev.ic_violation >= 0
+
+
+def test_two_buyer_batch_interim_matches_interim_mean():
+    # the B x B pass of training against the general interim mean with the batch as samples
+    m = MultiBuyerMarket(2, prior=0.75, alpha=2.0, value="exponential(1)")
+    mech = MultiBuyerMechanism(m, hidden=8, layers=1, dtype=torch.float64)
+    v = m.sample(6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    fast = mech._interim_batch(v, torch.Generator(), MultiParams())
+    slow = mech.interim(v, v)
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_ex_post_batch_regret_matches_candidate_profiles():
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5)
+    mech = MultiBuyerMechanism(m, "expost", hidden=8, layers=1, dtype=torch.float64)
+    v = m.sample(6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    _, regret, obed, _ = mech._terms(v, torch.Generator(), MultiParams())
+    gain, pay, pis = mech.ex_post(v)
+    cg, cp = mech._ex_post_candidates(v, v[None].expand(6, 6, 2).contiguous())
+    from econcs.shared.regret import linear_regret
+
+    torch.testing.assert_close(regret, linear_regret(v, gain, pay, cg, cp)[0].mean(0))
+    assert float(obed.abs().max()) == 0.0 and float(m.obedience_gap(pis.detach()).max()) == 0.0
+
+
+def test_obedient_relabelling():
+    m = MultiBuyerMarket(2, prior=0.7, alpha=0.5)
+    pi = torch.softmax(torch.randn(50, 2, 2, generator=torch.Generator().manual_seed(0)), -1)
+    ob = m.obedient(pi)
+    theta = torch.tensor([0.3, 0.7])
+    best = (pi * theta[:, None]).amax(-2).sum(-1)  # what best-responding to pi gives
+    torch.testing.assert_close(m.correctness(ob), best)
+    assert float(m.obedience_gap(ob).max()) < 1e-7
+    torch.testing.assert_close(ob.sum(-1), torch.ones(50, 2))
+
+
+def test_stratified_sample_is_a_shifted_quantile_lattice():
+    m = MultiBuyerMarket(3, value="exponential(1)")
+    v = m.sample_stratified(8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    u = 1 - torch.exp(-v.sort(0).values)  # levels (k + U_i) / 8, one U per buyer
+    frac = u * 8 - torch.arange(8, dtype=torch.float64)[:, None]
+    assert bool(((frac >= 0) & (frac <= 1)).all())
+    torch.testing.assert_close(frac, frac[:1].expand(8, 3))
+    mix = MultiBuyerMarket(2, value="0.5*uniform(0,1)+0.5*uniform(1,2)")
+    w = mix.sample_stratified(1000, generator=torch.Generator().manual_seed(0))
+    assert abs(float((w < 1).float().mean()) - 0.5) < 2e-3
+
+
+@pytest.mark.slow
+def test_learned_bic_beats_the_ex_post_optimum():
+    # a short run learns to misinform (interim obedience only): above the ex post optimum 13/48
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5)
+    mech = MultiBuyerMechanism(m).fit(max_iter=400, batch_size=64, seed=0)
+    ev = mech.evaluate(n_types=128, n_samples=256, n_grid=201)
+    assert ev.revenue > 13 / 48 + 0.03
+    assert ev.ic_violation < 5e-3 and ev.ir_violation < 1e-6
+
+
+@pytest.mark.parametrize("call, err, match", [
+    (lambda mech: mech.evaluate(n_grid=1), ValueError, "n_grid"),
+    (lambda mech: mech.evaluate(n_types=0), ValueError, "n_types"),
+    (lambda mech: mech.evaluate(n_samples=1.5), TypeError, "n_samples"),
+    (lambda mech: mech.fit(max_iter=1, batch_size=0), ValueError, "batch_size"),
+    (lambda mech: mech.fit(max_iter=1, lr=-1.0), ValueError, "lr"),
+    (lambda mech: mech.fit(max_iter=1, lr_final=0.0), ValueError, "lr_final"),
+    (lambda mech: mech.fit(max_iter=1, generator=3), TypeError, "generator"),
+    (lambda mech: mech.market.sample_stratified(0), ValueError, "n"),
+])
+def test_mechanism_bad_calls(call, err, match):
+    mech = MultiBuyerMechanism(MultiBuyerMarket(2), hidden=4, layers=1)
+    with pytest.raises(err, match=match):
+        call(mech)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"ic": "dsic"}, "ic"),
+    ({"values": "normal(0,1)"}, "value"),
+    ({"values": "lognormal(0,1)x"}, "value"),
+    ({"alpha": float("nan")}, "alpha"),
+    ({"prior": -0.1}, "prior"),
+    ({"n_buyers": 1}, "n_buyers"),
+])
+def test_multi_experiment_bad_config(kwargs, match):
+    from econcs.datamarkets._multi_experiments import MultiConfig, _market
+
+    with pytest.raises(ValueError, match=match):
+        _market(MultiConfig(**kwargs))
+
+
+@pytest.mark.parametrize("ic", ["bic", "expost"])
+def test_three_buyers_run_the_general_path(ic):
+    m = MultiBuyerMarket(3, prior=0.6, alpha=0.5)
+    mech = MultiBuyerMechanism(m, ic, hidden=8, layers=1)
+    mech.fit(max_iter=2, batch_size=8, n_samples=4, n_candidates=3, seed=0)
+    ev = mech.evaluate(n_types=8, n_samples=16, n_grid=11)
+    assert np.isfinite(ev.revenue) and ev.ic_violation >= 0 and ev.obedience_violation >= 0

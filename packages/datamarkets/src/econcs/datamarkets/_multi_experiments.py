@@ -81,10 +81,10 @@ class MultiConfig(Params):
     ic: str = param("bic", "bic (interim) or expost")
     hidden: int = param(64, "units per hidden layer of both networks", low=1)
     layers: int = param(2, "hidden layers of both networks", low=1)
-    n_eval: int = param(256, "evaluation types (BIC: value quantiles; ex post: profiles)", low=1)
+    n_eval: int = param(512, "evaluation types (BIC: value quantiles; ex post: profiles)", low=1)
     n_eval_samples: int = param(1024, "other-buyer samples of the evaluation's interim means",
                                 low=1)
-    n_grid: int = param(401, "misreports of the evaluation's dense search", low=2)
+    n_grid: int = param(1001, "reports of the evaluation's dense misreport grid", low=2)
     rtol: float = param(0.015, "allowed relative gap of revenue to the closed form", low=0.0)
     ic_tol: float = param(1e-3, "allowed mean regret", low=0.0)
     train: MultiParams = nested(MultiParams, "training")

@@ -93,7 +93,12 @@ class MultiBuyerMarket:
         return float(self.value.quantile(np.array([0.999]))[0])
 
     def prior_tensor(self, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return torch.tensor(np.array(self.prior), dtype=dtype, device=device)
+        """The prior as a ``(S,)`` tensor (cached per device and dtype)."""
+        key = (str(torch.device(device) if device is not None else "cpu"), dtype)
+        cache = self.__dict__.setdefault("_prior_cache", {})
+        if key not in cache:
+            cache[key] = torch.tensor(np.array(self.prior), dtype=dtype, device=device)
+        return cache[key]
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, device=None,
                dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -102,6 +107,35 @@ class MultiBuyerMarket:
         flat = self.value.sample(n * self.n_buyers, generator=generator, device=device,
                                  dtype=torch.float64)
         return flat.view(n, self.n_buyers).to(dtype)
+
+    def quantile(self, u: torch.Tensor) -> torch.Tensor:
+        """The value law's quantile function at ``u`` in ``(0, 1)`` (any shape; a mixture's is
+        tabulated once on 4097 levels and interpolated)."""
+        if len(self.value.components) == 1:
+            marg = self.value.components[0].marginals[0][0]
+            return marg.quantile(u.to(torch.float64)).to(u.dtype)
+        cache = self.__dict__.setdefault("_quantile_table", {})
+        if "q" not in cache:
+            lev = np.linspace(0.0, 1.0, 4097)
+            lev[0], lev[-1] = 1e-7, 1 - 1e-7
+            cache["u"], cache["q"] = lev, self.value.quantile(lev)
+        out = np.interp(u.detach().cpu().double().numpy(), cache["u"], cache["q"])
+        return torch.as_tensor(out, dtype=u.dtype, device=u.device)
+
+    def sample_stratified(self, n: int, *, generator: torch.Generator | None = None,
+                          device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """``(n, n_buyers)`` value profiles, each buyer's column a randomly shifted lattice of
+        quantile levels, ``Q((k + U) / n)`` for ``k = 0..n-1`` in a random order (independent
+        ``U`` and order per buyer): every column is a sample of the law (each row, marginally,
+        a draw), with the error of a mean of a monotone or step function ``O(1 / n)`` instead of
+        ``O(1 / sqrt(n))``."""
+        n = check_int(n, "n", low=1)
+        k = self.n_buyers
+        shift = torch.rand((1, k), generator=generator, dtype=torch.float64, device=device)
+        order = torch.argsort(torch.rand((n, k), generator=generator, dtype=torch.float64,
+                                         device=device), dim=0)
+        u = ((order + shift) / n).clamp(1e-12, 1 - 1e-12)
+        return self.quantile(u).to(dtype)
 
     def grid(self, n_values: int) -> tuple[np.ndarray, np.ndarray]:
         """``n_values`` values at the midpoint quantiles ``(k + 1/2) / n_values``, equal weights."""
@@ -119,6 +153,22 @@ class MultiBuyerMarket:
     def payoff(self, x: torch.Tensor) -> torch.Tensor:
         """``x_i - alpha sum_{j != i} x_j`` per unit of value: ``(..., n) -> (..., n)``."""
         return (1 + self.alpha) * x - self.alpha * x.sum(-1, keepdim=True)
+
+    def obedient(self, experiments: torch.Tensor) -> torch.Tensor:
+        """Relabel signals by the action they make a buyer take (Sec. 2: signal ``k`` recommends
+        action ``k``): ``out[..., w, a] = sum_{s: a*(s) = a} pi[..., w, s]`` with ``a*(s)`` the
+        best response to signal ``s`` (first maximiser). The result is obedient and gives the
+        buyer what best-responding to ``pi`` gives, ``sum_s max_w theta_w pi[w, s]``;
+        ``(..., S, S) -> (..., S, S)``, differentiable in ``pi`` for fixed best responses.
+
+        >>> m = MultiBuyerMarket(2, prior=0.5)
+        >>> m.obedient(torch.tensor([[0.0, 1.0], [1.0, 0.0]])).tolist()  # lying, read backwards
+        [[1.0, 0.0], [0.0, 1.0]]
+        """
+        theta = self.prior_tensor(experiments.device, experiments.dtype)
+        best = (experiments * theta[:, None]).argmax(dim=-2)  # (..., S) action per signal
+        relabel = torch.nn.functional.one_hot(best, self.n_states).to(experiments.dtype)
+        return experiments @ relabel
 
     def obedience_gap(self, experiments: torch.Tensor) -> torch.Tensor:
         """``sum_s max_w theta_w pi[w, s] - sum_w theta_w pi[w, w] >= 0``: ``(..., S, S) -> (...)``

@@ -1,32 +1,47 @@
 """A learned mechanism for several data buyers, BIC or ex post IC (Ravindranath et al. 2023, Sec. 4.2).
 
-RegretNet-style (Dütting et al. 2019): an *experiment network* maps the value profile ``(N, n)``
+RegretNet-style (Dütting et al. 2019): an *experiment network* maps the report profile ``(N, n)``
 to one experiment per buyer, ``(N, n, S, S)`` (a softmax over signals for every state), and a
-*payment network* maps it to fractions ``f in (0, 1)^n``. A buyer's payment is that fraction of its
-surplus over the outside option, so IR holds by construction wherever the experiment is obedient:
+*payment network* gives fractions ``f in (0, 1)``. A buyer's payment is that fraction of its
+surplus over the outside option, so IR holds wherever that surplus is >= 0:
 
-- **BIC**: every interim quantity of buyer ``i`` is a mean over ``n_samples`` sampled profiles of
-  the others (:func:`econcs.shared.regret.interim_mean`, one batched network call for all buyers
-  and samples): ``A_i(r) = E[x_i - alpha sum_{j != i} x_j | r_i]``, the interim experiment, and
-  ``F_i(r) = E[f_i | r_i]``; the payment is ``P_i(r) = F_i r (A_i - outside)``.
-- **ex post**: the same at every profile, ``p_i = f_i v_i (a_i - outside)``.
+- **BIC**: every interim quantity of buyer ``i`` is a mean over the other buyers' values:
+  ``A_i(r) = E[x_i - alpha sum_{j != i} x_j | r_i]`` and the interim experiment. As in the
+  authors' notebooks, the payment network sees the buyer's own report only (a BIC payment matters
+  only through its interim mean, a function of the own report), ``P_i(r) = f_i(r) r (A_i(r) -
+  outside)``. Obedience is asked of the interim experiment (augmented Lagrangian): the seller may
+  misinform a buyer at some profiles.
+- **ex post**: the payment network sees all reports, ``p_i = f_i(r) r_i (a_i - outside)``, and
+  every experiment is relabelled so that signal ``k`` recommends the buyer's best response
+  (:meth:`MultiBuyerMarket.obedient`, as the authors' ex post notebooks value an experiment by
+  the buyer's best response): obedient by construction.
 
 A buyer of value ``v`` reporting ``r`` gets ``v A(r) - P(r)``: linear in ``v``, so its regret
-against a set of candidate reports is exact (:func:`econcs.shared.regret.linear_regret`). Training
-uses the batch's own reports as candidates (BIC: their interim outcomes are already computed, as in
-the authors' notebooks) or ``n_candidates`` fresh draws per buyer and profile (ex post), and
-maximises revenue under the augmented Lagrangian on mean regret and mean obedience violation per
-buyer (:class:`econcs.shared.regret.ConstraintPenalty`; multipliers and ``rho`` from 10, ``rho``
-+10 every 100 steps, as the paper). :meth:`MultiBuyerMechanism.evaluate` measures regret by an
-independent dense search: a grid of reports over the value support, against fresh other-buyer
-samples.
+against a set of candidate reports is exact (:func:`econcs.shared.regret.linear_regret`).
+
+Training (two buyers, BIC): one forward pass over the ``B x B`` profiles ``(v_b^1, v_c^2)`` of
+a batch gives both buyers' interim outcomes (buyer 1's at ``v_b^1`` is the mean over ``c``,
+buyer 2's at ``v_c^2`` the mean over ``b``), and the batch's own reports are each buyer's
+candidate misreports (their interim outcomes are already computed, as in the authors'
+notebooks). More buyers: interim means over ``n_samples`` fresh profiles of the others
+(:func:`econcs.shared.regret.interim_mean`). Ex post: ``n_candidates`` fresh misreports per buyer
+and profile. The loss is the augmented Lagrangian (:class:`econcs.shared.regret.ConstraintPenalty`;
+multipliers and ``rho`` from 10, ``rho`` +10 every 100 steps, as the paper) on mean regret,
+obedience and IR violation per buyer.
+
+:meth:`MultiBuyerMechanism.evaluate` is independent of training: BIC interim means by midpoint
+quadrature over the others' value quantiles (exact up to quadrature for two buyers), revenue over
+the own value's quantiles, and regret against a dense grid of reports (exact on the grid, by
+linearity); ex post: sampled profiles, each buyer's dense report grid with the others fixed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -59,10 +74,23 @@ class MultiParams(Params):
     interim samples, AdamW 1e-3, multipliers and rho from 10, rho +10 every 100 steps)."""
 
     max_iter: int = param(2000, "network updates", low=1)
-    batch_size: int = param(128, "value profiles per update", low=1)
-    n_samples: int = param(128, "sampled other-buyer profiles per interim mean (BIC)", low=1)
-    n_candidates: int = param(16, "sampled misreports per buyer and profile (ex post)", low=1)
+    batch_size: int = param(128, "value profiles per update (two buyers, BIC: the B x B "
+                            "profiles of the batch give the interim means)", low=1)
+    n_samples: int = param(128, "sampled other-buyer profiles per interim mean (BIC, more "
+                           "than two buyers)", low=1)
+    n_candidates: int = param(16, "sampled misreports per buyer and profile (ex post, more "
+                              "than two buyers; two: the batch's other values)", low=1)
+    stratified: bool = param(True, "draw each buyer's values (and, with more than two "
+                             "buyers, the interim samples) as a randomly shifted lattice of "
+                             "quantiles instead of independently")
+    init_informative: float = param(0.0, "logit margin of full information in the experiment "
+                                    "network's output bias at initialisation (0: the "
+                                    "uninformative experiment, disobedient for an asymmetric "
+                                    "prior)", low=0.0)
     lr: float = param(1e-3, "AdamW learning rate", low=0.0, low_inclusive=False)
+    lr_final: float | None = param(None, "learning rate at the last step, reached "
+                                   "geometrically (None: constant lr)", low=0.0,
+                                   low_inclusive=False)
     rho: float = param(10.0, "initial quadratic penalty", low=0.0, low_inclusive=False)
     rho_increment: float = param(10.0, "added to rho every rho_every steps", low=0.0)
     rho_every: int = param(100, "steps between rho increments", low=1)
@@ -77,7 +105,7 @@ class MultiEvaluation:
 
     ``revenue`` (all buyers), ``ic_violation`` (mean regret against the dense report grid),
     ``ic_violation_max``, ``obedience_violation`` (mean gain from disobeying, value 1),
-    ``ir_violation`` (mean), ``n_types``, ``n_samples``.
+    ``ir_violation`` (mean), ``n_types``, ``n_samples``, ``n_grid``.
     """
 
     revenue: float
@@ -87,6 +115,7 @@ class MultiEvaluation:
     ir_violation: float
     n_types: int
     n_samples: int
+    n_grid: int
 
 
 def _mlp(n_in: int, n_out: int, hidden: int, layers: int) -> nn.Sequential:
@@ -96,15 +125,21 @@ def _mlp(n_in: int, n_out: int, hidden: int, layers: int) -> nn.Sequential:
         mods += [nn.Linear(width, hidden), nn.LeakyReLU()]
         width = hidden
     mods.append(nn.Linear(width, n_out))
-    for m in mods:
-        if isinstance(m, nn.Linear):
-            nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("leaky_relu"))
-            nn.init.zeros_(m.bias)
     return nn.Sequential(*mods)
 
 
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dimension; for two signals the same function as a sigmoid of the
+    logits' difference (torch's softmax over a last dimension of 2 took 5x longer with its
+    backward)."""
+    if logits.shape[-1] == 2:
+        first = torch.sigmoid(logits[..., :1] - logits[..., 1:])
+        return torch.cat([first, 1 - first], dim=-1)
+    return torch.softmax(logits, dim=-1)
+
+
 class MultiBuyerMechanism(nn.Module):
-    """Experiment and payment networks of all reports for ``market``.
+    """Experiment and payment networks for ``market``.
 
     Parameters
     ----------
@@ -116,6 +151,13 @@ class MultiBuyerMechanism(nn.Module):
         width and number of hidden layers of both networks (LeakyReLU; paper: 200 x 3).
     device, dtype
         where the networks live.
+
+    Examples
+    --------
+    >>> mech = MultiBuyerMechanism(MultiBuyerMarket(2), hidden=8, layers=1)
+    >>> pi, frac = mech(torch.tensor([[0.2, 0.9]]))
+    >>> tuple(pi.shape), tuple(frac.shape)
+    ((1, 2, 2, 2), (1, 2))
     """
 
     def __init__(self, market: MultiBuyerMarket, ic: str = "bic", *, hidden: int = 64,
@@ -129,7 +171,7 @@ class MultiBuyerMechanism(nn.Module):
         layers = check_int(layers, "layers", low=1)
         n, s = market.n_buyers, market.n_states
         self.experiment_net = _mlp(n, n * s * s, hidden, layers)
-        self.payment_net = _mlp(n, n, hidden, layers)
+        self.payment_net = _mlp(1 if self.ic == "bic" else n, n, hidden, layers)
         self.scale = float(market.value.components[0].marginals[0][0].mean
                            if len(market.value.components) == 1 else 1.0)
         self.dtype_ = resolve_dtype(dtype)
@@ -137,31 +179,61 @@ class MultiBuyerMechanism(nn.Module):
         self.to(device=self.device_, dtype=self.dtype_)
         self.history_: tuple[dict, ...] = ()
 
+    def experiments(self, reports: torch.Tensor) -> torch.Tensor:
+        """``reports (N, n)`` -> experiments ``(N, n, S, S)`` (ex post: relabelled obedient)."""
+        n, s = self.market.n_buyers, self.market.n_states
+        pi = _softmax(self.experiment_net(reports / self.scale).view(-1, n, s, s))
+        return self.market.obedient(pi) if self.ic == "expost" else pi
+
+    def fractions(self, reports: torch.Tensor) -> torch.Tensor:
+        """Payment fractions ``(N, n)`` in ``(0, 1)``; BIC: buyer ``i``'s from its own report."""
+        z = reports / self.scale
+        if self.ic == "expost":
+            return torch.sigmoid(self.payment_net(z))
+        n = self.market.n_buyers
+        out = self.payment_net(z.reshape(-1, 1)).view(-1, n, n)  # (N, own report, buyer)
+        return torch.sigmoid(out.diagonal(dim1=1, dim2=2))
+
     def forward(self, reports: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``reports (N, n)`` -> experiments ``(N, n, S, S)`` and payment fractions ``(N, n)``."""
-        n, s = self.market.n_buyers, self.market.n_states
-        z = reports / self.scale
-        pi = torch.softmax(self.experiment_net(z).view(-1, n, s, s), dim=-1)
-        return pi, torch.sigmoid(self.payment_net(z))
+        return self.experiments(reports), self.fractions(reports)
 
     # -- outcomes ------------------------------------------------------------------------------
 
-    def interim(self, reports: torch.Tensor, others: torch.Tensor):
-        """BIC outcomes of reports ``(B, n)`` against sampled profiles ``others (M, n)``:
-        gains ``A (B, n)``, payments ``P (B, n)``, interim experiments ``(B, n, S, S)``."""
+    def _outcome(self, prof: torch.Tensor) -> torch.Tensor:
+        """Profiles ``(N, n)`` -> ``(N, n, 1 + S S)``: correctness and experiment per buyer."""
+        pi = self.experiments(prof)
+        return torch.cat([self.market.correctness(pi).unsqueeze(-1), pi.flatten(-2)], dim=-1)
+
+    def _from_interim(self, reports: torch.Tensor, mean: torch.Tensor):
+        """Gains, payments and interim experiments from interim means ``(B, n, n, 1 + S S)``."""
         m = self.market
-        s = m.n_states
-
-        def outcome(prof):
-            pi, frac = self(prof[..., 0])
-            x = m.correctness(pi)
-            return torch.cat([x.unsqueeze(-1), frac.unsqueeze(-1), pi.flatten(-2)], dim=-1)
-
-        mean = interim_mean(outcome, reports.unsqueeze(-1), others.unsqueeze(-1))  # (B,n,n,k)
-        own = mean.diagonal(dim1=1, dim2=2).movedim(-1, 1)  # (B, n, k)
+        own = mean.diagonal(dim1=1, dim2=2).movedim(-1, 1)  # (B, n, 1 + S S)
         gain = (1 + m.alpha) * own[..., 0] - m.alpha * mean[..., 0].sum(-1)
-        pay = own[..., 1] * reports * (gain - m.outside)
-        return gain, pay, own[..., 2:].reshape(*own.shape[:2], s, s)
+        pay = self.fractions(reports) * reports * (gain - m.outside)
+        return gain, pay, own[..., 1:].reshape(*own.shape[:2], m.n_states, m.n_states)
+
+    def interim(self, reports: torch.Tensor, others: torch.Tensor):
+        """BIC outcomes of reports ``(B, n)`` against equally likely profiles ``others (M, n)``
+        of the other buyers (row ``i`` of a profile is ignored for buyer ``i``): gains
+        ``A (B, n)``, payments ``P (B, n)``, interim experiments ``(B, n, S, S)``."""
+        mean = interim_mean(lambda prof: self._outcome(prof[..., 0]), reports.unsqueeze(-1),
+                            others.unsqueeze(-1))
+        return self._from_interim(reports, mean)
+
+    def _interim_batch(self, values: torch.Tensor, gen: torch.Generator, p: MultiParams):
+        """Interim outcomes of the batch ``values (B, n)`` (training)."""
+        b, n = values.shape
+        if n == 2:  # the B x B profiles of the batch: one pass for both buyers
+            prof = torch.stack(torch.broadcast_tensors(values[:, None, 0], values[None, :, 1]),
+                               dim=-1).reshape(b * b, 2)
+            out = self._outcome(prof).view(b, b, 2, -1)
+            mean = torch.stack([out.mean(1), out.mean(0)], dim=1)  # (B, i, j, k)
+        else:
+            others = self._sample(p.n_samples, gen, p.stratified)
+            mean = interim_mean(lambda prof: self._outcome(prof[..., 0]), values.unsqueeze(-1),
+                                others.unsqueeze(-1))
+        return self._from_interim(values, mean)
 
     def ex_post(self, reports: torch.Tensor):
         """Ex post outcomes of ``reports (N, n)``: gains, payments ``(N, n)``, experiments."""
@@ -182,21 +254,35 @@ class MultiBuyerMechanism(nn.Module):
         """Revenue and per-buyer mean regret, obedience and IR violations of one batch."""
         m = self.market
         if self.ic == "bic":
-            others = self._sample(p.n_samples, gen)
-            gain, pay, pis = self.interim(values, others)
+            gain, pay, pis = self._interim_batch(values, gen, p)
             regret = linear_regret(values, gain, pay, gain, pay)[0]
+            obed = m.obedience_gap(pis).mean(0)
+        elif m.n_buyers == 2:  # the B x B profiles: truth on the diagonal, candidates off it
+            b = values.shape[0]
+            prof = torch.stack(torch.broadcast_tensors(values[:, None, 0], values[None, :, 1]),
+                               dim=-1).reshape(b * b, 2)
+            g_all, p_all, pi_all = self.ex_post(prof)
+            g_all, p_all = g_all.view(b, b, 2), p_all.view(b, b, 2)
+            idx = torch.arange(b, device=values.device)
+            gain, pay, pis = g_all[idx, idx], p_all[idx, idx], pi_all.view(b, b, 2, -1)[idx, idx]
+            # buyer 1 at profile b reports values[c, 0]: [c, b]; buyer 2 reports values[c, 1]
+            cg = torch.stack([g_all[:, :, 0].T, g_all[:, :, 1]], dim=-1)  # (B, G = B, 2)
+            cp = torch.stack([p_all[:, :, 0].T, p_all[:, :, 1]], dim=-1)
+            regret = linear_regret(values, gain, pay, cg, cp)[0]
+            obed = torch.zeros(m.n_buyers, dtype=values.dtype, device=values.device)
         else:
             gain, pay, pis = self.ex_post(values)
             cands = self._sample(values.shape[0] * p.n_candidates, gen)
             cg, cp = self._ex_post_candidates(values, cands.view(values.shape[0], -1,
                                                                  m.n_buyers))
             regret = linear_regret(values, gain, pay, cg, cp)[0]
+            obed = torch.zeros(m.n_buyers, dtype=values.dtype, device=values.device)
         ir = (pay - values * (gain - m.outside)).clamp(min=0.0)
-        return (pay.sum(1).mean(), regret.mean(0), m.obedience_gap(pis).mean(0), ir.mean(0))
+        return pay.sum(1).mean(), regret.mean(0), obed, ir.mean(0)
 
-    def _sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        return self.market.sample(n, generator=gen, device=gen.device,
-                                  dtype=self.dtype_).to(self.device_)
+    def _sample(self, n: int, gen: torch.Generator, stratified: bool = False) -> torch.Tensor:
+        draw = self.market.sample_stratified if stratified else self.market.sample
+        return draw(n, generator=gen, device=gen.device, dtype=self.dtype_).to(self.device_)
 
     # -- training ------------------------------------------------------------------------------
 
@@ -204,7 +290,8 @@ class MultiBuyerMechanism(nn.Module):
             generator: torch.Generator | None = None, callback: Callback | None = None,
             resume: tuple[int, dict[str, Any]] | None = None,
             **overrides: Any) -> MultiBuyerMechanism:
-        """Maximise revenue under the augmented Lagrangian on regret and obedience. Returns self.
+        """Maximise revenue under the augmented Lagrangian on regret, obedience and IR.
+        Returns self.
 
         ``generator`` (default seeded by ``seed``) initialises the networks and seeds the value
         draws; ``resume=(step, state)`` continues from the callback's ``state_fn()``.
@@ -214,14 +301,16 @@ class MultiBuyerMechanism(nn.Module):
         check_type(gen, "generator", torch.Generator)
         n = self.market.n_buyers
         opt = torch.optim.AdamW(self.parameters(), lr=p.lr)
-        pen = ConstraintPenalty({"regret": n, "obedience": n}, rho=p.rho,
+        decay = (1.0 if p.lr_final is None
+                 else (p.lr_final / p.lr) ** (1.0 / max(p.max_iter - 1, 1)))
+        pen = ConstraintPenalty({"regret": n, "obedience": n, "ir": n}, rho=p.rho,
                                 lambda_init=p.lambda_init, update_every=p.update_every,
                                 rho_increment=p.rho_increment, rho_every=p.rho_every,
                                 device=self.device_, dtype=self.dtype_)
         data_gen = make_generator(0, "cpu")
         start, history = 0, []
         if resume is None:
-            with torch.no_grad():
+            with torch.no_grad():  # Xavier-uniform weights (LeakyReLU gain) from `gen`
                 for mod in self.modules():
                     if isinstance(mod, nn.Linear):
                         w = torch.empty(mod.weight.shape, dtype=torch.float64)
@@ -230,6 +319,11 @@ class MultiBuyerMechanism(nn.Module):
                         w.uniform_(-bound, bound, generator=gen)
                         mod.weight.copy_(w)
                         mod.bias.zero_()
+                if p.init_informative > 0:  # signal k recommends state k: logits +-m/2
+                    s_ = self.market.n_states
+                    eye = torch.eye(s_, dtype=self.dtype_, device=self.device_)
+                    bias = (2 * eye - 1) * (p.init_informative / 2)
+                    self.experiment_net[-1].bias.copy_(bias.expand(n, s_, s_).reshape(-1))
             data_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
         else:
             start, state = resume
@@ -245,9 +339,11 @@ class MultiBuyerMechanism(nn.Module):
                     "history": list(history)}
 
         for step in range(start + 1, p.max_iter + 1):
-            values = self._sample(p.batch_size, data_gen)
+            for group in opt.param_groups:
+                group["lr"] = p.lr * decay ** (step - 1)
+            values = self._sample(p.batch_size, data_gen, p.stratified)
             revenue, regret, obed, ir = self._terms(values, data_gen, p)
-            groups = {"regret": regret, "obedience": obed}
+            groups = {"regret": regret, "obedience": obed, "ir": ir}
             loss = pen.loss(revenue, groups)
             if not bool(torch.isfinite(loss)):
                 raise DivergenceError(f"MultiBuyerMechanism.fit: loss {float(loss)} at step "
@@ -255,7 +351,7 @@ class MultiBuyerMechanism(nn.Module):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            pen.step(groups)
+            pen.step({k: v.detach() for k, v in groups.items()})
             metrics = {"revenue": float(revenue.detach()), "regret": float(regret.detach().mean()),
                        "obedience": float(obed.detach().mean()), "ir": float(ir.detach().mean())}
             if step % 100 == 0 or step == p.max_iter:
@@ -267,28 +363,40 @@ class MultiBuyerMechanism(nn.Module):
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def evaluate(self, *, n_types: int = 256, n_samples: int = 1024, n_grid: int = 401,
-                 seed: int = 0, chunk: int = 64) -> MultiEvaluation:
-        """Revenue and violations on fresh types, regret by a dense grid of reports.
+    def _quantiles(self, k: int) -> torch.Tensor:
+        u = (np.arange(k) + 0.5) / k
+        return torch.as_tensor(self.market.value.quantile(u), dtype=self.dtype_,
+                               device=self.device_)
 
-        BIC: every buyer's value at the ``n_types`` midpoint quantiles of the value law, interim
-        means over ``n_samples`` fresh other-buyer profiles, misreports on ``n_grid`` points of
-        ``[low, value_high]``. Ex post: ``n_types`` sampled profiles, each buyer's misreports on
-        the grid with the others' reports fixed.
+    @torch.no_grad()
+    def evaluate(self, *, n_types: int = 512, n_samples: int = 1024, n_grid: int = 1001,
+                 seed: int = 0, chunk: int = 128) -> MultiEvaluation:
+        """Revenue and violations on fresh types, regret against a dense grid of reports.
+
+        BIC: each buyer's value at the ``n_types`` midpoint quantiles of its law (revenue is
+        their mean), interim means over ``n_samples`` profiles of the others (two buyers: the
+        midpoint quantiles, a quadrature; more: each buyer's midpoint quantiles in an
+        independent random order), and regret against the ``n_grid`` reports
+        ``linspace(low, value_high)`` plus the ``n_types`` values themselves: a type's best
+        report on that set, exact by linearity of the utility in the value. Ex post:
+        ``n_types`` sampled profiles, each buyer's reports on the same grid with the others'
+        reports fixed. ``seed`` draws the samples; ``chunk`` bounds memory (reports per pass).
         """
         m = self.market
         n_types = check_int(n_types, "n_types", low=1)
         n_samples = check_int(n_samples, "n_samples", low=1)
         n_grid = check_int(n_grid, "n_grid", low=2)
+        chunk = check_int(chunk, "chunk", low=1)
         gen = make_generator(seed, "cpu")
         grid = torch.linspace(m.value.low, m.value_high, n_grid, dtype=self.dtype_,
                               device=self.device_)
         if self.ic == "bic":
-            u = (torch.arange(n_types, dtype=torch.float64) + 0.5) / n_types
-            q = torch.as_tensor(m.value.quantile(u.numpy()), dtype=self.dtype_)
-            values = q.to(self.device_)[:, None].expand(n_types, m.n_buyers).contiguous()
-            others = self._sample(n_samples, gen)
+            q = self._quantiles(n_samples)
+            cols = [q if (i == 0 or m.n_buyers == 2) else
+                    q[torch.randperm(n_samples, generator=gen).to(self.device_)]
+                    for i in range(m.n_buyers)]
+            others = torch.stack(cols, dim=1)
+            values = self._quantiles(n_types)[:, None].expand(n_types, m.n_buyers).contiguous()
 
             def interim(rep):
                 outs = [self.interim(rep[i:i + chunk], others) for i in range(0, len(rep), chunk)]
@@ -296,7 +404,8 @@ class MultiBuyerMechanism(nn.Module):
 
             gain, pay, pis = interim(values)
             cg, cp, _ = interim(grid[:, None].expand(n_grid, m.n_buyers).contiguous())
-            regret = linear_regret(values, gain, pay, cg, cp)[0]
+            regret = linear_regret(values, gain, pay, torch.cat([cg, gain]),
+                                   torch.cat([cp, pay]))[0]
         else:
             values = self._sample(n_types, gen)
             gain, pay, pis = self.ex_post(values)
@@ -308,8 +417,11 @@ class MultiBuyerMechanism(nn.Module):
                 regs.append(linear_regret(v, gain[i:i + chunk], pay[i:i + chunk], cg, cp)[0])
             regret = torch.cat(regs)
         ir = (pay - values * (gain - m.outside)).clamp(min=0.0)
+        if not math.isfinite(float(pay.sum())):
+            raise DivergenceError("MultiBuyerMechanism.evaluate: non-finite payments.")
         return MultiEvaluation(
             revenue=float(pay.sum(1).mean()), ic_violation=float(regret.mean()),
             ic_violation_max=float(regret.max()),
             obedience_violation=float(m.obedience_gap(pis).mean()),
-            ir_violation=float(ir.mean()), n_types=n_types, n_samples=n_samples)
+            ir_violation=float(ir.mean()), n_types=n_types, n_samples=n_samples,
+            n_grid=n_grid)
