@@ -66,9 +66,9 @@ class SequentialConfig(Params):
     ref_relation: str = param("eq", "how revenue compares to the reference",
                               choices=("eq", "ge", "le"))
     ref_source: str = param("Ravindranath et al. 2024", "where the reference comes from")
-    checkpoint_every: int = param(0, "checkpoint every this many steps: bidders (DP) or "
-                                  "iterations (FPI, a multiple of fpi.log_every); 0: never",
-                                  low=0)
+    checkpoint_every: int = param(0, "checkpoint every this many steps: bidders (DP), "
+                                  "iterations (FPI, a multiple of fpi.log_every) or updates "
+                                  "(PPO, a multiple of ppo.eval_every); 0: never", low=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
