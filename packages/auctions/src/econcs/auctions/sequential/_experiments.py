@@ -142,8 +142,8 @@ FULL = [
          **_FPI_10),
     # every bundle an independent value: 2^10 values per bidder; the DP's 3^10 (state, bundle)
     # pairs per bidder do not fit the hour, so FPI only (the paper's DP 7.01). Temperature 0.01
-    # (the authors'): 6.9744; with A's 0.05, 6.9153 (-1.2%): the softmax over 1024 bundles
-    # with independent values spreads wide at 0.05 (MEASUREMENTS.md; two runs, one seed each)
+    # (the authors'): 6.9744; with A's 0.05, 6.9153 (-1.2%) (MEASUREMENTS.md; two runs, one
+    # seed each)
     _row("FPI 10x10 E (paper 7.00)", method="fpi", n_bidders=10, n_items=10, setting="E",
          ref_revenue=7.00, **{**_FPI_10, "fpi.temperature": 0.01}),
     _row("FPI 20x20 A entry fee (paper 17.11)", method="fpi", n_bidders=20, n_items=20,

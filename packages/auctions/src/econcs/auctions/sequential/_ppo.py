@@ -251,8 +251,9 @@ def ppo(setting: SequentialSetting, params: PPOParams | None = None, /, *, seed:
 
     >>> p = ppo(SequentialSetting(1, 1, "A"), total_timesteps=512, n_envs=256, hidden=8,
     ...         layers=1, n_log_eval=256, seed=0)
-    >>> [row["timesteps"] for row in p.history_]
-    [512]
+    >>> row = p.history_[-1]
+    >>> len(p.history_), row.get("timesteps")
+    (1, 512)
     """
     check_type(setting, "setting", SequentialSetting)
     p = resolve_params(PPOParams, params, **overrides)
