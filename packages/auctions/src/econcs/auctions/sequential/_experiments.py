@@ -172,7 +172,8 @@ FULL = [
          n_items=20, menu="entry-fee", ref_revenue=16.9239, ref_rtol=0.005,
          ref_source="closed form (p = (1 + V) / 2 per item)"),
     # 300 steps x 4096 draws per bidder: ~34 CPU minutes on one thread (extrapolated from the
-    # 100 x 2048 run, 340 s CPU, which fails: 45.947, below the item-wise 46.4788)
+    # 100 x 2048 run, 340 s CPU, which fails: 45.947, below the item-wise 46.4788; 300 x 2048:
+    # 46.019, fails too) -- not run at this budget
     _row("DP-Sym 50x50 A (paper 46.54)", method="dp-sym", n_bidders=50, n_items=50,
          menu="entry-fee", ref_revenue=46.54, **_DP_FULL),
     # reduced budget: 1500 iterations (the authors' run: 8029 s on a GPU; README for the
