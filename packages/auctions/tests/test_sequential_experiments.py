@@ -66,12 +66,29 @@ def test_killed_run_resumes_to_the_same_metrics(method, every, tmp_path, monkeyp
     assert saved["metrics"]["revenue"] == full.metrics["revenue"]
 
 
+PPO_TINY = {"method": "ppo", "total_timesteps": 512, "n_envs": 64, "batch_size": 64,
+            "ppo.hidden": 8, "ppo.layers": 1, "eval_every": 1, "ppo.n_log_eval": 256}
+
+
 def test_ppo_method_runs_through_the_experiment(tmp_path):
     pytest.importorskip("stable_baselines3")
-    cfg = config_from_overrides(SequentialConfig, {
-        **TINY, "method": "ppo", "total_timesteps": 256, "n_envs": 2, "n_steps": 128,
-        "batch_size": 64, "ppo.hidden": 8, "ppo.layers": 1, "eval_every": 256,
-        "ppo.n_log_eval": 256})
+    cfg = config_from_overrides(SequentialConfig, {**TINY, **PPO_TINY})
     rec = run_experiment(EXP, cfg, out_dir=tmp_path, seed=0)
     assert 0 <= rec.metrics["revenue"] < 2.0
     assert load_policy(tmp_path / "policy.safetensors").setting == cfg.sequential_setting
+
+
+def test_killed_ppo_run_resumes_to_the_same_metrics(tmp_path, monkeypatch):
+    # killed at its first checkpoint (update 2 of 4), then resumed from the atomically written
+    # checkpoint in the run directory: the same policy, so the same held-out revenue
+    pytest.importorskip("stable_baselines3")
+    cfg = config_from_overrides(SequentialConfig, {**TINY, **PPO_TINY, "checkpoint_every": 2})
+    full = run_experiment(EXP, cfg, out_dir=tmp_path / "full", seed=0)
+    fault = tmp_path / "fault"
+    fault.write_text("raise")
+    monkeypatch.setenv("ECONCS_FAULT_FILE", str(fault))
+    with pytest.raises(RuntimeError):
+        run_experiment(EXP, cfg, out_dir=tmp_path / "part", seed=0)
+    assert (tmp_path / "part" / "checkpoint.pt").exists()
+    resumed = run_experiment(EXP, cfg, resume_dir=tmp_path / "part")
+    assert resumed.metrics == full.metrics
