@@ -249,11 +249,12 @@ def ppo(setting: SequentialSetting, params: PPOParams | None = None, /, *, seed:
     updates: the action noise and the minibatches are drawn from torch's and numpy's global
     generators, restored too).
 
-    >>> p = ppo(SequentialSetting(1, 1, "A"), total_timesteps=512, n_envs=256, hidden=8,
-    ...         layers=1, n_log_eval=256, seed=0)
-    >>> row = p.history_[-1]
-    >>> len(p.history_), row.get("timesteps")
-    (1, 512)
+    Example (not a doctest: the suite runs without the ``rl`` extra; ``tests/test_sequential_env.py``
+    runs PPO in CI's optional-extras step)::
+
+        p = ppo(SequentialSetting(1, 1, "A"), total_timesteps=512, n_envs=256, hidden=8,
+                layers=1, n_log_eval=256, seed=0)
+        p.history_[-1]["timesteps"]  # 512
     """
     check_type(setting, "setting", SequentialSetting)
     p = resolve_params(PPOParams, params, **overrides)
