@@ -230,6 +230,34 @@ def test_cli_reproduce_holds_references_to_the_mean_over_seeds(tmp_path, monkeyp
     assert sorted(p.name for p in run_dir.iterdir()) == ["seed-4", "seed-5", "seed-6"]
 
 
+def test_cli_reproduce_paper_runs_only_the_paper_rows(tmp_path, monkeypatch, capsys):
+    """``--paper`` runs the suite's paper-scale rows (and nothing else); a selection without
+    such rows is a clear error naming the packages that have them."""
+    from econcs.shared import cli
+
+    quick = Reproduction("shared.augmented-lagrangian", {"max_iter": 5}, "quick row")
+    paper = Reproduction("shared.extragradient", {"max_iter": 50}, "paper row")
+    suite = dataclasses.replace(SHARED, quick=(quick,), full=(), smoke=(), paper=(paper,))
+    bare = dataclasses.replace(SHARED, package="bare", quick=(quick,), full=(), smoke=(), paper=())
+    monkeypatch.setattr(cli, "load_suites", lambda: {"shared": suite, "bare": bare})
+    main(["reproduce", "--paper", "--only", "shared", "--out", str(tmp_path / "p"), "--quiet",
+          "--jobs", "1"])
+    report = json.loads((tmp_path / "p" / "report.json").read_text())
+    assert report["mode"] == "paper" and {r["label"] for r in report["rows"]} == {"paper row"}
+    assert (tmp_path / "p" / "shared" / "00-shared.extragradient" / "result.json").exists()
+    assert "# econcs reproduce --paper" in (tmp_path / "p" / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["reproduce", "--paper", "--only", "bare", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "--paper: no such rows in bare; packages with --paper rows: shared" in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_suite_checks_the_experiments_of_its_paper_rows():
+    with pytest.raises(ValueError, match=r"unknown experiment 'shared\.nope'"):
+        dataclasses.replace(SHARED, paper=(Reproduction("shared.nope"),))
+
+
 def test_reproduction_rejects_bad_n_seeds():
     with pytest.raises(ValueError, match="n_seeds"):
         Reproduction("shared.extragradient", n_seeds=0)

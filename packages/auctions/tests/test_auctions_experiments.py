@@ -22,7 +22,7 @@ def _cfg(exp, **keys):
 
 
 def test_suite_rows_parse():
-    for rep in (*EXPERIMENTS.quick, *EXPERIMENTS.full, *EXPERIMENTS.smoke):
+    for rep in (*EXPERIMENTS.quick, *EXPERIMENTS.full, *EXPERIMENTS.smoke, *EXPERIMENTS.paper):
         config_from_overrides(EXP[rep.experiment].config, rep.overrides)
 
 
@@ -42,6 +42,7 @@ def test_paper_scale_rows_are_not_full_rows():
     """The 400k-step RegretNet recipes do not fit an hour on 2 CPU cores: documented commands,
     not ``--full`` rows; every ``--full`` row trains at most 70k RegretNet steps."""
     labels = {r.label for r in EXPERIMENTS.full}
+    assert EXPERIMENTS.paper == tuple(PAPER_SCALE)  # econcs reproduce --paper runs them
     assert not labels & {r.label for r in PAPER_SCALE}
     assert {r.overrides.get("n_bidders") for r in PAPER_SCALE} >= {3, 5}
     for rep in EXPERIMENTS.full:

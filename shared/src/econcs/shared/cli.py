@@ -3,7 +3,8 @@
 ``econcs list``                      every installed experiment, one line each
 ``econcs show EXPERIMENT``           its config fields (type, default, help)
 ``econcs run EXPERIMENT [k=v ...]``  one run; ``--json FILE`` writes the result
-``econcs reproduce [--quick|--full]`` every package's curated reproductions, one table and a report
+``econcs reproduce [--quick|--full|--paper]`` every package's curated reproductions, one table and
+                                     a report (``--paper``: the rows beyond an hour on 2 CPU cores)
 ``econcs sweep EXPERIMENT k=v1,v2 seed=0..4`` a grid of configs x seeds, mean +- SE per point
 
 ``reproduce`` and ``sweep`` run on an engine (:mod:`econcs.shared.engines`): ``--engine local`` (a
@@ -199,7 +200,7 @@ def _reproduction_specs(suites: dict[str, ExperimentSuite], mode: str, out: Path
     root = out.resolve()
     for suite in suites.values():
         experiments = {e.name: e for e in suite.experiments}
-        for index, rep in enumerate(suite.full if mode == "full" else suite.quick):
+        for index, rep in enumerate(getattr(suite, mode)):
             config_from_overrides(experiments[rep.experiment].config, dict(rep.overrides))
             name = f"{index:02d}-{rep.experiment}"
             seeds = list(range(seed, seed + rep.n_seeds))
@@ -219,9 +220,9 @@ def _reproduction_specs(suites: dict[str, ExperimentSuite], mode: str, out: Path
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     options = _engine_options(args)
-    suites = load_suites()
+    suites = installed = load_suites()
     if args.resume:
-        _check_resume_alone(args, {"--quick/--full": args.quick or args.full,
+        _check_resume_alone(args, {"--quick/--full/--paper": args.quick or args.full or args.paper,
                                    "--only": bool(args.only), "--out": bool(args.out)})
         out = Path(args.resume)
         meta, specs = read_sweep(out, "reproduce")
@@ -234,10 +235,14 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
                     f"--only: unknown package(s) {unknown}; installed: {', '.join(suites)}."
                 )
             suites = {k: v for k, v in suites.items() if k in args.only}
-        mode = "full" if args.full else "quick"
+        mode = "full" if args.full else "paper" if args.paper else "quick"
         out = _sweep_dir(args, "reproduce")
         groups, specs = _reproduction_specs(suites, mode, out, args.seed,
                                             _spec_device(args.device, options))
+        if not specs:
+            having = sorted(k for k, v in installed.items() if getattr(v, mode))
+            raise ConfigError(f"--{mode}: no such rows in {', '.join(suites) or 'no package'}; "
+                              f"packages with --{mode} rows: {', '.join(having) or 'none'}.")
         write_sweep(out, specs, command="reproduce", mode=mode, seed=args.seed, groups=groups)
     wall = time.perf_counter()
     results = run_specs(specs, options, experiments=all_experiments(suites),
@@ -447,7 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run every package's curated reproductions")
     mode = rep.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="reduced budgets (default)")
-    mode.add_argument("--full", action="store_true", help="paper scale")
+    mode.add_argument("--full", action="store_true",
+                      help="the full rows: paper scale where a row fits an hour on 2 CPU cores, "
+                      "a reduced budget with its tolerance stated where it does not")
+    mode.add_argument("--paper", action="store_true",
+                      help="the paper-scale rows that outgrow that hour (hours to days on a CPU): "
+                      "for a GPU (--device cuda) or a Ray cluster (--engine ray)")
     rep.add_argument("--only", nargs="+", metavar="PACKAGE", help="only these packages")
     rep.add_argument("--out", default=None, help="report directory")
     rep.add_argument("--seed", type=int, default=0)

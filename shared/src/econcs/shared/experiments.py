@@ -158,8 +158,11 @@ class ExperimentSuite:
     """What a package registers under the ``econcs.experiments`` entry-point group.
 
     ``quick`` lists the reproductions of ``econcs reproduce --quick`` (the package's share of a
-    10-minute, 2-core budget); ``full`` those of ``--full`` (paper scale); ``smoke`` tiny runs (a few
-    seconds each) that the integration tests make through the CLI.
+    10-minute, 2-core budget); ``full`` those of ``--full`` (each row within an hour on 2 CPU
+    cores: the paper's budget, or a reduced one with its tolerance stated in the row); ``paper``
+    those of ``--paper``, the paper-scale rows that outgrow that hour (for a GPU or a Ray cluster:
+    ``econcs reproduce --paper --engine ray``); ``smoke`` tiny runs (a few seconds each) that the
+    integration tests make through the CLI.
     """
 
     package: str
@@ -167,14 +170,16 @@ class ExperimentSuite:
     quick: tuple[Reproduction, ...] = ()
     full: tuple[Reproduction, ...] = ()
     smoke: tuple[Reproduction, ...] = ()
+    paper: tuple[Reproduction, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "experiments", tuple(self.experiments))
         object.__setattr__(self, "quick", tuple(self.quick))
         object.__setattr__(self, "full", tuple(self.full))
         object.__setattr__(self, "smoke", tuple(self.smoke))
+        object.__setattr__(self, "paper", tuple(self.paper))
         names = {e.name for e in self.experiments}
-        for rep in (*self.quick, *self.full, *self.smoke):
+        for rep in (*self.quick, *self.full, *self.smoke, *self.paper):
             if rep.experiment not in names:
                 raise ValueError(
                     f"suite {self.package!r}: reproduction names unknown experiment "

@@ -394,10 +394,11 @@ FULL = [  # estimated wall time on one loaded CPU thread in each comment (README
          ref_rtol=0.0, ref_relation="ge", **_EVAL_FULL),
 ]
 
-#: Paper-scale rows that do not fit an hour on 2 CPU cores, so they are not ``--full`` rows:
-#: run each with ``econcs run`` (its ``command`` in the README; ``--resume <dir>`` carries it across
-#: interruptions) on a GPU, or with ``econcs reproduce --full --only auctions --engine ray`` once
-#: that engine takes them. Their interim and final numbers are in the README and MEASUREMENTS.md.
+#: Paper-scale rows that do not fit an hour on 2 CPU cores, so they are not ``--full`` rows but the
+#: suite's ``paper`` rows: ``econcs reproduce --paper --only auctions`` with ``--device cuda`` or
+#: ``--engine ray`` (a killed sweep resumes with ``--resume SWEEP_DIR``), or one row with
+#: ``econcs run`` (its command in the README). Their interim and final numbers are in the README and
+#: MEASUREMENTS.md.
 PAPER_SCALE = [
     # the authors' recipe at their scale: 400_000 steps, rho +5 every 10_000; ~5.5 h on one CPU
     # thread (0.87661, -0.16%, at 1.75e-4)
@@ -435,6 +436,7 @@ EXPERIMENTS = ExperimentSuite(
     ],
     quick=QUICK,
     full=FULL,
+    paper=PAPER_SCALE,
     smoke=[
         Reproduction("auctions.rochetnet", {"max_iter": 5, "menu_size": 16, "batch_size": 64,
                                             "n_eval": 500, "n_regret_samples": 10,
