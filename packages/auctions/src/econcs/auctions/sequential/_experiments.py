@@ -136,10 +136,11 @@ FULL = [
     _row("FPI 5x5 A (paper 3.12)", method="fpi", ref_revenue=3.12, **_FPI_5),
     _row("FPI 5x5 C (paper 2.43)", method="fpi", setting="C", ref_revenue=2.43, **_FPI_5),
     # PPO through the Gymnasium environment's MDP (econcs-auctions[rl]): must land below FPI's
-    # 3.12 (the paper's PPO: 3.09)
-    _row("PPO 5x5 A (paper 3.09; below FPI 3.12)", method="ppo", total_timesteps=1_536_000,
-         eval_every=50, checkpoint_every=50, ref_revenue=3.12, ref_rtol=0.0,
-         ref_relation="le"),
+    # 3.12; the paper's PPO 3.09 within 1% (the window's top, 3.1209, is FPI's 3.12). 600
+    # updates of 1024 episodes (3.072M steps, ~1230 s CPU): 3.0624 (-0.89%); 300 updates:
+    # 3.0573 (-1.06%, fails) (MEASUREMENTS.md)
+    _row("PPO 5x5 A (paper 3.09, 1%: below FPI 3.12; 600 updates)", method="ppo",
+         total_timesteps=3_072_000, eval_every=50, checkpoint_every=50, ref_revenue=3.09),
     _row("FPI 10x10 A (paper 7.59)", method="fpi", n_bidders=10, n_items=10, ref_revenue=7.59,
          **_FPI_10),
     # every bundle an independent value: 2^10 values per bidder; the DP's 3^10 (state, bundle)
