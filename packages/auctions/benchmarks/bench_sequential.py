@@ -29,8 +29,9 @@ parser.add_argument("--target", type=float, default=None)
 parser.add_argument("--log-eval", type=int, default=8192)
 parser.add_argument("--lr-actor", type=float, default=1e-4)
 parser.add_argument("--table-mix", type=float, default=0.2)
-parser.add_argument("--temperature", type=float, default=0.05,
-                    help="softmax temperature (0.01 stalls DP-Sym 10x10 A at 7.31)")
+parser.add_argument("--temperature", type=float, default=None,
+                    help="softmax temperature (default DP-Sym 0.02, FPI 0.05; DP-Sym 10x10 A "
+                    "with the item-price start: 0.02 7.5986, 0.05 7.5883)")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 
@@ -39,7 +40,7 @@ start, cpu0 = time.perf_counter(), time.process_time()
 if args.method == "dp-sym":
     target = 7.60 if args.target is None else args.target
     policy = dp_sym(setting, max_iter=args.max_iter or 300, n_train=4096, n_val=2 ** 16,
-                    temperature=args.temperature, device=args.device)
+                    temperature=args.temperature or 0.02, device=args.device)
     print(f"dp-sym  wall {time.perf_counter() - start:.1f} s  cpu "
           f"{time.process_time() - cpu0:.1f} s  revenue-to-go {float(policy.values_[0, -1]):.4f}")
 else:
@@ -54,7 +55,7 @@ else:
             hit.update(step=step, wall=wall, cpu=cpu)
 
     policy = fpi(setting, max_iter=args.max_iter or 1500, lr_actor=args.lr_actor,
-                 n_values=16, n_log_eval=args.log_eval, temperature=args.temperature,
+                 n_values=16, n_log_eval=args.log_eval, temperature=args.temperature or 0.05,
                  table_mix=args.table_mix, log_every=50, device=args.device, callback=callback)
     print("time to", target, ":", f"wall {hit['wall']:.1f} s, cpu {hit['cpu']:.1f} s "
           f"(step {hit['step']})" if hit else "not reached")

@@ -57,6 +57,9 @@ class DPParams(OffsetRochetNetParams):
 
     max_elements: int = param(2 ** 24, "batch x (state, option) pairs per training part "
                               "(memory bound; larger state sets are split)", low=1)
+    item_start: bool = param(True, "DP-Sym: start each state's size prices at the best single "
+                             "item price given the continuation values (size j at j times it), "
+                             "and keep that menu where training does worse")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +105,32 @@ def _bundle_sampler(s: SequentialSetting, option: torch.Tensor, device: torch.de
     def sample_items(b: int, gen: torch.Generator) -> torch.Tensor:
         return s.sample_bidder(b, generator=gen, device=device) @ items.T
     return sample_items
+
+
+def _item_price_start(s: SequentialSetting, part: _Part, cont: torch.Tensor,
+                      grid: int = 2001) -> torch.Tensor:
+    """DP-Sym's warm start: at every state (``k`` items left) the item-price menu (size ``j`` at
+    ``j q``) with the best ``q`` given the continuation values ``cont`` ``(m + 1,)``, by the
+    exact expectation over a grid of ``q`` (item values i.i.d. ``U[0, 1]``: the bidder wants
+    ``J ~ Binomial(k, 1 - q)`` items and takes ``min(J, demand)``). Every item-price menu is a
+    size menu, so DP-Sym started here is at least the sequential item-wise prices' revenue."""
+    m = s.n_items
+    d = s.demand if s.demand is not None else m
+    dev = cont.device
+    q = torch.linspace(0.0, 1.0, grid, dtype=torch.float64, device=dev).view(1, -1, 1)
+    k = torch.arange(m + 1, dtype=torch.float64, device=dev).view(-1, 1, 1)
+    j = torch.arange(m + 1, dtype=torch.float64, device=dev).view(1, 1, -1)
+    ok = j <= k
+    kj = (k - j).clamp(min=0)
+    log_pmf = (torch.lgamma(k + 1) - torch.lgamma(j + 1) - torch.lgamma(kj + 1)
+               + torch.xlogy(j, 1 - q) + torch.xlogy(kj, q))
+    pmf = torch.where(ok, log_pmf.exp(), 0.0)  # (m + 1 states, grid, m + 1)
+    sold = j.clamp(max=d)
+    left = (k - sold).clamp(min=0).long().squeeze(1)  # (m + 1, m + 1)
+    gain = sold * q + cont.double()[left].unsqueeze(1)
+    best = q.flatten()[(pmf * gain).sum(-1).argmax(1)]  # (m + 1,) the item price per state
+    st, op = part.state.to(dev), part.option.to(dev)
+    return (op.to(torch.float64) * best[st]).to(cont.dtype)
 
 
 def _size_sampler(s: SequentialSetting, state: torch.Tensor, option: torch.Tensor,
@@ -197,9 +226,11 @@ def _solve(
     device: torch.device,
     callback: Callback | None,
     resume: tuple[int, dict[str, Any]] | None,
+    make_start: Callable[[_Part, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[list[_Part], list[list[torch.Tensor]], torch.Tensor, list[dict[str, Any]]]:
     """Backward induction; returns ``(parts, prices per bidder and part, values (n + 1,
-    n_states), history)``."""
+    n_states), history)``. ``make_start(part, next_values)``: a warm start for
+    :func:`train_offset_rochetnet` (its free parameters)."""
     n = s.n_bidders
     items = s.bundles if item_prices else None
     parts = _parts(pairs, max(1, p.max_elements // p.n_train), pad_all, items, device)
@@ -220,8 +251,9 @@ def _solve(
         for k, part in enumerate(parts):  # memory-bounded parts of the state set
             offsets = torch.where(part.layout.valid,
                                   values[i + 1].index_select(0, part.next_state.to(device)), 0.0)
+            start_k = None if make_start is None else make_start(part, values[i + 1])
             pr, val, curve = train_offset_rochetnet(samplers[k], part.layout, offsets, p,
-                                                    generator=generator)
+                                                    generator=generator, start=start_k)
             prices[i][k] = pr
             values[i, part.states.to(device)] = val
             curves.append(curve[-1])
@@ -300,7 +332,9 @@ def dp_sym(setting: SequentialSetting, params: DPParams | None = None, /, *, see
     parts, prices, values, history = _solve(
         setting, pairs, lambda part: _size_sampler(setting, part.state, part.option, dev), p,
         item_prices=False, pad_all=True, generator=gen, device=dev, callback=callback,
-        resume=resume)
+        resume=resume,
+        make_start=(lambda part, cont: _item_price_start(setting, part, cont))
+        if p.item_start else None)
     table = _table(setting, parts, prices, setting.n_items + 1, dev)
     policy = SizeTablePolicy(setting, table)
     policy.values_ = values

@@ -44,6 +44,8 @@ class OffsetRochetNetParams(Params):
     temperature: float = param(0.01, "softmax temperature of the relaxed choice", low=0.0,
                                low_inclusive=False)
     n_val: int = param(2 ** 16, "draws for each state's continuation value (argmax)", low=1)
+    schedule: str = param("constant", "Adam learning rate schedule: constant, or cosine (from lr "
+                          "to 0 over max_iter)", choices=("constant", "cosine"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +157,14 @@ def _initial_prices(values: list[torch.Tensor], layout: OptionLayout,
         return theta
 
 
+def _pick(layout: OptionLayout, a: torch.Tensor, b: torch.Tensor,
+          take_b: torch.Tensor) -> torch.Tensor:
+    """Free parameters: state ``g``'s from ``b`` where ``take_b[g]``, else from ``a``."""
+    if layout.items is None:
+        return torch.where(take_b.index_select(0, layout.group), b, a)
+    return torch.where(take_b.unsqueeze(1), b, a)
+
+
 def train_offset_rochetnet(
     sampler: OptionSampler,
     layout: OptionLayout,
@@ -162,31 +172,56 @@ def train_offset_rochetnet(
     params: OffsetRochetNetParams,
     *,
     generator: torch.Generator,
+    start: torch.Tensor | None = None,
     eval_chunk: int = 2 ** 13,
 ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     """Train every state's menu of one bidder; return ``(prices (P,), values (G,), curve)``.
 
     ``values[g]`` is the state's revenue-to-go under the exact choice on ``params.n_val`` fresh
     draws; ``curve`` the mean relaxed objective over the states every 100 steps.
+
+    ``start`` (free parameters, :meth:`OptionLayout.param_shape`), when given, is a menu the
+    result must not fall below: each state trains from the better (exact choice, training
+    draws) of ``start`` and the opportunity-cost start, and keeps ``start`` where the trained
+    menu does worse on the fresh draws (the same draws score both: the comparison is paired).
     """
     train = _blocks(sampler(params.n_train, generator), layout)
-    theta = _initial_prices(train, layout, offsets).requires_grad_(True)
+    theta = _initial_prices(train, layout, offsets)
+    if start is not None:
+        start = start.to(theta.dtype)
+        with torch.no_grad():
+            better = (hard_revenue(train, layout.prices(start), offsets, layout)
+                      > hard_revenue(train, layout.prices(theta), offsets, layout))
+        theta = _pick(layout, theta, start, better)
+    theta.requires_grad_(True)
     opt = torch.optim.Adam([theta], lr=params.lr)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, params.max_iter)
+             if params.schedule == "cosine" else None)
     curve: list[float] = []
     for step in range(params.max_iter):
         obj = soft_revenue(train, layout.prices(theta), offsets, layout, params.temperature)
         opt.zero_grad(set_to_none=True)
         (-obj.sum()).backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         if step % 100 == 0 or step == params.max_iter - 1:
             curve.append(float(obj.detach().mean()))
     with torch.no_grad():
-        prices = layout.prices(theta.detach())
-        total = torch.zeros(layout.n_groups, dtype=torch.float64, device=offsets.device)
+        menus = [theta.detach()] + ([] if start is None else [start])
+        prices = [layout.prices(t) for t in menus]
+        totals = [torch.zeros(layout.n_groups, dtype=torch.float64, device=offsets.device)
+                  for _ in menus]
         done = 0
         while done < params.n_val:
             size = min(eval_chunk, params.n_val - done)
             vals = _blocks(sampler(size, generator), layout)
-            total += hard_revenue(vals, prices, offsets, layout).double() * size
+            for total, pr in zip(totals, prices):
+                total += hard_revenue(vals, pr, offsets, layout).double() * size
             done += size
-    return prices, (total / params.n_val).to(offsets.dtype), curve
+        value = totals[0]
+        if start is not None:
+            keep = totals[1] > totals[0]
+            value = torch.where(keep, totals[1], totals[0])
+            prices[0] = layout.prices(_pick(layout, menus[0], start, keep))
+    return prices[0], (value / params.n_val).to(offsets.dtype), curve
