@@ -81,6 +81,9 @@ class MultiConfig(Params):
     ic: str = param("bic", "bic (interim) or expost")
     hidden: int = param(64, "units per hidden layer of both networks", low=1)
     layers: int = param(2, "hidden layers of both networks", low=1)
+    obedience: str = param("penalty", "BIC obedience: penalty (augmented Lagrangian) or mix "
+                           "(each report's experiments mixed with full information to the "
+                           "obedience bound, by construction)")
     n_eval: int = param(512, "evaluation types (BIC: value quantiles; ex post: profiles)", low=1)
     n_eval_samples: int = param(1024, "other-buyer samples of the evaluation's interim means",
                                 low=1)
@@ -94,12 +97,14 @@ class MultiConfig(Params):
         super().__post_init__()
         if self.ic not in ("bic", "expost"):
             raise ValueError(f"ic: expected 'bic' or 'expost', got {self.ic!r}.")
+        if self.obedience not in ("penalty", "mix"):
+            raise ValueError(f"obedience: expected 'penalty' or 'mix', got {self.obedience!r}.")
 
 
 def run_multi(cfg: MultiConfig, ctx: RunContext) -> ExperimentResult:
     market = _market(cfg)
     mech = MultiBuyerMechanism(market, cfg.ic, hidden=cfg.hidden, layers=cfg.layers,
-                               device=ctx.device)
+                               obedience=cfg.obedience, device=ctx.device)
     mech.fit(cfg.train, generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
              resume=ctx.load_checkpoint())
     ev = mech.evaluate(n_types=cfg.n_eval, n_samples=cfg.n_eval_samples, n_grid=cfg.n_grid,
