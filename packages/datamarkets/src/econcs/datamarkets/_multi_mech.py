@@ -154,6 +154,13 @@ class MultiBuyerMechanism(nn.Module):
         ``"bic"`` (interim payments and constraints) or ``"expost"``.
     hidden, layers
         width and number of hidden layers of both networks (LeakyReLU; paper: 200 x 3).
+    payment
+        BIC: ``"network"`` (a fraction of the surplus from the payment network, as the paper)
+        or ``"envelope"`` (the payment the envelope theorem gives the interim gain, one
+        dimensional values: ``P(r) = r a(r) - int_low^r a(s) ds`` with ``a = A - outside``,
+        trapezoids over the report set at hand, the batch in training and the dense report grid
+        in evaluation; IC then holds wherever ``A`` increases, and revenue is
+        ``E[virtual value x a]``; the lowest type's utility is 0).
     logit_scale
         the experiment network's logits are multiplied by it (a steeper step in the reports
         for the same weights; 1: as the paper).
@@ -177,7 +184,7 @@ class MultiBuyerMechanism(nn.Module):
 
     def __init__(self, market: MultiBuyerMarket, ic: str = "bic", *, hidden: int = 64,
                  layers: int = 2, obedience: str = "penalty", logit_scale: float = 1.0,
-                 device: torch.device | str = "cpu",
+                 payment: str = "network", device: torch.device | str = "cpu",
                  dtype: torch.dtype | str | None = None) -> None:
         super().__init__()
         check_type(market, "market", MultiBuyerMarket)
@@ -185,6 +192,10 @@ class MultiBuyerMechanism(nn.Module):
         self.ic = check_choice(ic, "ic", ("bic", "expost"))
         self.obedience = check_choice(obedience, "obedience", ("penalty", "mix"))
         self.mix = self.ic == "bic" and self.obedience == "mix"
+        self.payment = check_choice(payment, "payment", ("network", "envelope"))
+        if self.payment == "envelope" and self.ic != "bic":
+            raise ValueError("payment: 'envelope' is for ic='bic' (interim payments of the "
+                             "own report); ex post payments come from the network.")
         self.logit_scale = check_float(logit_scale, "logit_scale", low=0.0, low_inclusive=False)
         hidden = check_int(hidden, "hidden", low=1)
         layers = check_int(layers, "layers", low=1)
@@ -270,8 +281,31 @@ class MultiBuyerMechanism(nn.Module):
             eye = torch.eye(m.n_buyers, dtype=torch.bool, device=mean.device)
             mean = torch.where(eye[None, :, :, None], own.unsqueeze(2), mean)
         gain = (1 + m.alpha) * own[..., 0] - m.alpha * mean[..., 0].sum(-1)
-        pay = self.fractions(reports) * reports * (gain - m.outside)
+        if self.payment == "envelope":
+            pay = self.envelope_payments(reports, gain)
+        else:
+            pay = self.fractions(reports) * reports * (gain - m.outside)
         return gain, pay, own[..., 1:].reshape(*own.shape[:2], m.n_states, m.n_states)
+
+    def envelope_payments(self, reports: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+        """``payment="envelope"``: ``P(r) = r a(r) - int_low^r a`` for every report of every
+        buyer, the integral by trapezoids over the given reports ``(R, n)`` sorted per buyer
+        (``a(low)`` taken as ``a`` at the lowest report), ``gains A (R, n)``; ``(R, n)``.
+
+        >>> mech = MultiBuyerMechanism(MultiBuyerMarket(2, alpha=0.0), payment="envelope",
+        ...                            hidden=4, layers=1)
+        >>> r = torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.5, 0.5]])
+        >>> a = torch.tensor([[1.0, 1.0], [0.5, 0.5], [0.5, 0.5]])  # gains: a step at 0.75
+        >>> mech.envelope_payments(r, a).tolist()  # outside 1/2: a = 0, 0, 1/2
+        [[0.375, 0.375], [0.0, 0.0], [0.0, 0.0]]
+        """
+        a = gains - self.market.outside
+        order = reports.argsort(dim=0)
+        r_s, a_s = reports.gather(0, order), a.gather(0, order)
+        first = (r_s[:1] - self.market.value.low) * a_s[:1]
+        cells = 0.5 * (a_s[1:] + a_s[:-1]) * (r_s[1:] - r_s[:-1])
+        integ = torch.cat([first, first + cells.cumsum(0)])
+        return torch.zeros_like(r_s).scatter(0, order, r_s * a_s - integ)
 
     def others_lam(self, values: torch.Tensor, others: torch.Tensor | None = None
                    ) -> torch.Tensor:
@@ -360,6 +394,10 @@ class MultiBuyerMechanism(nn.Module):
                                                                       dtype=torch.float64)) / k
                 cands = (m.value.low + u * (m.value_high - m.value.low)).to(values)
                 gain, pay, pis, cg, cp = self._interim_batch(values, gen, p, cands)
+                if self.payment == "envelope":  # over the batch and the candidates together
+                    both = self.envelope_payments(torch.cat([values, cands[:, None].expand(
+                        k, 2)]), torch.cat([gain, cg]))
+                    pay, cp = both[:values.shape[0]], both[values.shape[0]:]
                 cg, cp = torch.cat([gain, cg]), torch.cat([pay, cp])
             else:
                 gain, pay, pis = self._interim_batch(values, gen, p)
@@ -518,7 +556,11 @@ class MultiBuyerMechanism(nn.Module):
                 return [torch.cat(t) for t in zip(*outs, strict=True)]
 
             gain, pay, pis = interim(values)
-            cg, cp, _ = interim(grid[:, None].expand(n_grid, m.n_buyers).contiguous())
+            gridn = grid[:, None].expand(n_grid, m.n_buyers).contiguous()
+            cg, cp, _ = interim(gridn)
+            if self.payment == "envelope":  # over the types and the grid together
+                both = self.envelope_payments(torch.cat([values, gridn]), torch.cat([gain, cg]))
+                pay, cp = both[:n_types], both[n_types:]
             regret = linear_regret(values, gain, pay, torch.cat([cg, gain]),
                                    torch.cat([cp, pay]))[0]
         else:
