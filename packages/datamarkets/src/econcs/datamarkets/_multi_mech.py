@@ -29,6 +29,11 @@ and profile. The loss is the augmented Lagrangian (:class:`econcs.shared.regret.
 multipliers and ``rho`` from 10, ``rho`` +10 every 100 steps, as the paper) on mean regret,
 obedience and IR violation per buyer.
 
+Two options for BIC with one-dimensional values: ``obedience="mix"`` (the interim experiment
+obedient by construction, mixed with full information at each report) and ``payment="envelope"``
+(payments by the envelope theorem, IC wherever the interim gain increases, in place of the
+payment network); ``grid_candidates`` adds a grid of misreports to the batch's (two buyers).
+
 :meth:`MultiBuyerMechanism.evaluate` is independent of training: BIC interim means by midpoint
 quadrature over the others' value quantiles (exact up to quadrature for two buyers), revenue over
 the own value's quantiles, and regret against a dense grid of reports (exact on the grid, by
