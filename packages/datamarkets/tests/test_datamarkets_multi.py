@@ -270,3 +270,93 @@ def test_three_buyers_run_the_general_path(ic):
     mech.fit(max_iter=2, batch_size=8, n_samples=4, n_candidates=3, seed=0)
     ev = mech.evaluate(n_types=8, n_samples=16, n_grid=11)
     assert np.isfinite(ev.revenue) and ev.ic_violation >= 0 and ev.obedience_violation >= 0
+
+
+def test_mix_weights_make_the_interim_experiment_obedient():
+    m = MultiBuyerMarket(2, prior=[0.2, 0.3, 0.5], alpha=0.5)
+    mech = MultiBuyerMechanism(m, hidden=4, layers=1, obedience="mix", dtype=torch.float64)
+    pi = torch.softmax(3 * torch.randn(200, 3, 3, generator=torch.Generator().manual_seed(0),
+                                       dtype=torch.float64), -1)
+    lam = mech.mix_weights(pi)
+    mixed = (1 - lam)[:, None, None] * pi + lam[:, None, None] * torch.eye(3, dtype=pi.dtype)
+    gap = m.obedience_gap(mixed)
+    assert float(gap.max()) < 1e-12
+    bad = m.obedience_gap(pi) > 1e-9
+    assert bool(bad.any()) and bool((lam[~bad] == 0).all())
+    # the least weight: a little less leaves the disobedient ones disobedient
+    less = (lam - 1e-6).clamp(min=0)[:, None, None]
+    assert bool((m.obedience_gap((1 - less) * pi + less * torch.eye(3, dtype=pi.dtype))[bad]
+                 > 0).all())
+
+
+@pytest.mark.parametrize("n_buyers", [2, 3])
+def test_mix_mechanism_is_obedient_and_batch_matches_interim(n_buyers):
+    m = MultiBuyerMarket(n_buyers, prior=0.75, alpha=2.0, value="exponential(1)")
+    mech = MultiBuyerMechanism(m, hidden=8, layers=1, dtype=torch.float64, obedience="mix")
+    with torch.no_grad():  # lying at every profile: heavily disobedient before the mixing
+        mech.experiment_net[-1].bias.copy_(torch.tensor([-3.0, 3.0, 3.0, -3.0] * n_buyers,
+                                                        dtype=torch.float64))
+    v = m.sample(6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        assert float(m.obedience_gap(mech.experiments(v)).min()) > 0.1
+        gain, pay, pis = mech.interim(v, v)
+    assert float(m.obedience_gap(pis).max()) < 1e-12
+    if n_buyers == 2:  # the B x B pass of training against the general interim mean
+        with torch.no_grad():
+            fast = mech._interim_batch(v, torch.Generator(), MultiParams())
+        for a, b in zip(fast, (gain, pay, pis), strict=True):
+            torch.testing.assert_close(a, b)
+    ev = mech.evaluate(n_types=8, n_samples=16, n_grid=11)
+    assert ev.obedience_violation < 1e-12 and np.isfinite(ev.revenue)
+    with pytest.raises(ValueError, match="obedience"):
+        MultiBuyerMechanism(m, obedience="lagrange")
+
+
+@pytest.mark.parametrize("obedience", ["penalty", "mix"])
+def test_grid_candidates_match_interim(obedience):
+    # the extra candidates of training (each buyer reporting a grid point against the other's
+    # batch values) against the general interim outcomes with the batch as samples
+    m = MultiBuyerMarket(2, prior=0.75, alpha=0.5, value="exponential(1)")
+    mech = MultiBuyerMechanism(m, hidden=8, layers=1, dtype=torch.float64, obedience=obedience)
+    v = m.sample(6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    cands = torch.tensor([0.0, 1.5, 6.0], dtype=torch.float64)
+    with torch.no_grad():
+        *_, cg, cp = mech._interim_batch(v, torch.Generator(), MultiParams(), cands)
+        g, p, _ = mech.interim(cands[:, None].expand(3, 2).contiguous(), v)
+    torch.testing.assert_close(cg, g)
+    torch.testing.assert_close(cp, p)
+    # training with them: regret against more candidates is at least the batch's own
+    kw = {"max_iter": 2, "batch_size": 8}
+    mech.fit(grid_candidates=4, **kw)
+    assert mech.history_[-1]["regret"] >= 0
+
+
+def test_envelope_payments_are_ic_for_increasing_gains():
+    # P(r) = r a(r) - int a: no report on the set beats the truth when a increases, and the
+    # lowest report's utility is 0 (a report at the support's low end)
+    m = MultiBuyerMarket(2, prior=0.75, alpha=0.5, value="exponential(1)")
+    mech = MultiBuyerMechanism(m, payment="envelope", hidden=4, layers=1, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    r = torch.cat([torch.zeros(1, 2, dtype=torch.float64),
+                   torch.rand(40, 2, generator=gen, dtype=torch.float64) * 5])
+    a = m.outside + torch.sigmoid(3 * (r - 1.5)) + 0.1 * r  # increasing in the report
+    pay = mech.envelope_payments(r, a)
+    from econcs.shared.regret import linear_regret
+
+    regret = linear_regret(r, a, pay, a, pay)[0]
+    assert float(regret.max()) < 1e-12
+    torch.testing.assert_close(pay[0], torch.zeros(2, dtype=torch.float64))
+    # a decreasing gain is not IC: some report gains
+    assert float(linear_regret(r, -a, mech.envelope_payments(r, -a), -a,
+                               mech.envelope_payments(r, -a))[0].max()) > 1e-3
+    with pytest.raises(ValueError, match="payment"):
+        MultiBuyerMechanism(m, "expost", payment="envelope")
+
+
+def test_envelope_mix_training_is_ic_and_obedient():
+    m = MultiBuyerMarket(2, prior=0.75, alpha=2.0)
+    mech = MultiBuyerMechanism(m, obedience="mix", payment="envelope", hidden=16, layers=1)
+    mech.fit(max_iter=40, batch_size=32, grid_candidates=8)
+    ev = mech.evaluate(n_types=64, n_samples=64, n_grid=101)
+    assert ev.obedience_violation < 1e-6 and ev.ir_violation < 1e-6
+    assert ev.ic_violation < 1e-3 and ev.revenue > 0

@@ -81,6 +81,11 @@ class MultiConfig(Params):
     ic: str = param("bic", "bic (interim) or expost")
     hidden: int = param(64, "units per hidden layer of both networks", low=1)
     layers: int = param(2, "hidden layers of both networks", low=1)
+    obedience: str = param("penalty", "BIC obedience: penalty (augmented Lagrangian) or mix "
+                           "(each report's experiments mixed with full information to the "
+                           "obedience bound, by construction)")
+    payment: str = param("network", "BIC payments: network (a fraction of the surplus) or "
+                         "envelope (the envelope theorem's payment of the interim gain)")
     n_eval: int = param(512, "evaluation types (BIC: value quantiles; ex post: profiles)", low=1)
     n_eval_samples: int = param(1024, "other-buyer samples of the evaluation's interim means",
                                 low=1)
@@ -94,11 +99,16 @@ class MultiConfig(Params):
         super().__post_init__()
         if self.ic not in ("bic", "expost"):
             raise ValueError(f"ic: expected 'bic' or 'expost', got {self.ic!r}.")
+        if self.payment not in ("network", "envelope"):
+            raise ValueError(f"payment: expected 'network' or 'envelope', got {self.payment!r}.")
+        if self.obedience not in ("penalty", "mix"):
+            raise ValueError(f"obedience: expected 'penalty' or 'mix', got {self.obedience!r}.")
 
 
 def run_multi(cfg: MultiConfig, ctx: RunContext) -> ExperimentResult:
     market = _market(cfg)
     mech = MultiBuyerMechanism(market, cfg.ic, hidden=cfg.hidden, layers=cfg.layers,
+                               obedience=cfg.obedience, payment=cfg.payment,
                                device=ctx.device)
     mech.fit(cfg.train, generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
              resume=ctx.load_checkpoint())

@@ -29,6 +29,11 @@ and profile. The loss is the augmented Lagrangian (:class:`econcs.shared.regret.
 multipliers and ``rho`` from 10, ``rho`` +10 every 100 steps, as the paper) on mean regret,
 obedience and IR violation per buyer.
 
+Two options for BIC with one-dimensional values: ``obedience="mix"`` (the interim experiment
+obedient by construction, mixed with full information at each report) and ``payment="envelope"``
+(payments by the envelope theorem, IC wherever the interim gain increases, in place of the
+payment network); ``grid_candidates`` adds a grid of misreports to the batch's (two buyers).
+
 :meth:`MultiBuyerMechanism.evaluate` is independent of training: BIC interim means by midpoint
 quadrature over the others' value quantiles (exact up to quadrature for two buyers), revenue over
 the own value's quantiles, and regret against a dense grid of reports (exact on the grid, by
@@ -51,6 +56,7 @@ from econcs.shared import (
     DivergenceError,
     Params,
     check_choice,
+    check_float,
     check_int,
     check_type,
     make_generator,
@@ -83,6 +89,10 @@ class MultiParams(Params):
     stratified: bool = param(True, "draw each buyer's values (and, with more than two "
                              "buyers, the interim samples) as a randomly shifted lattice of "
                              "quantiles instead of independently")
+    grid_candidates: int = param(0, "BIC, two buyers: extra candidate misreports per step, "
+                                 "a randomly shifted uniform grid on [low, value_high] (the "
+                                 "batch's values leave an unbounded law's tail reports "
+                                 "unchecked; 0: the batch's values only)", low=0)
     init_informative: float = param(0.0, "logit margin of full information in the experiment "
                                     "network's output bias at initialisation (0: the "
                                     "uninformative experiment, disobedient for an asymmetric "
@@ -149,6 +159,23 @@ class MultiBuyerMechanism(nn.Module):
         ``"bic"`` (interim payments and constraints) or ``"expost"``.
     hidden, layers
         width and number of hidden layers of both networks (LeakyReLU; paper: 200 x 3).
+    payment
+        BIC: ``"network"`` (a fraction of the surplus from the payment network, as the paper)
+        or ``"envelope"`` (the payment the envelope theorem gives the interim gain, one
+        dimensional values: ``P(r) = r a(r) - int_low^r a(s) ds`` with ``a = A - outside``,
+        trapezoids over the report set at hand, the batch in training and the dense report grid
+        in evaluation; IC then holds wherever ``A`` increases, and revenue is
+        ``E[virtual value x a]``; the lowest type's utility is 0).
+    logit_scale
+        the experiment network's logits are multiplied by it (a steeper step in the reports
+        for the same weights; 1: as the paper).
+    obedience
+        BIC: ``"penalty"`` (the augmented Lagrangian on the interim experiment's obedience
+        violation, as the paper) or ``"mix"`` (obedient by construction: at each report, the
+        buyer's experiments at every profile are mixed with full information by the least
+        weight ``lambda(r)`` that makes the interim experiment obedient, computed from the
+        interim mean over the others' values; the low types of the prior-3/4 optima sit exactly
+        at that bound). Ex post experiments are always relabelled obedient.
     device, dtype
         where the networks live.
 
@@ -161,12 +188,20 @@ class MultiBuyerMechanism(nn.Module):
     """
 
     def __init__(self, market: MultiBuyerMarket, ic: str = "bic", *, hidden: int = 64,
-                 layers: int = 2, device: torch.device | str = "cpu",
+                 layers: int = 2, obedience: str = "penalty", logit_scale: float = 1.0,
+                 payment: str = "network", device: torch.device | str = "cpu",
                  dtype: torch.dtype | str | None = None) -> None:
         super().__init__()
         check_type(market, "market", MultiBuyerMarket)
         self.market = market
         self.ic = check_choice(ic, "ic", ("bic", "expost"))
+        self.obedience = check_choice(obedience, "obedience", ("penalty", "mix"))
+        self.mix = self.ic == "bic" and self.obedience == "mix"
+        self.payment = check_choice(payment, "payment", ("network", "envelope"))
+        if self.payment == "envelope" and self.ic != "bic":
+            raise ValueError("payment: 'envelope' is for ic='bic' (interim payments of the "
+                             "own report); ex post payments come from the network.")
+        self.logit_scale = check_float(logit_scale, "logit_scale", low=0.0, low_inclusive=False)
         hidden = check_int(hidden, "hidden", low=1)
         layers = check_int(layers, "layers", low=1)
         n, s = market.n_buyers, market.n_states
@@ -182,7 +217,8 @@ class MultiBuyerMechanism(nn.Module):
     def experiments(self, reports: torch.Tensor) -> torch.Tensor:
         """``reports (N, n)`` -> experiments ``(N, n, S, S)`` (ex post: relabelled obedient)."""
         n, s = self.market.n_buyers, self.market.n_states
-        pi = _softmax(self.experiment_net(reports / self.scale).view(-1, n, s, s))
+        logits = self.experiment_net(reports / self.scale).view(-1, n, s, s)
+        pi = _softmax(logits if self.logit_scale == 1.0 else self.logit_scale * logits)
         return self.market.obedient(pi) if self.ic == "expost" else pi
 
     def fractions(self, reports: torch.Tensor) -> torch.Tensor:
@@ -200,40 +236,143 @@ class MultiBuyerMechanism(nn.Module):
 
     # -- outcomes ------------------------------------------------------------------------------
 
-    def _outcome(self, prof: torch.Tensor) -> torch.Tensor:
-        """Profiles ``(N, n)`` -> ``(N, n, 1 + S S)``: correctness and experiment per buyer."""
+    def _outcome(self, prof: torch.Tensor, lam: torch.Tensor | None = None) -> torch.Tensor:
+        """Profiles ``(N, n)`` -> ``(N, n, 1 + S S)``: correctness and experiment per buyer;
+        ``lam (N, n)``: each buyer's experiment mixed with full information by that weight."""
         pi = self.experiments(prof)
-        return torch.cat([self.market.correctness(pi).unsqueeze(-1), pi.flatten(-2)], dim=-1)
+        out = torch.cat([self.market.correctness(pi).unsqueeze(-1), pi.flatten(-2)], dim=-1)
+        return out if lam is None else self._mixed(out, lam)
 
-    def _from_interim(self, reports: torch.Tensor, mean: torch.Tensor):
-        """Gains, payments and interim experiments from interim means ``(B, n, n, 1 + S S)``."""
+    def _full_outcome(self, like: torch.Tensor) -> torch.Tensor:
+        """Correctness and experiment of full information, ``(1 + S S,)``."""
+        s = self.market.n_states
+        eye = torch.eye(s, dtype=like.dtype, device=like.device).flatten()
+        return torch.cat([eye.new_ones(1), eye])
+
+    def _mixed(self, out: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """``(1 - lam) out + lam (full information)``: ``out (..., 1 + S S)``, ``lam (...)``."""
+        lam = lam.unsqueeze(-1)
+        return (1 - lam) * out + lam * self._full_outcome(out)
+
+    def mix_weights(self, interim_pi: torch.Tensor) -> torch.Tensor:
+        """The least weight ``lambda`` of full information that makes the interim experiments
+        ``(..., S, S)`` obedient: with ``g[w, s] = theta_s pi[s, s] - theta_w pi[w, s]`` the
+        mixture's is ``(1 - lambda) g + lambda theta_s >= 0``, so ``lambda = max_{w != s}
+        g^- / (theta_s + g^-)`` (0 for an obedient experiment); ``(..., S, S) -> (...)``.
+
+        >>> mech = MultiBuyerMechanism(MultiBuyerMarket(2, prior=0.75), hidden=4, layers=1)
+        >>> round(float(mech.mix_weights(torch.tensor([[0.0, 1.0], [0.0, 1.0]]))), 6)  # no info
+        0.0
+        >>> round(float(mech.mix_weights(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))), 6)  # lying
+        0.75
+        """
+        theta = self.market.prior_tensor(interim_pi.device, interim_pi.dtype)
+        joint = interim_pi * theta[:, None]  # theta_w pi[w, s]
+        neg = (joint - joint.diagonal(dim1=-2, dim2=-1).unsqueeze(-2)).clamp(min=0.0)
+        lam = neg / (theta[None, :] + neg)  # (..., w, s); the diagonal is 0
+        return lam.flatten(-2).amax(-1)
+
+    def _own_lam(self, own: torch.Tensor) -> torch.Tensor:
+        s = self.market.n_states
+        return self.mix_weights(own[..., 1:].reshape(*own.shape[:-1], s, s))
+
+    def _from_interim(self, reports: torch.Tensor, mean: torch.Tensor, mixed: bool = False):
+        """Gains, payments and interim experiments from interim means ``(B, n, n, 1 + S S)``
+        (``mixed``: the own outcomes already mixed; otherwise mixed here when ``self.mix``)."""
         m = self.market
         own = mean.diagonal(dim1=1, dim2=2).movedim(-1, 1)  # (B, n, 1 + S S)
+        if self.mix and not mixed:  # lambda depends on the own report only: mix the means
+            own = self._mixed(own, self._own_lam(own))
+            eye = torch.eye(m.n_buyers, dtype=torch.bool, device=mean.device)
+            mean = torch.where(eye[None, :, :, None], own.unsqueeze(2), mean)
         gain = (1 + m.alpha) * own[..., 0] - m.alpha * mean[..., 0].sum(-1)
-        pay = self.fractions(reports) * reports * (gain - m.outside)
+        if self.payment == "envelope":
+            pay = self.envelope_payments(reports, gain)
+        else:
+            pay = self.fractions(reports) * reports * (gain - m.outside)
         return gain, pay, own[..., 1:].reshape(*own.shape[:2], m.n_states, m.n_states)
 
-    def interim(self, reports: torch.Tensor, others: torch.Tensor):
+    def envelope_payments(self, reports: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+        """``payment="envelope"``: ``P(r) = r a(r) - int_low^r a`` for every report of every
+        buyer, the integral by trapezoids over the given reports ``(R, n)`` sorted per buyer
+        (``a(low)`` taken as ``a`` at the lowest report), ``gains A (R, n)``; ``(R, n)``.
+
+        >>> mech = MultiBuyerMechanism(MultiBuyerMarket(2, alpha=0.0), payment="envelope",
+        ...                            hidden=4, layers=1)
+        >>> r = torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.5, 0.5]])
+        >>> a = torch.tensor([[1.0, 1.0], [0.5, 0.5], [0.5, 0.5]])  # gains: a step at 0.75
+        >>> mech.envelope_payments(r, a).tolist()  # outside 1/2: a = 0, 0, 1/2
+        [[0.375, 0.375], [0.0, 0.0], [0.0, 0.0]]
+        """
+        a = gains - self.market.outside
+        order = reports.argsort(dim=0)
+        r_s, a_s = reports.gather(0, order), a.gather(0, order)
+        first = (r_s[:1] - self.market.value.low) * a_s[:1]
+        cells = 0.5 * (a_s[1:] + a_s[:-1]) * (r_s[1:] - r_s[:-1])
+        integ = torch.cat([first, first + cells.cumsum(0)])
+        return torch.zeros_like(r_s).scatter(0, order, r_s * a_s - integ)
+
+    def others_lam(self, values: torch.Tensor, others: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+        """``obedience="mix"``: every buyer's mixing weight at ``values (B, n)``, its interim
+        experiment taken over the profiles ``others (M, n)`` (default ``values``), ``(B, n)``."""
+        others = values if others is None else others
+        mean = interim_mean(lambda prof: self._outcome(prof[..., 0]), values.unsqueeze(-1),
+                            others.unsqueeze(-1))
+        return self._own_lam(mean.diagonal(dim1=1, dim2=2).movedim(-1, 1))
+
+    def interim(self, reports: torch.Tensor, others: torch.Tensor,
+                others_lam: torch.Tensor | None = None):
         """BIC outcomes of reports ``(B, n)`` against equally likely profiles ``others (M, n)``
         of the other buyers (row ``i`` of a profile is ignored for buyer ``i``): gains
-        ``A (B, n)``, payments ``P (B, n)``, interim experiments ``(B, n, S, S)``."""
-        mean = interim_mean(lambda prof: self._outcome(prof[..., 0]), reports.unsqueeze(-1),
-                            others.unsqueeze(-1))
+        ``A (B, n)``, payments ``P (B, n)``, interim experiments ``(B, n, S, S)``.
+        ``obedience="mix"``: ``others_lam`` (default :meth:`others_lam` of ``others``) mixes the
+        others' experiments."""
+        if not self.mix:
+            mean = interim_mean(lambda prof: self._outcome(prof[..., 0]), reports.unsqueeze(-1),
+                                others.unsqueeze(-1))
+            return self._from_interim(reports, mean)
+        lam = self.others_lam(others) if others_lam is None else others_lam
+        rep_ = torch.stack([reports, torch.zeros_like(reports)], dim=-1)
+        mean = interim_mean(lambda prof: self._outcome(prof[..., 0], prof[..., 1]), rep_,
+                            torch.stack([others, lam], dim=-1))
         return self._from_interim(reports, mean)
 
-    def _interim_batch(self, values: torch.Tensor, gen: torch.Generator, p: MultiParams):
-        """Interim outcomes of the batch ``values (B, n)`` (training)."""
+    def _interim_batch(self, values: torch.Tensor, gen: torch.Generator, p: MultiParams,
+                       cands: torch.Tensor | None = None):
+        """Interim outcomes of the batch ``values (B, n)`` (training); two buyers and
+        ``cands (G,)``: also the interim gains and payments ``(G, n)`` of each buyer reporting
+        ``cands`` against the other's batch values."""
         b, n = values.shape
         if n == 2:  # the B x B profiles of the batch: one pass for both buyers
             prof = torch.stack(torch.broadcast_tensors(values[:, None, 0], values[None, :, 1]),
                                dim=-1).reshape(b * b, 2)
             out = self._outcome(prof).view(b, b, 2, -1)
+            lam1 = lam2 = None
+            if self.mix:  # buyer 1's weights at its values (rows), buyer 2's at columns
+                lam1 = self._own_lam(out[:, :, 0].mean(1))
+                lam2 = self._own_lam(out[:, :, 1].mean(0))
+                out = self._mixed(out, torch.stack(torch.broadcast_tensors(
+                    lam1[:, None], lam2[None, :]), dim=-1))
             mean = torch.stack([out.mean(1), out.mean(0)], dim=1)  # (B, i, j, k)
-        else:
-            others = self._sample(p.n_samples, gen, p.stratified)
-            mean = interim_mean(lambda prof: self._outcome(prof[..., 0]), values.unsqueeze(-1),
-                                others.unsqueeze(-1))
-        return self._from_interim(values, mean)
+            res = self._from_interim(values, mean, mixed=True)
+            if cands is None:
+                return res
+            g = cands.shape[0]
+            # buyer 1 reports cands[g] against buyer 2's values, and buyer 2 against buyer 1's
+            p1 = torch.stack(torch.broadcast_tensors(cands[:, None], values[None, :, 1]), -1)
+            p2 = torch.stack(torch.broadcast_tensors(values[:, None, 0], cands[None, :]), -1)
+            o1 = self._outcome(p1.reshape(g * b, 2)).view(g, b, 2, -1)
+            o2 = self._outcome(p2.reshape(b * g, 2)).view(b, g, 2, -1)
+            if self.mix:  # the other's experiments mixed by its weights; the own ones below
+                zero = torch.zeros_like(lam1)
+                o1 = self._mixed(o1, torch.stack([zero, lam2], -1).unsqueeze(0))
+                o2 = self._mixed(o2, torch.stack([lam1, zero], -1).unsqueeze(1))
+            cmean = torch.stack([o1.mean(1), o2.mean(0)], dim=1)  # (G, i, j, k)
+            cg, cp, _ = self._from_interim(cands[:, None].expand(g, 2), cmean)
+            return (*res, cg, cp)
+        others = self._sample(p.n_samples, gen, p.stratified)
+        return self.interim(values, others)
 
     def ex_post(self, reports: torch.Tensor):
         """Ex post outcomes of ``reports (N, n)``: gains, payments ``(N, n)``, experiments."""
@@ -254,8 +393,21 @@ class MultiBuyerMechanism(nn.Module):
         """Revenue and per-buyer mean regret, obedience and IR violations of one batch."""
         m = self.market
         if self.ic == "bic":
-            gain, pay, pis = self._interim_batch(values, gen, p)
-            regret = linear_regret(values, gain, pay, gain, pay)[0]
+            if p.grid_candidates > 0 and m.n_buyers == 2:
+                k = p.grid_candidates
+                u = (torch.arange(k, dtype=torch.float64) + torch.rand(1, generator=gen,
+                                                                      dtype=torch.float64)) / k
+                cands = (m.value.low + u * (m.value_high - m.value.low)).to(values)
+                gain, pay, pis, cg, cp = self._interim_batch(values, gen, p, cands)
+                if self.payment == "envelope":  # over the batch and the candidates together
+                    both = self.envelope_payments(torch.cat([values, cands[:, None].expand(
+                        k, 2)]), torch.cat([gain, cg]))
+                    pay, cp = both[:values.shape[0]], both[values.shape[0]:]
+                cg, cp = torch.cat([gain, cg]), torch.cat([pay, cp])
+            else:
+                gain, pay, pis = self._interim_batch(values, gen, p)
+                cg, cp = gain, pay
+            regret = linear_regret(values, gain, pay, cg, cp)[0]
             obed = m.obedience_gap(pis).mean(0)
         elif m.n_buyers == 2:  # the B x B profiles: truth on the diagonal, candidates off it
             b = values.shape[0]
@@ -398,12 +550,22 @@ class MultiBuyerMechanism(nn.Module):
             others = torch.stack(cols, dim=1)
             values = self._quantiles(n_types)[:, None].expand(n_types, m.n_buyers).contiguous()
 
+            lam = None
+            if self.mix:
+                lam = torch.cat([self.others_lam(others[i:i + chunk], others)
+                                 for i in range(0, n_samples, chunk)])
+
             def interim(rep):
-                outs = [self.interim(rep[i:i + chunk], others) for i in range(0, len(rep), chunk)]
+                outs = [self.interim(rep[i:i + chunk], others, lam)
+                        for i in range(0, len(rep), chunk)]
                 return [torch.cat(t) for t in zip(*outs, strict=True)]
 
             gain, pay, pis = interim(values)
-            cg, cp, _ = interim(grid[:, None].expand(n_grid, m.n_buyers).contiguous())
+            gridn = grid[:, None].expand(n_grid, m.n_buyers).contiguous()
+            cg, cp, _ = interim(gridn)
+            if self.payment == "envelope":  # over the types and the grid together
+                both = self.envelope_payments(torch.cat([values, gridn]), torch.cat([gain, cg]))
+                pay, cp = both[:n_types], both[n_types:]
             regret = linear_regret(values, gain, pay, torch.cat([cg, gain]),
                                    torch.cat([cp, pay]))[0]
         else:
