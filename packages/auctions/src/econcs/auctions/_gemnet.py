@@ -96,6 +96,12 @@ class GemNetParams(RevenueParams):
     Myerson's near the reserve, and one bidder priced out near the top; -1.6% of 5/12).
     Several items keep 3000 steps, ``temperature / 10`` and penalty 2 (-> 20): penalty 0.5
     leaves the 2x2 menus more incompatible, and the transform loses more (MEASUREMENTS.md).
+
+    ``final_steps`` (opt-in) ends the run with that many steps at the final temperature and
+    penalty and a fresh Adam (the annealing runs over the steps before): on 2x1 it lowers the
+    thresholds the high temperature left raised (seed 2: -1.98% -> -0.87% of 5/12) but does not
+    undo an asymmetric boundary (seed 1: -1.31% / -2.09%); with ``symmetric=True`` the three
+    seeds are -0.70% / -1.10% / -1.19% (MEASUREMENTS.md, issue 32, third session).
     """
 
     max_iter: int | None = param(None, "Adam steps (default 3000; one item 6000)", low=1)
