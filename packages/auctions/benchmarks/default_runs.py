@@ -27,7 +27,7 @@ EXTRA = [  # (experiment, label, overrides, seed)
      {"values": "uniform(4,16),uniform(4,7)"}, 3),
     *[("auctions.regretnet", f"{n}x1 {v} (Myerson)", {"n_bidders": n, "n_items": 1, "values": v},
        0) for n, v in ((2, "uniform(0,1)"), (3, "uniform(0,1)"), (5, "uniform(0,1)"),
-                       (3, "exponential(3)"))],
+                       (2, "exponential(3)"), (3, "exponential(3)"), (5, "exponential(3)"))],
     *[("auctions.baseline", f"mechanism={m}", {"mechanism": m}, 0)
       for m in ("vcg", "bundle", "ama", "lottery-ama")],
 ]

@@ -142,3 +142,36 @@ def test_single_item_defaults_and_the_myerson_reference():
     np.testing.assert_allclose(AuctionSetting(3, 1, values="exponential(3)").known_revenue, mc,
                                rtol=1e-2)
     assert AuctionSetting(3, 1, values="beta(2,2)").known_revenue is None
+
+
+@pytest.mark.parametrize(("n", "values"), [(2, "uniform(0,1)"), (5, "uniform(0,1)"),
+                                           (2, "exponential(3)"), (5, "exponential(3)")])
+def test_single_item_runs_for_two_and_five_bidders(tmp_path, n, values):
+    """A tiny ``auctions.regretnet`` run on ``n x 1`` (the default-run settings of issue 32):
+    the exact grid regret is reported beside the gradient search's, ``regret_mean`` is the
+    larger, and the revenue reference is Myerson's optimum for that ``n`` (Monte Carlo of
+    ``E[max(0, max_i phi(v_i))]``: U[0,1] ``2v - 1``, exponential(3) ``v - 3``)."""
+    from econcs.auctions._experiments import EXPERIMENTS
+    from econcs.shared.experiments import config_from_overrides, run_experiment
+
+    exp = next(e for e in EXPERIMENTS.experiments if e.name == "auctions.regretnet")
+    cfg = config_from_overrides(exp.config, {
+        "n_bidders": n, "n_items": 1, "values": values, "max_iter": 20, "batch_size": 16,
+        "n_train": 64, "hidden": 8, "n_eval": 500, "n_regret_samples": 20, "n_restarts": 2,
+        "n_steps": 3, "ref_rtol": 0.02, "ref_regret": 1e-3})
+    rec = run_experiment(exp, cfg, seed=0, device="cpu", out_dir=tmp_path, quiet=True)
+    m = rec.metrics
+    assert m["regret_grid_mean"] >= 0 and m["regret_gradient_mean"] >= 0
+    assert m["regret_mean"] >= max(m["regret_grid_mean"], m["regret_gradient_mean"]) - 1e-9
+    g = torch.Generator().manual_seed(n)
+    u = torch.rand(400_000, n, generator=g, dtype=torch.float64)
+    phi = 2 * u - 1 if values.startswith("uniform") else -3 * torch.log1p(-u) - 3
+    ref = rec.references["revenue"]
+    np.testing.assert_allclose(ref.value, float(phi.max(1).values.clamp(min=0).mean()),
+                               rtol=1e-2)
+    assert (ref.relation, ref.rtol) == ("eq", 0.02)
+    assert rec.references["regret_mean"].value == 1e-3
+    # the defaults this run would have trained with: unbounded values 4500 steps at rho 20 / n
+    p = RegretNetParams().resolved(n, 1, bounded=values.startswith("uniform"))
+    assert (p.max_iter, p.rho) == ((1500, 60 / n) if values.startswith("uniform")
+                                   else (4500, 20 / n))

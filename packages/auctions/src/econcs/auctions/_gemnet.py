@@ -96,6 +96,12 @@ class GemNetParams(RevenueParams):
     Myerson's near the reserve, and one bidder priced out near the top; -1.6% of 5/12).
     Several items keep 3000 steps, ``temperature / 10`` and penalty 2 (-> 20): penalty 0.5
     leaves the 2x2 menus more incompatible, and the transform loses more (MEASUREMENTS.md).
+
+    ``final_steps`` (opt-in) ends the run with that many steps at the final temperature and
+    penalty and a fresh Adam (the annealing runs over the steps before): on 2x1 it lowers the
+    thresholds the high temperature left raised (seed 2: -1.98% -> -0.87% of 5/12) but does not
+    undo an asymmetric boundary (seed 1: -1.31% / -2.09%); with ``symmetric=True`` the three
+    seeds are -0.70% / -1.10% / -1.19% (MEASUREMENTS.md, issue 32, third session).
     """
 
     max_iter: int | None = param(None, "Adam steps (default 3000; one item 6000)", low=1)
@@ -110,6 +116,9 @@ class GemNetParams(RevenueParams):
                                   "scale; default 2, one item 0.5)", low=0.0)
     penalty_final: float | None = param(None, "final incompatibility penalty, annealed "
                                         "geometrically (default: 10 * penalty)", low=0.0)
+    final_steps: int = param(0, "the last steps of max_iter: a final phase at the final "
+                             "temperature and penalty with the learning rate restarted "
+                             "(opt-in; 2x1: 1000 of 6000 measured in MEASUREMENTS.md)", low=0)
 
     def resolved(self, n_items: int) -> GemNetParams:
         """These parameters with every ``None`` default filled in for ``n_items`` items."""
@@ -396,6 +405,10 @@ class GemNet(Mechanism):
         """
         p = resolve_params(GemNetParams, params, **overrides).resolved(self.setting.n_items)
         penalty, penalty_final, max_iter = p.penalty, p.final_penalty, p.max_iter
+        if p.final_steps >= max_iter:
+            raise ValueError(f"final_steps: expected fewer than max_iter={max_iter} steps, got "
+                             f"{p.final_steps}.")
+        main = max_iter - p.final_steps  # the penalty grows over these steps, then stays
         gen = start_generator(seed, generator)
         scale = value_scale(self.setting)
         self.price_delta = torch.zeros(0, device=self.device_)
@@ -404,12 +417,12 @@ class GemNet(Mechanism):
         def extra(values: torch.Tensor, alloc: torch.Tensor, step: int) -> torch.Tensor:
             if self.setting.n_bidders == 1:
                 return alloc.new_zeros(())
-            frac = (step - 1) / max(max_iter - 1, 1)
+            frac = min((step - 1) / max(main - 1, 1), 1.0)
             c = penalty * (penalty_final / max(penalty, 1e-12)) ** frac if penalty > 0 else 0.0
             return c * scale * self.incompatibility(alloc).mean()
 
         fit_revenue(self, list(self.parameters()), p, generator=gen, callback=callback,
-                    resume=resume, penalty=extra)
+                    resume=resume, penalty=extra, final_steps=p.final_steps)
         return self
 
     # -- the post-training transform -------------------------------------------------------------

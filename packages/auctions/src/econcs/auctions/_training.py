@@ -64,6 +64,8 @@ def fit_revenue(
     callback: Callback | None = None,
     resume: tuple[int, dict[str, Any]] | None = None,
     penalty: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor] | None = None,
+    final_steps: int = 0,
+    final_lr: float | None = None,
 ) -> None:
     """Train an argmax mechanism (menus, affine maximizers) by Adam on its softmax relaxation.
 
@@ -74,11 +76,24 @@ def fit_revenue(
     ``mech.reset_parameters(generator)`` is called unless resuming. ``penalty(values, allocation,
     step)``, when given, is added to the loss (GemNet's incompatibility penalty). ``parameters``
     may be Adam parameter groups; a group's ``"lr_scale"`` multiplies its learning rate.
+
+    ``final_steps``: the last ``final_steps`` of the ``max_iter`` steps are a final phase at the
+    final temperature, with a fresh Adam at ``final_lr`` (default ``lr``) decayed again by cosine
+    to a twentieth: the annealing runs over the steps before it. What the prices learned while the
+    temperature was high (GemNet's one-item thresholds, set ~``tau log K`` above the soft ones) the
+    decayed learning rate no longer moves; the restart lets the revenue gradient at the final
+    temperature bring them down.
     """
     max_iter, lr = params.max_iter, params.lr
     temperature, temperature_final = params.temperature, params.final_temperature
+    if not 0 <= final_steps < max_iter:
+        raise ValueError(f"final_steps: expected 0 <= final_steps < max_iter={max_iter}, got "
+                         f"{final_steps}.")
+    main = max_iter - final_steps  # annealing steps; then the final phase
+    lr_final = lr if final_lr is None else final_lr
     scale = value_scale(mech.setting)
-    opt = torch.optim.Adam(parameters, lr=lr)
+    start = 0 if resume is None else resume[0]
+    opt = torch.optim.Adam(parameters, lr=lr if start < main else lr_final)
     start = 0
     if resume is None:
         mech.reset_parameters(generator)
@@ -99,13 +114,18 @@ def fit_revenue(
 
     mech.train()
     for step in range(start + 1, max_iter + 1):
-        frac = (step - 1) / max(max_iter - 1, 1)
+        if step == main + 1 and final_steps:  # the final phase: a fresh Adam
+            opt = torch.optim.Adam(parameters, lr=lr_final)
+        frac = min((step - 1) / max(main - 1, 1), 1.0)
         tau = scale * temperature * (temperature_final / temperature) ** frac
         values = mech.setting.sample(params.batch_size, generator=data_gen, device=mech.device_,
                                      dtype=mech.dtype_)
-        cos = 0.5 * (1 + math.cos(math.pi * (step - 1) / max_iter))
+        if step <= main:
+            base, cos = lr, 0.5 * (1 + math.cos(math.pi * (step - 1) / main))
+        else:
+            base, cos = lr_final, 0.5 * (1 + math.cos(math.pi * (step - main - 1) / final_steps))
         for group in opt.param_groups:  # cosine decay to lr / 20 (times a group's lr_scale)
-            group["lr"] = lr * group.get("lr_scale", 1.0) * (0.05 + 0.95 * cos)
+            group["lr"] = base * group.get("lr_scale", 1.0) * (0.05 + 0.95 * cos)
         alloc, pay = mech.outcome(values, tau)
         revenue = pay.sum(-1).mean()
         loss = -revenue if penalty is None else penalty(values, alloc, step) - revenue
