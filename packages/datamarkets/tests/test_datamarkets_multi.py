@@ -190,7 +190,7 @@ def test_ex_post_batch_regret_matches_candidate_profiles():
     m = MultiBuyerMarket(2, prior=0.5, alpha=0.5)
     mech = MultiBuyerMechanism(m, "expost", hidden=8, layers=1, dtype=torch.float64)
     v = m.sample(6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    _, regret, obed, _ = mech._terms(v, torch.Generator(), MultiParams())
+    _, regret, obed, _ = mech._terms(v, torch.Generator(), MultiParams(all_profiles=False))
     gain, pay, pis = mech.ex_post(v)
     cg, cp = mech._ex_post_candidates(v, v[None].expand(6, 6, 2).contiguous())
     from econcs.shared.regret import linear_regret
@@ -270,3 +270,35 @@ def test_three_buyers_run_the_general_path(ic):
     mech.fit(max_iter=2, batch_size=8, n_samples=4, n_candidates=3, seed=0)
     ev = mech.evaluate(n_types=8, n_samples=16, n_grid=11)
     assert np.isfinite(ev.revenue) and ev.ic_violation >= 0 and ev.obedience_violation >= 0
+
+
+def test_ex_post_all_profiles_match_brute_force():
+    # every (v_b^1, v_c^2) profile of the batch, each buyer's candidates its batch values
+    from econcs.shared.regret import linear_regret
+
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5, value="exponential(1)")
+    mech = MultiBuyerMechanism(m, "expost", hidden=8, layers=1, dtype=torch.float64)
+    v = m.sample(5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    revenue, regret, _, ir = mech._terms(v, torch.Generator(), MultiParams())
+    prof = torch.stack(torch.broadcast_tensors(v[:, None, 0], v[None, :, 1]), -1).reshape(-1, 2)
+    gain, pay, _ = mech.ex_post(prof)
+    cands = torch.stack(torch.broadcast_tensors(v[None, :, 0], v[None, :, 1]), -1)
+    cg, cp = mech._ex_post_candidates(prof, cands.expand(25, 5, 2).contiguous())
+    torch.testing.assert_close(regret, linear_regret(prof, gain, pay, cg, cp)[0].mean(0))
+    torch.testing.assert_close(revenue, pay.sum(1).mean())
+    torch.testing.assert_close(ir, (pay - prof * (gain - m.outside)).clamp(min=0).mean(0))
+    assert float(regret.detach().min()) > 0  # an untrained mechanism has regret to find
+    diag = mech._terms(v, torch.Generator(), MultiParams(all_profiles=False))
+    assert not torch.allclose(diag[0].detach(), revenue.detach())  # the diagonal alone is another estimate
+
+
+def test_ex_post_evaluation_revenue_is_a_quadrature():
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5)
+    mech = MultiBuyerMechanism(m, "expost", hidden=8, layers=1, dtype=torch.float64)
+    ev = mech.evaluate(n_types=16, n_grid=11, seed=0)
+    q = (torch.arange(16, dtype=torch.float64) + 0.5) / 16
+    prof = torch.stack(torch.broadcast_tensors(q[:, None], q[None, :]), -1).reshape(-1, 2)
+    with torch.no_grad():
+        direct = float(mech.ex_post(prof)[1].sum(1).mean())
+    assert ev.revenue == pytest.approx(direct, rel=1e-12)
+    assert ev.revenue == mech.evaluate(n_types=16, n_grid=11, seed=5).revenue  # no sampling

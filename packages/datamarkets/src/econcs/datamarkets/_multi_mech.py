@@ -96,6 +96,9 @@ class MultiParams(Params):
     rho_every: int = param(100, "steps between rho increments", low=1)
     lambda_init: float = param(10.0, "initial multipliers", low=0.0)
     update_every: int = param(100, "steps between multiplier updates", low=1)
+    all_profiles: bool = param(True, "ex post, two buyers: revenue, regret (against the "
+                               "batch's values) and IR over all B x B profiles of the batch's "
+                               "pass (False: its B diagonal profiles only)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,6 +260,8 @@ class MultiBuyerMechanism(nn.Module):
             gain, pay, pis = self._interim_batch(values, gen, p)
             regret = linear_regret(values, gain, pay, gain, pay)[0]
             obed = m.obedience_gap(pis).mean(0)
+        elif m.n_buyers == 2 and p.all_profiles:
+            return self._terms_all_profiles(values)
         elif m.n_buyers == 2:  # the B x B profiles: truth on the diagonal, candidates off it
             b = values.shape[0]
             prof = torch.stack(torch.broadcast_tensors(values[:, None, 0], values[None, :, 1]),
@@ -279,6 +284,28 @@ class MultiBuyerMechanism(nn.Module):
             obed = torch.zeros(m.n_buyers, dtype=values.dtype, device=values.device)
         ir = (pay - values * (gain - m.outside)).clamp(min=0.0)
         return pay.sum(1).mean(), regret.mean(0), obed, ir.mean(0)
+
+    def _terms_all_profiles(self, values: torch.Tensor):
+        """Ex post, two buyers: revenue, regret and IR over all ``B x B`` profiles
+        ``(v_b^1, v_c^2)`` of the batch (each a draw of the value law, the two buyers'
+        values independent), each buyer's candidates its ``B`` batch values with the other's
+        report fixed: the outcomes of the one pass give ``B^2`` profiles and ``B`` candidates
+        per buyer and profile, where the diagonal alone gives ``B`` profiles."""
+        m = self.market
+        b = values.shape[0]
+        v1, v2 = torch.broadcast_tensors(values[:, None, 0], values[None, :, 1])
+        prof = torch.stack([v1, v2], dim=-1)  # (B, B, 2): [b, c] = (v_b^1, v_c^2)
+        g_all, p_all, _ = self.ex_post(prof.reshape(b * b, 2))
+        g_all, p_all = g_all.view(b, b, 2), p_all.view(b, b, 2)
+        # buyer 1 at [b, c] reporting v_k^1 gets [k, c]; buyer 2 reporting v_k^2 gets [b, k]
+        u1 = v1[..., None] * g_all[:, :, 0].T[None] - p_all[:, :, 0].T[None]  # (b, c, k)
+        u2 = v2[..., None] * g_all[:, None, :, 1] - p_all[:, None, :, 1]
+        truth = prof * g_all - p_all
+        regret = torch.stack([u1.amax(-1), u2.amax(-1)], dim=-1) - truth
+        regret = regret.clamp(min=0.0).reshape(b * b, 2)
+        ir = (p_all - prof * (g_all - m.outside)).clamp(min=0.0).reshape(b * b, 2)
+        obed = torch.zeros(m.n_buyers, dtype=values.dtype, device=values.device)
+        return p_all.sum(-1).mean(), regret.mean(0), obed, ir.mean(0)
 
     def _sample(self, n: int, gen: torch.Generator, stratified: bool = False) -> torch.Tensor:
         draw = self.market.sample_stratified if stratified else self.market.sample
@@ -380,7 +407,11 @@ class MultiBuyerMechanism(nn.Module):
         ``linspace(low, value_high)`` plus the ``n_types`` values themselves: a type's best
         report on that set, exact by linearity of the utility in the value. Ex post:
         ``n_types`` sampled profiles, each buyer's reports on the same grid with the others'
-        reports fixed. ``seed`` draws the samples; ``chunk`` bounds memory (reports per pass).
+        reports fixed (the profiles a stratified sample, :meth:`MultiBuyerMarket.
+        sample_stratified`); two buyers: revenue and IR over the ``n_types x n_types`` profiles
+        of midpoint quantiles (a quadrature: over 512 sampled profiles the optimum's revenue
+        has a standard error of 3% for uniform and 4% for Exp(1) values). ``seed`` draws the
+        samples; ``chunk`` bounds memory (reports per pass).
         """
         m = self.market
         n_types = check_int(n_types, "n_types", low=1)
@@ -407,7 +438,7 @@ class MultiBuyerMechanism(nn.Module):
             regret = linear_regret(values, gain, pay, torch.cat([cg, gain]),
                                    torch.cat([cp, pay]))[0]
         else:
-            values = self._sample(n_types, gen)
+            values = self._sample(n_types, gen, stratified=True)
             gain, pay, pis = self.ex_post(values)
             regs = []
             for i in range(0, n_types, chunk):
@@ -417,10 +448,20 @@ class MultiBuyerMechanism(nn.Module):
                 regs.append(linear_regret(v, gain[i:i + chunk], pay[i:i + chunk], cg, cp)[0])
             regret = torch.cat(regs)
         ir = (pay - values * (gain - m.outside)).clamp(min=0.0)
-        if not math.isfinite(float(pay.sum())):
+        revenue = pay.sum(1).mean()
+        if self.ic == "expost" and m.n_buyers == 2:  # revenue and IR by quadrature
+            q = self._quantiles(n_types)
+            grid2 = torch.stack(torch.broadcast_tensors(q[:, None], q[None, :]), dim=-1)
+            grid2 = grid2.reshape(-1, 2)
+            outs = [self.ex_post(grid2[i:i + chunk * n_grid])
+                    for i in range(0, len(grid2), chunk * n_grid)]
+            g2, p2, _ = (torch.cat(t) for t in zip(*outs, strict=True))
+            revenue = p2.sum(1).mean()
+            ir = (p2 - grid2 * (g2 - m.outside)).clamp(min=0.0)
+        if not math.isfinite(float(revenue)):
             raise DivergenceError("MultiBuyerMechanism.evaluate: non-finite payments.")
         return MultiEvaluation(
-            revenue=float(pay.sum(1).mean()), ic_violation=float(regret.mean()),
+            revenue=float(revenue), ic_violation=float(regret.mean()),
             ic_violation_max=float(regret.max()),
             obedience_violation=float(m.obedience_gap(pis).mean()),
             ir_violation=float(ir.mean()), n_types=n_types, n_samples=n_samples,
