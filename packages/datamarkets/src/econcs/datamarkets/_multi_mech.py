@@ -297,11 +297,17 @@ class MultiBuyerMechanism(nn.Module):
         prof = torch.stack([v1, v2], dim=-1)  # (B, B, 2): [b, c] = (v_b^1, v_c^2)
         g_all, p_all, _ = self.ex_post(prof.reshape(b * b, 2))
         g_all, p_all = g_all.view(b, b, 2), p_all.view(b, b, 2)
-        # buyer 1 at [b, c] reporting v_k^1 gets [k, c]; buyer 2 reporting v_k^2 gets [b, k]
-        u1 = v1[..., None] * g_all[:, :, 0].T[None] - p_all[:, :, 0].T[None]  # (b, c, k)
-        u2 = v2[..., None] * g_all[:, None, :, 1] - p_all[:, None, :, 1]
+        # buyer 1 at [b, c] reporting v_k^1 gets [k, c]; buyer 2 reporting v_k^2 gets [b, k].
+        # The best candidate is found without the graph (B^3 utilities), then gathered.
+        g1, p1 = g_all[:, :, 0].T, p_all[:, :, 0].T  # (c, k)
+        g2, p2 = g_all[:, :, 1], p_all[:, :, 1]  # (b, k)
+        with torch.no_grad():
+            k1 = (v1[..., None] * g1[None] - p1[None]).argmax(-1)  # (b, c)
+            k2 = (v2[..., None] * g2[:, None] - p2[:, None]).argmax(-1)
+        best1 = v1 * g1.gather(1, k1.T).T - p1.gather(1, k1.T).T
+        best2 = v2 * g2.gather(1, k2) - p2.gather(1, k2)
         truth = prof * g_all - p_all
-        regret = torch.stack([u1.amax(-1), u2.amax(-1)], dim=-1) - truth
+        regret = torch.stack([best1, best2], dim=-1) - truth
         regret = regret.clamp(min=0.0).reshape(b * b, 2)
         ir = (p_all - prof * (g_all - m.outside)).clamp(min=0.0).reshape(b * b, 2)
         obed = torch.zeros(m.n_buyers, dtype=values.dtype, device=values.device)
