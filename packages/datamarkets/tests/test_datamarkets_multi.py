@@ -302,3 +302,21 @@ def test_ex_post_evaluation_revenue_is_a_quadrature():
         direct = float(mech.ex_post(prof)[1].sum(1).mean())
     assert ev.revenue == pytest.approx(direct, rel=1e-12)
     assert ev.revenue == mech.evaluate(n_types=16, n_grid=11, seed=5).revenue  # no sampling
+
+
+def test_ex_post_grid_candidates_add_tail_reports():
+    from econcs.shared.regret import linear_regret
+
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5, value="exponential(1)")
+    mech = MultiBuyerMechanism(m, "expost", hidden=8, layers=1, dtype=torch.float64)
+    v = m.sample(4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    _, regret, _, _ = mech._terms(v, torch.Generator().manual_seed(7),
+                                  MultiParams(grid_candidates=3))
+    u = float(torch.rand((), generator=torch.Generator().manual_seed(7), dtype=torch.float64))
+    r = (torch.arange(3, dtype=torch.float64) + u) / 3 * m.value_high
+    assert float(r.max()) > float(v.max())  # reports beyond the batch
+    prof = torch.stack(torch.broadcast_tensors(v[:, None, 0], v[None, :, 1]), -1).reshape(-1, 2)
+    gain, pay, _ = mech.ex_post(prof)
+    reps = torch.cat([v, r[:, None].expand(3, 2)])  # (7, 2): batch values, then the grid
+    cg, cp = mech._ex_post_candidates(prof, reps[None].expand(16, 7, 2).contiguous())
+    torch.testing.assert_close(regret, linear_regret(prof, gain, pay, cg, cp)[0].mean(0))

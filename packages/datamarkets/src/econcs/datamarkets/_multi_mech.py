@@ -99,6 +99,10 @@ class MultiParams(Params):
     all_profiles: bool = param(True, "ex post, two buyers: revenue, regret (against the "
                                "batch's values) and IR over all B x B profiles of the batch's "
                                "pass (False: its B diagonal profiles only)")
+    grid_candidates: int = param(0, "ex post, two buyers, all_profiles: extra misreports per "
+                                 "buyer on a randomly shifted uniform grid over [low, "
+                                 "value_high] (the evaluation's report range), besides the "
+                                 "batch's values", low=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,7 +265,7 @@ class MultiBuyerMechanism(nn.Module):
             regret = linear_regret(values, gain, pay, gain, pay)[0]
             obed = m.obedience_gap(pis).mean(0)
         elif m.n_buyers == 2 and p.all_profiles:
-            return self._terms_all_profiles(values)
+            return self._terms_all_profiles(values, gen, p.grid_candidates)
         elif m.n_buyers == 2:  # the B x B profiles: truth on the diagonal, candidates off it
             b = values.shape[0]
             prof = torch.stack(torch.broadcast_tensors(values[:, None, 0], values[None, :, 1]),
@@ -285,12 +289,16 @@ class MultiBuyerMechanism(nn.Module):
         ir = (pay - values * (gain - m.outside)).clamp(min=0.0)
         return pay.sum(1).mean(), regret.mean(0), obed, ir.mean(0)
 
-    def _terms_all_profiles(self, values: torch.Tensor):
+    def _terms_all_profiles(self, values: torch.Tensor, gen: torch.Generator | None = None,
+                            n_grid: int = 0):
         """Ex post, two buyers: revenue, regret and IR over all ``B x B`` profiles
         ``(v_b^1, v_c^2)`` of the batch (each a draw of the value law, the two buyers'
         values independent), each buyer's candidates its ``B`` batch values with the other's
         report fixed: the outcomes of the one pass give ``B^2`` profiles and ``B`` candidates
-        per buyer and profile, where the diagonal alone gives ``B`` profiles."""
+        per buyer and profile, where the diagonal alone gives ``B`` profiles. ``n_grid > 0``
+        adds as candidates a randomly shifted grid of ``n_grid`` reports, uniform on
+        ``[low, value_high]`` (the evaluation's report range: an unbounded law's batch seldom
+        reaches its tail, where an untrained mechanism is cheap to misreport into)."""
         m = self.market
         b = values.shape[0]
         v1, v2 = torch.broadcast_tensors(values[:, None, 0], values[None, :, 1])
@@ -301,6 +309,18 @@ class MultiBuyerMechanism(nn.Module):
         # The best candidate is found without the graph (B^3 utilities), then gathered.
         g1, p1 = g_all[:, :, 0].T, p_all[:, :, 0].T  # (c, k)
         g2, p2 = g_all[:, :, 1], p_all[:, :, 1]  # (b, k)
+        if n_grid > 0:
+            u = torch.rand((), generator=gen, dtype=torch.float64, device=gen.device)
+            lo, hi = float(m.value.low), m.value_high
+            r = (lo + (torch.arange(n_grid, dtype=torch.float64) + u) / n_grid * (hi - lo)).to(
+                dtype=values.dtype, device=values.device)
+            x1 = torch.stack(torch.broadcast_tensors(r[None, :], values[:, None, 1]), -1)
+            x2 = torch.stack(torch.broadcast_tensors(values[:, None, 0], r[None, :]), -1)
+            gx, px, _ = self.ex_post(torch.cat([x1, x2]).reshape(-1, 2))
+            gx, px = gx.view(2, b, n_grid, 2), px.view(2, b, n_grid, 2)
+            # buyer 1 reporting r_g against v_c^2: [0, c, g, 0]; buyer 2 against v_b^1: [1, b, g, 1]
+            g1, p1 = torch.cat([g1, gx[0, ..., 0]], 1), torch.cat([p1, px[0, ..., 0]], 1)
+            g2, p2 = torch.cat([g2, gx[1, ..., 1]], 1), torch.cat([p2, px[1, ..., 1]], 1)
         with torch.no_grad():
             k1 = (v1[..., None] * g1[None] - p1[None]).argmax(-1)  # (b, c)
             k2 = (v2[..., None] * g2[:, None] - p2[:, None]).argmax(-1)
