@@ -320,3 +320,18 @@ def test_ex_post_grid_candidates_add_tail_reports():
     reps = torch.cat([v, r[:, None].expand(3, 2)])  # (7, 2): batch values, then the grid
     cg, cp = mech._ex_post_candidates(prof, reps[None].expand(16, 7, 2).contiguous())
     torch.testing.assert_close(regret, linear_regret(prof, gain, pay, cg, cp)[0].mean(0))
+
+
+def test_quantile_inputs():
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5, value="exponential(1)")
+    r = torch.tensor([[0.0, 0.5], [1.0, 3.0]], dtype=torch.float64)
+    for ic in ("bic", "expost"):
+        mech = MultiBuyerMechanism(m, ic, hidden=8, layers=1, inputs="value+quantile",
+                                   dtype=torch.float64)
+        z = mech.features(r)
+        torch.testing.assert_close(z[..., 0], r / mech.scale)  # r / mean
+        torch.testing.assert_close(z[..., 1], 1 - torch.exp(-r), atol=1e-4, rtol=0)  # F(r)
+        pi, frac = mech(r)
+        assert pi.shape == (2, 2, 2, 2) and frac.shape == (2, 2)
+    with pytest.raises(ValueError, match="inputs"):
+        MultiBuyerMechanism(m, inputs="quantile")

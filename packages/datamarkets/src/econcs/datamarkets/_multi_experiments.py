@@ -81,6 +81,8 @@ class MultiConfig(Params):
     ic: str = param("bic", "bic (interim) or expost")
     hidden: int = param(64, "units per hidden layer of both networks", low=1)
     layers: int = param(2, "hidden layers of both networks", low=1)
+    inputs: str = param("value", "what the networks see of a report: value (r / mean) or "
+                        "value+quantile (also its CDF level)")
     n_eval: int = param(512, "evaluation types (BIC: value quantiles; ex post: profiles)", low=1)
     n_eval_samples: int = param(1024, "other-buyer samples of the evaluation's interim means",
                                 low=1)
@@ -99,7 +101,7 @@ class MultiConfig(Params):
 def run_multi(cfg: MultiConfig, ctx: RunContext) -> ExperimentResult:
     market = _market(cfg)
     mech = MultiBuyerMechanism(market, cfg.ic, hidden=cfg.hidden, layers=cfg.layers,
-                               device=ctx.device)
+                               inputs=cfg.inputs, device=ctx.device)
     mech.fit(cfg.train, generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
              resume=ctx.load_checkpoint())
     ev = mech.evaluate(n_types=cfg.n_eval, n_samples=cfg.n_eval_samples, n_grid=cfg.n_grid,

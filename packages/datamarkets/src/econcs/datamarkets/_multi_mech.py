@@ -156,6 +156,11 @@ class MultiBuyerMechanism(nn.Module):
         ``"bic"`` (interim payments and constraints) or ``"expost"``.
     hidden, layers
         width and number of hidden layers of both networks (LeakyReLU; paper: 200 x 3).
+    inputs
+        what the networks see of a report ``r``: ``"value"``, ``r / scale`` (``scale`` the value
+        law's mean); ``"value+quantile"``, also its quantile level ``F(r)`` (the CDF, tabulated):
+        the types' density is uniform over that feature, so an unbounded law's body is spread
+        over ``(0, 1)`` as a uniform law's is, while ``r / scale`` keeps the tail apart.
     device, dtype
         where the networks live.
 
@@ -168,7 +173,7 @@ class MultiBuyerMechanism(nn.Module):
     """
 
     def __init__(self, market: MultiBuyerMarket, ic: str = "bic", *, hidden: int = 64,
-                 layers: int = 2, device: torch.device | str = "cpu",
+                 layers: int = 2, inputs: str = "value", device: torch.device | str = "cpu",
                  dtype: torch.dtype | str | None = None) -> None:
         super().__init__()
         check_type(market, "market", MultiBuyerMarket)
@@ -177,28 +182,51 @@ class MultiBuyerMechanism(nn.Module):
         hidden = check_int(hidden, "hidden", low=1)
         layers = check_int(layers, "layers", low=1)
         n, s = market.n_buyers, market.n_states
-        self.experiment_net = _mlp(n, n * s * s, hidden, layers)
-        self.payment_net = _mlp(1 if self.ic == "bic" else n, n, hidden, layers)
+        self.inputs = check_choice(inputs, "inputs", ("value", "value+quantile"))
+        k = 1 if self.inputs == "value" else 2  # features per report
+        self.experiment_net = _mlp(n * k, n * s * s, hidden, layers)
+        self.payment_net = _mlp(k if self.ic == "bic" else n * k, n, hidden, layers)
         self.scale = float(market.value.components[0].marginals[0][0].mean
                            if len(market.value.components) == 1 else 1.0)
+        if self.inputs != "value":  # the CDF tabulated on 4097 quantile levels
+            lev = np.linspace(0.0, 1.0, 4097)
+            lev[0], lev[-1] = 1e-7, 1 - 1e-7
+            self._cdf_u = torch.as_tensor(lev)
+            self._cdf_x = torch.as_tensor(market.value.quantile(lev), dtype=torch.float64)
         self.dtype_ = resolve_dtype(dtype)
         self.device_ = torch.device(device)
         self.to(device=self.device_, dtype=self.dtype_)
         self.history_: tuple[dict, ...] = ()
 
+    def features(self, reports: torch.Tensor) -> torch.Tensor:
+        """What the networks see of ``reports (..., n)``: ``(..., n, k)``, ``k`` features per
+        report (``inputs``)."""
+        z = (reports / self.scale).unsqueeze(-1)
+        if self.inputs == "value":
+            return z
+        with torch.no_grad():  # F(r) by linear interpolation of the tabulated CDF
+            x = reports.detach().to(torch.float64).cpu().clamp(float(self._cdf_x[0]),
+                                                                float(self._cdf_x[-1]))
+            hi = torch.searchsorted(self._cdf_x, x.contiguous()).clamp(1, len(self._cdf_x) - 1)
+            x0, x1 = self._cdf_x[hi - 1], self._cdf_x[hi]
+            w = ((x - x0) / (x1 - x0).clamp(min=1e-300)).clamp(0.0, 1.0)
+            u = self._cdf_u[hi - 1] + w * (self._cdf_u[hi] - self._cdf_u[hi - 1])
+        return torch.cat([z, u.to(z).unsqueeze(-1)], dim=-1)
+
     def experiments(self, reports: torch.Tensor) -> torch.Tensor:
         """``reports (N, n)`` -> experiments ``(N, n, S, S)`` (ex post: relabelled obedient)."""
         n, s = self.market.n_buyers, self.market.n_states
-        pi = _softmax(self.experiment_net(reports / self.scale).view(-1, n, s, s))
+        z = self.features(reports).flatten(-2)
+        pi = _softmax(self.experiment_net(z).view(-1, n, s, s))
         return self.market.obedient(pi) if self.ic == "expost" else pi
 
     def fractions(self, reports: torch.Tensor) -> torch.Tensor:
         """Payment fractions ``(N, n)`` in ``(0, 1)``; BIC: buyer ``i``'s from its own report."""
-        z = reports / self.scale
+        z = self.features(reports)  # (N, n, k)
         if self.ic == "expost":
-            return torch.sigmoid(self.payment_net(z))
+            return torch.sigmoid(self.payment_net(z.flatten(-2)))
         n = self.market.n_buyers
-        out = self.payment_net(z.reshape(-1, 1)).view(-1, n, n)  # (N, own report, buyer)
+        out = self.payment_net(z.reshape(-1, z.shape[-1])).view(-1, n, n)  # (N, own, buyer)
         return torch.sigmoid(out.diagonal(dim1=1, dim2=2))
 
     def forward(self, reports: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
