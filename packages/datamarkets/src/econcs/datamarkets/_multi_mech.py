@@ -24,10 +24,12 @@ a batch gives both buyers' interim outcomes (buyer 1's at ``v_b^1`` is the mean 
 buyer 2's at ``v_c^2`` the mean over ``b``), and the batch's own reports are each buyer's
 candidate misreports (their interim outcomes are already computed, as in the authors'
 notebooks). More buyers: interim means over ``n_samples`` fresh profiles of the others
-(:func:`econcs.shared.regret.interim_mean`). Ex post: ``n_candidates`` fresh misreports per buyer
-and profile. The loss is the augmented Lagrangian (:class:`econcs.shared.regret.ConstraintPenalty`;
-multipliers and ``rho`` from 10, ``rho`` +10 every 100 steps, as the paper) on mean regret,
-obedience and IR violation per buyer.
+(:func:`econcs.shared.regret.interim_mean`). Ex post, two buyers: revenue, IR and regret over all
+``B x B`` profiles of the same pass, each buyer's candidates its ``B`` batch values (the other's
+report fixed) and ``grid_candidates`` reports on a grid over the evaluation's report range; more
+buyers: ``n_candidates`` fresh misreports per buyer and profile. The loss is the augmented
+Lagrangian (:class:`econcs.shared.regret.ConstraintPenalty`; multipliers and ``rho`` from 10,
+``rho`` +10 every 100 steps, as the paper) on mean regret, obedience and IR violation per buyer.
 
 :meth:`MultiBuyerMechanism.evaluate` is independent of training: BIC interim means by midpoint
 quadrature over the others' value quantiles (exact up to quadrature for two buyers), revenue over
