@@ -65,3 +65,15 @@ def test_menu_plot_is_saved(tmp_path):
     pixels = image.imread(tmp_path / "menu.png")  # a real figure: lines on a white background
     assert pixels.shape[0] > 200 and pixels.shape[1] > 300
     assert pixels[..., :3].min() < 0.5 < pixels[..., :3].max()
+
+
+def test_full_ex_post_config_runs_at_a_tiny_budget(tmp_path):
+    # the registry's ex post --full config (grid candidates, quantile inputs) through the runner
+    from econcs.datamarkets._experiments import _EXPOST_FULL
+
+    over = {**_EXPOST_FULL, "values": "exponential(1)", **TINY["datamarkets.multi"]}
+    config = config_from_overrides(EXP["datamarkets.multi"].config, over)
+    assert config.inputs == "value+quantile" and config.train.grid_candidates == 16
+    record = run_experiment(EXP["datamarkets.multi"], config, seed=0, device="cpu",
+                            out_dir=tmp_path)
+    assert record.metrics["revenue"] > 0 and record.metrics["ic_violation"] >= 0

@@ -190,7 +190,7 @@ def test_ex_post_batch_regret_matches_candidate_profiles():
     m = MultiBuyerMarket(2, prior=0.5, alpha=0.5)
     mech = MultiBuyerMechanism(m, "expost", hidden=8, layers=1, dtype=torch.float64)
     v = m.sample(6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    _, regret, obed, _ = mech._terms(v, torch.Generator(), MultiParams())
+    _, regret, obed, _ = mech._terms(v, torch.Generator(), MultiParams(all_profiles=False))
     gain, pay, pis = mech.ex_post(v)
     cg, cp = mech._ex_post_candidates(v, v[None].expand(6, 6, 2).contiguous())
     from econcs.shared.regret import linear_regret
@@ -360,3 +360,68 @@ def test_envelope_mix_training_is_ic_and_obedient():
     ev = mech.evaluate(n_types=64, n_samples=64, n_grid=101)
     assert ev.obedience_violation < 1e-6 and ev.ir_violation < 1e-6
     assert ev.ic_violation < 1e-3 and ev.revenue > 0
+
+
+def test_ex_post_all_profiles_match_brute_force():
+    # every (v_b^1, v_c^2) profile of the batch, each buyer's candidates its batch values
+    from econcs.shared.regret import linear_regret
+
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5, value="exponential(1)")
+    mech = MultiBuyerMechanism(m, "expost", hidden=8, layers=1, dtype=torch.float64)
+    v = m.sample(5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    revenue, regret, _, ir = mech._terms(v, torch.Generator(), MultiParams())
+    prof = torch.stack(torch.broadcast_tensors(v[:, None, 0], v[None, :, 1]), -1).reshape(-1, 2)
+    gain, pay, _ = mech.ex_post(prof)
+    cands = torch.stack(torch.broadcast_tensors(v[None, :, 0], v[None, :, 1]), -1)
+    cg, cp = mech._ex_post_candidates(prof, cands.expand(25, 5, 2).contiguous())
+    torch.testing.assert_close(regret, linear_regret(prof, gain, pay, cg, cp)[0].mean(0))
+    torch.testing.assert_close(revenue, pay.sum(1).mean())
+    torch.testing.assert_close(ir, (pay - prof * (gain - m.outside)).clamp(min=0).mean(0))
+    assert float(regret.detach().min()) > 0  # an untrained mechanism has regret to find
+    diag = mech._terms(v, torch.Generator(), MultiParams(all_profiles=False))
+    assert not torch.allclose(diag[0].detach(), revenue.detach())  # the diagonal alone is another estimate
+
+
+def test_ex_post_evaluation_revenue_is_a_quadrature():
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5)
+    mech = MultiBuyerMechanism(m, "expost", hidden=8, layers=1, dtype=torch.float64)
+    ev = mech.evaluate(n_types=16, n_grid=11, seed=0)
+    q = (torch.arange(16, dtype=torch.float64) + 0.5) / 16
+    prof = torch.stack(torch.broadcast_tensors(q[:, None], q[None, :]), -1).reshape(-1, 2)
+    with torch.no_grad():
+        direct = float(mech.ex_post(prof)[1].sum(1).mean())
+    assert ev.revenue == pytest.approx(direct, rel=1e-12)
+    assert ev.revenue == mech.evaluate(n_types=16, n_grid=11, seed=5).revenue  # no sampling
+
+
+def test_ex_post_grid_candidates_add_tail_reports():
+    from econcs.shared.regret import linear_regret
+
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5, value="exponential(1)")
+    mech = MultiBuyerMechanism(m, "expost", hidden=8, layers=1, dtype=torch.float64)
+    v = m.sample(4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    _, regret, _, _ = mech._terms(v, torch.Generator().manual_seed(7),
+                                  MultiParams(grid_candidates=3))
+    u = float(torch.rand((), generator=torch.Generator().manual_seed(7), dtype=torch.float64))
+    r = (torch.arange(3, dtype=torch.float64) + u) / 3 * m.value_high
+    assert float(r.max()) > float(v.max())  # reports beyond the batch
+    prof = torch.stack(torch.broadcast_tensors(v[:, None, 0], v[None, :, 1]), -1).reshape(-1, 2)
+    gain, pay, _ = mech.ex_post(prof)
+    reps = torch.cat([v, r[:, None].expand(3, 2)])  # (7, 2): batch values, then the grid
+    cg, cp = mech._ex_post_candidates(prof, reps[None].expand(16, 7, 2).contiguous())
+    torch.testing.assert_close(regret, linear_regret(prof, gain, pay, cg, cp)[0].mean(0))
+
+
+def test_quantile_inputs():
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5, value="exponential(1)")
+    r = torch.tensor([[0.0, 0.5], [1.0, 3.0]], dtype=torch.float64)
+    for ic in ("bic", "expost"):
+        mech = MultiBuyerMechanism(m, ic, hidden=8, layers=1, inputs="value+quantile",
+                                   dtype=torch.float64)
+        z = mech.features(r)
+        torch.testing.assert_close(z[..., 0], r / mech.scale)  # r / mean
+        torch.testing.assert_close(z[..., 1], 1 - torch.exp(-r), atol=1e-4, rtol=0)  # F(r)
+        pi, frac = mech(r)
+        assert pi.shape == (2, 2, 2, 2) and frac.shape == (2, 2)
+    with pytest.raises(ValueError, match="inputs"):
+        MultiBuyerMechanism(m, inputs="quantile")

@@ -81,6 +81,8 @@ class MultiConfig(Params):
     ic: str = param("bic", "bic (interim) or expost")
     hidden: int = param(64, "units per hidden layer of both networks", low=1)
     layers: int = param(2, "hidden layers of both networks", low=1)
+    inputs: str = param("value", "what the networks see of a report: value (r / mean) or "
+                        "value+quantile (also its CDF level)")
     obedience: str = param("penalty", "BIC obedience: penalty (augmented Lagrangian) or mix "
                            "(each report's experiments mixed with full information to the "
                            "obedience bound, by construction)")
@@ -108,8 +110,8 @@ class MultiConfig(Params):
 def run_multi(cfg: MultiConfig, ctx: RunContext) -> ExperimentResult:
     market = _market(cfg)
     mech = MultiBuyerMechanism(market, cfg.ic, hidden=cfg.hidden, layers=cfg.layers,
-                               obedience=cfg.obedience, payment=cfg.payment,
-                               device=ctx.device)
+                               inputs=cfg.inputs, obedience=cfg.obedience,
+                               payment=cfg.payment, device=ctx.device)
     mech.fit(cfg.train, generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
              resume=ctx.load_checkpoint())
     ev = mech.evaluate(n_types=cfg.n_eval, n_samples=cfg.n_eval_samples, n_grid=cfg.n_grid,
