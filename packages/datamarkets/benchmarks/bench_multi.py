@@ -10,9 +10,9 @@ seconds of training (``time.process_time``) up to it are printed.
 """
 
 import argparse
-import time
 
 import torch
+from _clock import Reached, TargetClock
 
 from econcs.datamarkets import MultiBuyerMarket, MultiBuyerMechanism
 
@@ -31,44 +31,25 @@ torch.set_num_threads(args.threads)
 TARGET = 0.39577
 market = MultiBuyerMarket(2, prior=0.5, alpha=0.5, value="uniform(0,1)")
 mech = MultiBuyerMechanism(market, "bic", device=args.device)
-clock = {"wall": 0.0, "cpu": 0.0, "eval": 0.0, "t": time.perf_counter(),
-         "c": time.process_time()}
 
 
-def sync():
-    if args.device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-class Done(Exception):
-    pass
-
-
-def callback(step, metrics, state_fn):
-    if step % args.every:
-        return
-    sync()
-    clock["wall"] += time.perf_counter() - clock["t"]
-    clock["cpu"] += time.process_time() - clock["c"]
-    t0 = time.perf_counter()
+def check(step):
     ev = mech.evaluate(n_types=256, n_samples=512, n_grid=401)
-    clock["eval"] += time.perf_counter() - t0
     gap = ev.revenue / TARGET - 1
     print(f"step {step}: revenue {ev.revenue:.5f} ({gap:+.2%}), mean regret "
           f"{ev.ic_violation:.2e}, obedience {ev.obedience_violation:.1e}; training "
-          f"{clock['wall']:.1f} s wall, {clock['cpu']:.1f} s CPU", flush=True)
-    if abs(gap) <= args.rtol and ev.ic_violation <= args.ic_tol:
-        raise Done(step)
-    clock["t"], clock["c"] = time.perf_counter(), time.process_time()
+          f"{clock.wall:.1f} s wall, {clock.cpu:.1f} s CPU", flush=True)
+    return abs(gap) <= args.rtol and ev.ic_violation <= args.ic_tol
 
 
+clock = TargetClock(args.device, args.every, check)
 try:
     mech.fit(max_iter=args.max_iter, batch_size=args.batch_size, seed=args.seed,
-             callback=callback)
+             callback=clock.callback)
     print(f"{args.device}: not within {args.rtol:.0%} in {args.max_iter} steps")
-except Done as done:
+except Reached as done:
     final = mech.evaluate()  # the row's evaluation (512 types, 1024 samples, 1001 reports)
     print(f"{args.device}: within {args.rtol:.0%} of {TARGET} at step {done.args[0]} in "
-          f"{clock['wall']:.1f} s wall, {clock['cpu']:.1f} s CPU of training "
-          f"({clock['eval']:.1f} s of checks); the row's evaluation there: revenue "
+          f"{clock.wall:.1f} s wall, {clock.cpu:.1f} s CPU of training "
+          f"({clock.eval:.1f} s of checks); the row's evaluation there: revenue "
           f"{final.revenue:.5f}, mean regret {final.ic_violation:.2e}")

@@ -11,9 +11,9 @@ closed form; wall and CPU seconds of training (``time.process_time``) up to it a
 """
 
 import argparse
-import time
 
 import torch
+from _clock import Reached, TargetClock
 
 from econcs.datamarkets import DataMarket, ExperimentMenu
 
@@ -36,41 +36,22 @@ market = DataMarket(belief="uniform(0,1)", value="uniform(0,1)")
 theta, v = market.sample(args.n_eval, generator=torch.Generator().manual_seed(12345))
 theta, v = theta.to(args.device), v.to(args.device)
 menu = ExperimentMenu(market, args.menu_size, device=args.device)
-clock = {"wall": 0.0, "cpu": 0.0, "eval": 0.0, "t": time.perf_counter(),
-         "c": time.process_time()}
 
 
-def sync():
-    if args.device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-class Done(Exception):
-    pass
-
-
-def callback(step, metrics, state_fn):
-    if step % args.every:
-        return
-    sync()
-    clock["wall"] += time.perf_counter() - clock["t"]
-    clock["cpu"] += time.process_time() - clock["c"]
-    t0 = time.perf_counter()
+def check(step):
     ev = menu.evaluate(beliefs=theta, values=v)
-    clock["eval"] += time.perf_counter() - t0
     gap = ev.revenue / TARGET - 1
     print(f"step {step}: revenue {ev.revenue:.5f} ({gap:+.2%}), {ev.n_entries} entries chosen; "
-          f"training {clock['wall']:.1f} s wall, {clock['cpu']:.1f} s CPU", flush=True)
-    if abs(gap) <= args.rtol:
-        raise Done(step)
-    clock["t"], clock["c"] = time.perf_counter(), time.process_time()
+          f"training {clock.wall:.1f} s wall, {clock.cpu:.1f} s CPU", flush=True)
+    return abs(gap) <= args.rtol
 
 
+clock = TargetClock(args.device, args.every, check)
 try:
     menu.fit(max_iter=args.max_iter, batch_size=args.batch_size,
-             temperature_final=args.temperature_final, seed=args.seed, callback=callback)
+             temperature_final=args.temperature_final, seed=args.seed, callback=clock.callback)
     print(f"{args.device}: not within {args.rtol:.0%} in {args.max_iter} steps")
-except Done as done:
+except Reached as done:
     print(f"{args.device}: within {args.rtol:.0%} of {TARGET} at step {done.args[0]} in "
-          f"{clock['wall']:.1f} s wall, {clock['cpu']:.1f} s CPU of training "
-          f"({clock['eval']:.1f} s of checks on {args.n_eval} held-out types)")
+          f"{clock.wall:.1f} s wall, {clock.cpu:.1f} s CPU of training "
+          f"({clock.eval:.1f} s of checks on {args.n_eval} held-out types)")
