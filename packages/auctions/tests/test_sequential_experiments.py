@@ -15,7 +15,8 @@ TINY = {"n_bidders": 2, "n_items": 2, "train.max_iter": 5, "n_train": 64, "n_val
 
 def test_suite_rows_name_the_experiment_and_parse():
     assert EXPERIMENTS.package == "auctions.sequential"
-    for rep in (*EXPERIMENTS.quick, *EXPERIMENTS.full, *EXPERIMENTS.smoke):
+    assert EXPERIMENTS.paper  # econcs reproduce --paper: the rows beyond the hour
+    for rep in (*EXPERIMENTS.quick, *EXPERIMENTS.full, *EXPERIMENTS.smoke, *EXPERIMENTS.paper):
         config_from_overrides(SequentialConfig, dict(rep.overrides))
 
 
