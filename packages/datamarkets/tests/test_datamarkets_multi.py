@@ -425,3 +425,14 @@ def test_quantile_inputs():
         assert pi.shape == (2, 2, 2, 2) and frac.shape == (2, 2)
     with pytest.raises(ValueError, match="inputs"):
         MultiBuyerMechanism(m, inputs="quantile")
+
+
+@pytest.mark.parametrize("value", ["exponential(1)", "0.5*uniform(0,1)+0.5*uniform(1,2)"])
+def test_market_cdf_inverts_its_quantile(value):
+    # the CDF the quantile inputs use: interpolated on the market's quantile table
+    m = MultiBuyerMarket(2, value=value)
+    u = torch.linspace(0.001, 0.999, 999, dtype=torch.float64)
+    back = m.cdf(m.quantile(u))
+    assert float((back - u).abs().max()) < 2e-4
+    assert bool((back[1:] >= back[:-1]).all())
+    assert float(m.cdf(torch.tensor([-5.0]))) == pytest.approx(1e-7)

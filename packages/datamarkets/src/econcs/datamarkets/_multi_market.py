@@ -108,19 +108,35 @@ class MultiBuyerMarket:
                                  dtype=torch.float64)
         return flat.view(n, self.n_buyers).to(dtype)
 
+    def _quantile_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """The value law's quantiles ``q`` at 4097 levels ``u`` (``1e-7 .. 1 - 1e-7``), cached."""
+        cache = self.__dict__.setdefault("_quantile_cache", {})
+        if "q" not in cache:
+            lev = np.linspace(0.0, 1.0, 4097)
+            lev[0], lev[-1] = 1e-7, 1 - 1e-7
+            cache["u"], cache["q"] = lev, np.asarray(self.value.quantile(lev), dtype=np.float64)
+        return cache["u"], cache["q"]
+
     def quantile(self, u: torch.Tensor) -> torch.Tensor:
         """The value law's quantile function at ``u`` in ``(0, 1)`` (any shape; a mixture's is
         tabulated once on 4097 levels and interpolated)."""
         if len(self.value.components) == 1:
             marg = self.value.components[0].marginals[0][0]
             return marg.quantile(u.to(torch.float64)).to(u.dtype)
-        cache = self.__dict__.setdefault("_quantile_table", {})
-        if "q" not in cache:
-            lev = np.linspace(0.0, 1.0, 4097)
-            lev[0], lev[-1] = 1e-7, 1 - 1e-7
-            cache["u"], cache["q"] = lev, self.value.quantile(lev)
-        out = np.interp(u.detach().cpu().double().numpy(), cache["u"], cache["q"])
+        lev, q = self._quantile_table()
+        out = np.interp(u.detach().cpu().double().numpy(), lev, q)
         return torch.as_tensor(out, dtype=u.dtype, device=u.device)
+
+    @torch.no_grad()
+    def cdf(self, x: torch.Tensor) -> torch.Tensor:
+        """The value law's CDF at ``x`` (any shape), interpolated linearly on the quantile table
+        (no gradient; clamped to its levels ``1e-7 .. 1 - 1e-7``); float64 on the CPU."""
+        lev, q = (torch.as_tensor(t) for t in self._quantile_table())
+        x = x.detach().to(torch.float64).cpu().clamp(float(q[0]), float(q[-1]))
+        hi = torch.searchsorted(q, x.contiguous()).clamp(1, len(q) - 1)
+        x0, x1 = q[hi - 1], q[hi]
+        w = ((x - x0) / (x1 - x0).clamp(min=1e-300)).clamp(0.0, 1.0)
+        return lev[hi - 1] + w * (lev[hi] - lev[hi - 1])
 
     def sample_stratified(self, n: int, *, generator: torch.Generator | None = None,
                           device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:

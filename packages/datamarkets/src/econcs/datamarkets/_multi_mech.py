@@ -39,7 +39,8 @@ payment network); ``grid_candidates`` adds a grid of misreports to the batch's (
 :meth:`MultiBuyerMechanism.evaluate` is independent of training: BIC interim means by midpoint
 quadrature over the others' value quantiles (exact up to quadrature for two buyers), revenue over
 the own value's quantiles, and regret against a dense grid of reports (exact on the grid, by
-linearity); ex post: sampled profiles, each buyer's dense report grid with the others fixed.
+linearity); ex post (two buyers): revenue and IR by quadrature over the grid of both buyers' value
+quantiles, regret on stratified profiles, each buyer's dense report grid with the other's fixed.
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ from econcs.shared import (
     DivergenceError,
     Params,
     check_choice,
-    check_float,
     check_int,
     check_type,
     make_generator,
@@ -177,9 +177,6 @@ class MultiBuyerMechanism(nn.Module):
         trapezoids over the report set at hand, the batch in training and the dense report grid
         in evaluation; IC then holds wherever ``A`` increases, and revenue is
         ``E[virtual value x a]``; the lowest type's utility is 0).
-    logit_scale
-        the experiment network's logits are multiplied by it (a steeper step in the reports
-        for the same weights; 1: as the paper).
     obedience
         BIC: ``"penalty"`` (the augmented Lagrangian on the interim experiment's obedience
         violation, as the paper) or ``"mix"`` (obedient by construction: at each report, the
@@ -200,8 +197,7 @@ class MultiBuyerMechanism(nn.Module):
 
     def __init__(self, market: MultiBuyerMarket, ic: str = "bic", *, hidden: int = 64,
                  layers: int = 2, inputs: str = "value", obedience: str = "penalty",
-                 logit_scale: float = 1.0, payment: str = "network",
-                 device: torch.device | str = "cpu",
+                 payment: str = "network", device: torch.device | str = "cpu",
                  dtype: torch.dtype | str | None = None) -> None:
         super().__init__()
         check_type(market, "market", MultiBuyerMarket)
@@ -213,7 +209,6 @@ class MultiBuyerMechanism(nn.Module):
         if self.payment == "envelope" and self.ic != "bic":
             raise ValueError("payment: 'envelope' is for ic='bic' (interim payments of the "
                              "own report); ex post payments come from the network.")
-        self.logit_scale = check_float(logit_scale, "logit_scale", low=0.0, low_inclusive=False)
         hidden = check_int(hidden, "hidden", low=1)
         layers = check_int(layers, "layers", low=1)
         n, s = market.n_buyers, market.n_states
@@ -223,11 +218,6 @@ class MultiBuyerMechanism(nn.Module):
         self.payment_net = _mlp(k if self.ic == "bic" else n * k, n, hidden, layers)
         self.scale = float(market.value.components[0].marginals[0][0].mean
                            if len(market.value.components) == 1 else 1.0)
-        if self.inputs != "value":  # the CDF tabulated on 4097 quantile levels
-            lev = np.linspace(0.0, 1.0, 4097)
-            lev[0], lev[-1] = 1e-7, 1 - 1e-7
-            self._cdf_u = torch.as_tensor(lev)
-            self._cdf_x = torch.as_tensor(market.value.quantile(lev), dtype=torch.float64)
         self.dtype_ = resolve_dtype(dtype)
         self.device_ = torch.device(device)
         self.to(device=self.device_, dtype=self.dtype_)
@@ -239,20 +229,13 @@ class MultiBuyerMechanism(nn.Module):
         z = (reports / self.scale).unsqueeze(-1)
         if self.inputs == "value":
             return z
-        with torch.no_grad():  # F(r) by linear interpolation of the tabulated CDF
-            x = reports.detach().to(torch.float64).cpu().clamp(float(self._cdf_x[0]),
-                                                                float(self._cdf_x[-1]))
-            hi = torch.searchsorted(self._cdf_x, x.contiguous()).clamp(1, len(self._cdf_x) - 1)
-            x0, x1 = self._cdf_x[hi - 1], self._cdf_x[hi]
-            w = ((x - x0) / (x1 - x0).clamp(min=1e-300)).clamp(0.0, 1.0)
-            u = self._cdf_u[hi - 1] + w * (self._cdf_u[hi] - self._cdf_u[hi - 1])
+        u = self.market.cdf(reports)  # F(r) on the market's quantile table
         return torch.cat([z, u.to(z).unsqueeze(-1)], dim=-1)
 
     def experiments(self, reports: torch.Tensor) -> torch.Tensor:
         """``reports (N, n)`` -> experiments ``(N, n, S, S)`` (ex post: relabelled obedient)."""
         n, s = self.market.n_buyers, self.market.n_states
-        logits = self.experiment_net(self.features(reports).flatten(-2)).view(-1, n, s, s)
-        pi = _softmax(logits if self.logit_scale == 1.0 else self.logit_scale * logits)
+        pi = _softmax(self.experiment_net(self.features(reports).flatten(-2)).view(-1, n, s, s))
         return self.market.obedient(pi) if self.ic == "expost" else pi
 
     def fractions(self, reports: torch.Tensor) -> torch.Tensor:
@@ -423,15 +406,21 @@ class MultiBuyerMechanism(nn.Module):
         pay = pay.view(b, g, n, n).diagonal(dim1=2, dim2=3)
         return gain, pay
 
+    def _candidate_grid(self, k: int, gen: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+        """``grid_candidates``: ``k`` reports on a randomly shifted uniform grid over ``[low,
+        value_high]`` (the evaluation's report range), ``(k,)`` like ``like``."""
+        m = self.market
+        u = (torch.arange(k, dtype=torch.float64)
+             + torch.rand(1, generator=gen, dtype=torch.float64, device=gen.device)) / k
+        return (float(m.value.low) + u * (m.value_high - float(m.value.low))).to(like)
+
     def _terms(self, values: torch.Tensor, gen: torch.Generator, p: MultiParams):
         """Revenue and per-buyer mean regret, obedience and IR violations of one batch."""
         m = self.market
         if self.ic == "bic":
             if p.grid_candidates > 0 and m.n_buyers == 2:
                 k = p.grid_candidates
-                u = (torch.arange(k, dtype=torch.float64) + torch.rand(1, generator=gen,
-                                                                      dtype=torch.float64)) / k
-                cands = (m.value.low + u * (m.value_high - m.value.low)).to(values)
+                cands = self._candidate_grid(k, gen, values)
                 gain, pay, pis, cg, cp = self._interim_batch(values, gen, p, cands)
                 if self.payment == "envelope":  # over the batch and the candidates together
                     both = self.envelope_payments(torch.cat([values, cands[:, None].expand(
@@ -489,10 +478,7 @@ class MultiBuyerMechanism(nn.Module):
         g1, p1 = g_all[:, :, 0].T, p_all[:, :, 0].T  # (c, k)
         g2, p2 = g_all[:, :, 1], p_all[:, :, 1]  # (b, k)
         if n_grid > 0:
-            u = torch.rand((), generator=gen, dtype=torch.float64, device=gen.device)
-            lo, hi = float(m.value.low), m.value_high
-            r = (lo + (torch.arange(n_grid, dtype=torch.float64) + u) / n_grid * (hi - lo)).to(
-                dtype=values.dtype, device=values.device)
+            r = self._candidate_grid(n_grid, gen, values)
             x1 = torch.stack(torch.broadcast_tensors(r[None, :], values[:, None, 1]), -1)
             x2 = torch.stack(torch.broadcast_tensors(values[:, None, 0], r[None, :]), -1)
             gx, px, _ = self.ex_post(torch.cat([x1, x2]).reshape(-1, 2))

@@ -44,8 +44,6 @@ class OffsetRochetNetParams(Params):
     temperature: float = param(0.01, "softmax temperature of the relaxed choice", low=0.0,
                                low_inclusive=False)
     n_val: int = param(2 ** 16, "draws for each state's continuation value (argmax)", low=1)
-    schedule: str = param("constant", "Adam learning rate schedule: constant, or cosine (from lr "
-                          "to 0 over max_iter)", choices=("constant", "cosine"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,16 +193,12 @@ def train_offset_rochetnet(
         theta = _pick(layout, theta, start, better)
     theta.requires_grad_(True)
     opt = torch.optim.Adam([theta], lr=params.lr)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, params.max_iter)
-             if params.schedule == "cosine" else None)
     curve: list[float] = []
     for step in range(params.max_iter):
         obj = soft_revenue(train, layout.prices(theta), offsets, layout, params.temperature)
         opt.zero_grad(set_to_none=True)
         (-obj.sum()).backward()
         opt.step()
-        if sched is not None:
-            sched.step()
         if step % 100 == 0 or step == params.max_iter - 1:
             curve.append(float(obj.detach().mean()))
     with torch.no_grad():
