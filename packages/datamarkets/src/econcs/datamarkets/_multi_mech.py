@@ -440,7 +440,7 @@ class MultiBuyerMechanism(nn.Module):
         >>> m = MultiBuyerMarket(2, alpha=0.5)
         >>> mech = MultiBuyerMechanism(m, "expost", payment="envelope", hidden=4, layers=1)
         >>> gain, pay = mech.ex_post_envelope(torch.linspace(0, 1, 5), torch.tensor([0.5]), 0)
-        >>> tuple(gain.shape), tuple(pay.shape), float(pay[0, 0])
+        >>> tuple(gain.shape), tuple(pay.shape), float(pay[0, 0].detach())
         ((5, 1), (5, 1), 0.0)
         """
         buyer = check_choice(buyer, "buyer", (0, 1))
