@@ -349,8 +349,8 @@ def test_envelope_payments_are_ic_for_increasing_gains():
     # a decreasing gain is not IC: some report gains
     assert float(linear_regret(r, -a, mech.envelope_payments(r, -a), -a,
                                mech.envelope_payments(r, -a))[0].max()) > 1e-3
-    with pytest.raises(ValueError, match="payment"):
-        MultiBuyerMechanism(m, "expost", payment="envelope")
+    with pytest.raises(ValueError, match="payment"):  # ex post: two buyers only
+        MultiBuyerMechanism(MultiBuyerMarket(3), "expost", payment="envelope")
 
 
 def test_envelope_mix_training_is_ic_and_obedient():
@@ -436,3 +436,100 @@ def test_market_cdf_inverts_its_quantile(value):
     assert float((back - u).abs().max()) < 2e-4
     assert bool((back[1:] >= back[:-1]).all())
     assert float(m.cdf(torch.tensor([-5.0]))) == pytest.approx(1e-7)
+
+
+class _ThresholdMechanism(MultiBuyerMechanism):
+    """The ex post optimum for Exp(1) values, prior 1/2, alpha 1/2: buyer i fully informed
+    iff v_i > 1/2 + v_j/2, otherwise the prior (no information)."""
+
+    def experiments(self, reports):
+        inform = reports > 0.5 + reports.flip(-1) / 2  # (N, 2)
+        full = torch.eye(2, dtype=reports.dtype)
+        none = torch.tensor([[1.0, 0.0], [1.0, 0.0]], dtype=reports.dtype)
+        return torch.where(inform[..., None, None], full, none)
+
+
+def test_ex_post_envelope_payment_of_a_threshold_allocation_is_the_threshold_price():
+    # buyer 1's gain a = x_1 - x_2 / 2 (outside 0) jumps by 1/2 at t1 = 1/2 + v_2/2 (informed)
+    # and by 1/4 at t2 = 2 v_2 - 1 (buyer 2 no longer informed): P = t1/2 1{v > t1} +
+    # t2/4 1{v > t2 > 0}, the threshold prices
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5, value="exponential(1)")
+    mech = _ThresholdMechanism(m, "expost", payment="envelope", hidden=4, layers=1,
+                               dtype=torch.float64)
+    own = torch.linspace(0.0, 8.0, 8001, dtype=torch.float64)  # step h = 1e-3
+    others = torch.tensor([0.2, 1.0, 2.5], dtype=torch.float64)
+    for buyer in (0, 1):
+        gain, pay = mech.ex_post_envelope(own, others, buyer)
+        t1, t2 = 0.5 + others / 2, 2 * others - 1
+        want = (t1 / 2 * (own[:, None] > t1) + t2.clamp(min=0) / 4 * (own[:, None] > t2))
+        far = ((own[:, None] - t1).abs() > 2e-3) & ((own[:, None] - t2).abs() > 2e-3)
+        np.testing.assert_allclose(pay[far], want[far], atol=1e-3)  # trapezoids: h / 2 x jump
+        assert float(pay[0].abs().max()) == 0.0  # the lowest type pays 0
+        assert float((own[:, None] * (gain - m.outside) - pay).min()) >= -1e-12  # IR
+    # a ramp a(r) = r (alpha = 0, outside 1/2): P = r^2 / 2, exact for trapezoids
+    lin = MultiBuyerMechanism(MultiBuyerMarket(2, alpha=0.0), "expost", payment="envelope",
+                              hidden=4, layers=1, dtype=torch.float64)
+    r = torch.rand(50, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    r[0] = 0.0
+    pay = lin._envelope_axis(r, 0.5 + r[:, None].expand(50, 3))
+    np.testing.assert_allclose(pay, (r**2 / 2)[:, None].expand(50, 3), atol=1e-12)
+
+
+def test_ex_post_envelope_evaluation_of_the_optimum():
+    # the optimum's allocation, payments by the envelope theorem: exactly IC on the report set
+    # (monotone), IR, obedient, and its revenue the virtual-value optimum up to quadrature
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5, value="exponential(1)")
+    mech = _ThresholdMechanism(m, "expost", payment="envelope", hidden=4, layers=1,
+                               dtype=torch.float64)
+    ev = mech.evaluate(n_types=128, n_grid=401)
+    assert ev.ic_violation_max < 1e-12 and ev.ir_violation == 0.0
+    assert ev.obedience_violation == 0.0
+    assert ev.revenue == pytest.approx(ex_post_optimum(m), rel=5e-3)
+    # a decreasing allocation (informed iff v_i < ...) is not IC and the evaluation sees it
+    flip = _ThresholdMechanism(m, "expost", payment="envelope", hidden=4, layers=1,
+                               dtype=torch.float64)
+    flip.experiments = lambda r: _ThresholdMechanism.experiments(flip, -r + 3.0)
+    assert flip.evaluate(n_types=64, n_grid=101).ic_violation > 1e-2
+
+
+def test_ex_post_envelope_training_terms_match_brute_force():
+    # the batch's payments integrate each buyer's gain over its batch values and grid reports
+    # at every value of the other's; regret against those reports, revenue over all profiles
+    from econcs.shared.regret import linear_regret
+
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5, value="exponential(1)")
+    mech = MultiBuyerMechanism(m, "expost", payment="envelope", hidden=8, layers=1,
+                               dtype=torch.float64)
+    v = m.sample(5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    revenue, regret, _, ir = mech._terms(v, torch.Generator().manual_seed(7),
+                                         MultiParams(grid_candidates=3))
+    u = float(torch.rand((), generator=torch.Generator().manual_seed(7), dtype=torch.float64))
+    r = (torch.arange(3, dtype=torch.float64) + u) / 3 * m.value_high
+    g1, p1 = mech.ex_post_envelope(torch.cat([v[:, 0], r]), v[:, 1], 0)  # (8, 5): [k, c]
+    g2, p2 = mech.ex_post_envelope(torch.cat([v[:, 1], r]), v[:, 0], 1)  # (8, 5): [k, b]
+    torch.testing.assert_close(revenue, (p1[:5] + p2[:5].T).mean())
+    # buyer 1 at profile [b, c] (flattened b * 5 + c), candidates k: g1[k, c]
+    prof = torch.stack(torch.broadcast_tensors(v[:, None, 0], v[None, :, 1]), -1).reshape(-1, 2)
+    b, c = torch.arange(25) // 5, torch.arange(25) % 5
+    gain = torch.stack([g1[b, c], g2[c, b]], -1)
+    pay = torch.stack([p1[b, c], p2[c, b]], -1)
+    cg = torch.stack([g1[:, c].T, g2[:, b].T], -1)  # (25, 8, 2)
+    cp = torch.stack([p1[:, c].T, p2[:, b].T], -1)
+    torch.testing.assert_close(regret, linear_regret(prof, gain, pay, cg, cp)[0].mean(0))
+    assert float(ir.detach().max()) == 0.0  # a >= 0: the lowest type's utility 0 and U increasing
+
+
+def test_ex_post_envelope_training_runs_and_bad_input():
+    m = MultiBuyerMarket(2, prior=0.5, alpha=0.5)
+    mech = MultiBuyerMechanism(m, "expost", payment="envelope", hidden=16, layers=1)
+    mech.fit(max_iter=30, batch_size=16, grid_candidates=4)
+    ev = mech.evaluate(n_types=32, n_grid=51)
+    assert np.isfinite(ev.revenue) and ev.ir_violation == 0.0 and ev.obedience_violation == 0.0
+    with pytest.raises(ValueError, match="all_profiles"):
+        mech.fit(max_iter=1, all_profiles=False)
+    with pytest.raises(ValueError, match="ex_post_envelope"):
+        mech.ex_post(torch.rand(3, 2))
+    with pytest.raises(ValueError, match="buyer"):
+        mech.ex_post_envelope(torch.rand(3), torch.rand(2), 2)
+    with pytest.raises(ValueError, match="own, others"):
+        mech.ex_post_envelope(torch.rand(3, 2), torch.rand(2), 0)

@@ -86,8 +86,10 @@ class MultiConfig(Params):
     obedience: str = param("penalty", "BIC obedience: penalty (augmented Lagrangian) or mix "
                            "(each report's experiments mixed with full information to the "
                            "obedience bound, by construction)")
-    payment: str = param("network", "BIC payments: network (a fraction of the surplus) or "
-                         "envelope (the envelope theorem's payment of the interim gain)")
+    payment: str = param("network", "payments: network (a fraction of the surplus) or "
+                         "envelope (the envelope theorem's payment of the gain along the own "
+                         "report: BIC the interim gain, ex post the gain at the other's "
+                         "report; two buyers ex post)")
     n_eval: int = param(512, "evaluation types (BIC: value quantiles; ex post: profiles)", low=1)
     n_eval_samples: int = param(1024, "other-buyer samples of the evaluation's interim means",
                                 low=1)

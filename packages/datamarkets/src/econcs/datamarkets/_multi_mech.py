@@ -31,16 +31,20 @@ buyers: ``n_candidates`` fresh misreports per buyer and profile. The loss is the
 Lagrangian (:class:`econcs.shared.regret.ConstraintPenalty`; multipliers and ``rho`` from 10,
 ``rho`` +10 every 100 steps, as the paper) on mean regret, obedience and IR violation per buyer.
 
-Two options for BIC with one-dimensional values: ``obedience="mix"`` (the interim experiment
+Two options for one-dimensional values: ``obedience="mix"`` (BIC: the interim experiment
 obedient by construction, mixed with full information at each report) and ``payment="envelope"``
-(payments by the envelope theorem, IC wherever the interim gain increases, in place of the
-payment network); ``grid_candidates`` adds a grid of misreports to the batch's (two buyers).
+(payments by the envelope theorem in place of the payment network: BIC, IC wherever the interim
+gain increases; ex post, two buyers, IC wherever each buyer's gain increases in its own report
+with the other's fixed, the integral along that report); ``grid_candidates`` adds a grid of
+misreports to the batch's (two buyers).
 
 :meth:`MultiBuyerMechanism.evaluate` is independent of training: BIC interim means by midpoint
 quadrature over the others' value quantiles (exact up to quadrature for two buyers), revenue over
 the own value's quantiles, and regret against a dense grid of reports (exact on the grid, by
 linearity); ex post (two buyers): revenue and IR by quadrature over the grid of both buyers' value
-quantiles, regret on stratified profiles, each buyer's dense report grid with the other's fixed.
+quantiles, regret on stratified profiles, each buyer's dense report grid with the other's fixed
+(``payment="envelope"``: regret at every profile of the quantile grid, against the dense grid
+and the quantiles, the payments integrated over those reports).
 """
 
 from __future__ import annotations
@@ -171,12 +175,16 @@ class MultiBuyerMechanism(nn.Module):
         the types' density is uniform over that feature, so an unbounded law's body is spread
         over ``(0, 1)`` as a uniform law's is, while ``r / scale`` keeps the tail apart.
     payment
-        BIC: ``"network"`` (a fraction of the surplus from the payment network, as the paper)
-        or ``"envelope"`` (the payment the envelope theorem gives the interim gain, one
+        ``"network"`` (a fraction of the surplus from the payment network, as the paper)
+        or ``"envelope"`` (the payment the envelope theorem gives the gain, one
         dimensional values: ``P(r) = r a(r) - int_low^r a(s) ds`` with ``a = A - outside``,
         trapezoids over the report set at hand, the batch in training and the dense report grid
         in evaluation; IC then holds wherever ``A`` increases, and revenue is
-        ``E[virtual value x a]``; the lowest type's utility is 0).
+        ``E[virtual value x a]``; the lowest type's utility is 0). BIC: ``A`` the interim gain.
+        Ex post (two buyers): ``A(r, v)`` the gain of buyer ``i`` reporting ``r`` at the
+        other's report ``v``, integrated along ``r`` for each ``v`` (training: over the batch's
+        values and the grid candidates, at every batch value of the other's;
+        :meth:`ex_post_envelope`).
     obedience
         BIC: ``"penalty"`` (the augmented Lagrangian on the interim experiment's obedience
         violation, as the paper) or ``"mix"`` (obedient by construction: at each report, the
@@ -206,9 +214,11 @@ class MultiBuyerMechanism(nn.Module):
         self.obedience = check_choice(obedience, "obedience", ("penalty", "mix"))
         self.mix = self.ic == "bic" and self.obedience == "mix"
         self.payment = check_choice(payment, "payment", ("network", "envelope"))
-        if self.payment == "envelope" and self.ic != "bic":
-            raise ValueError("payment: 'envelope' is for ic='bic' (interim payments of the "
-                             "own report); ex post payments come from the network.")
+        if self.payment == "envelope" and self.ic == "expost" and market.n_buyers != 2:
+            raise ValueError("payment: 'envelope' with ic='expost' is for two buyers (each "
+                             "buyer's payment integrates its gain along its own report with "
+                             f"the other's fixed); got n_buyers={market.n_buyers}. Use "
+                             "payment='network'.")
         hidden = check_int(hidden, "hidden", low=1)
         layers = check_int(layers, "layers", low=1)
         n, s = market.n_buyers, market.n_states
@@ -392,10 +402,55 @@ class MultiBuyerMechanism(nn.Module):
         return self.interim(values, others)
 
     def ex_post(self, reports: torch.Tensor):
-        """Ex post outcomes of ``reports (N, n)``: gains, payments ``(N, n)``, experiments."""
+        """Ex post outcomes of ``reports (N, n)``: gains, payments ``(N, n)``, experiments
+        (``payment="network"``; envelope payments need the other reports along the own axis:
+        :meth:`ex_post_envelope`)."""
+        if self.payment == "envelope":
+            raise ValueError("payment: ex_post gives the payment network's payments; with "
+                             "payment='envelope' use ex_post_envelope(own, others, buyer).")
         pi, frac = self(reports)
         gain = self.market.payoff(self.market.correctness(pi))
         return gain, frac * reports * (gain - self.market.outside), pi
+
+    def _ex_post_gains(self, reports: torch.Tensor) -> torch.Tensor:
+        """Ex post gains ``(N, n)`` of ``reports (N, n)`` (no payment network)."""
+        return self.market.payoff(self.market.correctness(self.experiments(reports)))
+
+    def _envelope_axis(self, reports: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+        """``P(r, .) = r a(r, .) - int_low^r a(s, .) ds`` for own reports ``(R,)`` and gains
+        ``A (R, M)`` (``a = A - outside``; columns: the others' reports), the integral by
+        trapezoids over the sorted reports (``a(low)`` taken as ``a`` at the lowest); ``(R, M)``."""
+        a = gains - self.market.outside
+        order = reports.argsort()
+        r_s, a_s = reports[order], a[order]
+        first = (r_s[:1, None] - self.market.value.low) * a_s[:1]
+        cells = 0.5 * (a_s[1:] + a_s[:-1]) * (r_s[1:] - r_s[:-1])[:, None]
+        integ = torch.cat([first, first + cells.cumsum(0)])
+        return torch.empty_like(a_s).index_copy(0, order, r_s[:, None] * a_s - integ)
+
+    def ex_post_envelope(self, own: torch.Tensor, others: torch.Tensor, buyer: int):
+        """``payment="envelope"``, ex post, two buyers: buyer ``buyer``'s gains ``A`` and
+        payments ``(R, M)`` when it reports each of ``own (R,)`` and the other each of
+        ``others (M,)``. The payment of the envelope theorem along the own report with the
+        other's fixed, ``P(r, v) = r a(r, v) - int_low^r a(s, v) ds`` (``a = A - outside``,
+        trapezoids over ``own``; the lowest type's utility 0): ex post IC wherever ``a``
+        increases in the own report, IR as ``a >= 0`` (an obedient experiment is worth at
+        least the prior, the other at most full information).
+
+        >>> m = MultiBuyerMarket(2, alpha=0.5)
+        >>> mech = MultiBuyerMechanism(m, "expost", payment="envelope", hidden=4, layers=1)
+        >>> gain, pay = mech.ex_post_envelope(torch.linspace(0, 1, 5), torch.tensor([0.5]), 0)
+        >>> tuple(gain.shape), tuple(pay.shape), float(pay[0, 0].detach())
+        ((5, 1), (5, 1), 0.0)
+        """
+        buyer = check_choice(buyer, "buyer", (0, 1))
+        if own.ndim != 1 or others.ndim != 1:
+            raise ValueError(f"own, others: expected 1-d tensors of reports, got shapes "
+                             f"{tuple(own.shape)} and {tuple(others.shape)}.")
+        r, v = torch.broadcast_tensors(own[:, None], others[None, :])
+        prof = torch.stack([r, v] if buyer == 0 else [v, r], dim=-1)
+        gain = self._ex_post_gains(prof.reshape(-1, 2))[:, buyer].view(r.shape)
+        return gain, self._envelope_axis(own, gain)
 
     def _ex_post_candidates(self, values: torch.Tensor, cands: torch.Tensor):
         """Each buyer's gain and payment when it alone reports ``cands (B, G, n)``."""
@@ -471,21 +526,36 @@ class MultiBuyerMechanism(nn.Module):
         b = values.shape[0]
         v1, v2 = torch.broadcast_tensors(values[:, None, 0], values[None, :, 1])
         prof = torch.stack([v1, v2], dim=-1)  # (B, B, 2): [b, c] = (v_b^1, v_c^2)
-        g_all, p_all, _ = self.ex_post(prof.reshape(b * b, 2))
-        g_all, p_all = g_all.view(b, b, 2), p_all.view(b, b, 2)
+        env = self.payment == "envelope"
+        if env:
+            g_all = self._ex_post_gains(prof.reshape(b * b, 2)).view(b, b, 2)
+        else:
+            g_all, p_all, _ = self.ex_post(prof.reshape(b * b, 2))
+            g_all, p_all = g_all.view(b, b, 2), p_all.view(b, b, 2)
         # buyer 1 at [b, c] reporting v_k^1 gets [k, c]; buyer 2 reporting v_k^2 gets [b, k].
         # The best candidate is found without the graph (B^3 utilities), then gathered.
-        g1, p1 = g_all[:, :, 0].T, p_all[:, :, 0].T  # (c, k)
-        g2, p2 = g_all[:, :, 1], p_all[:, :, 1]  # (b, k)
+        g1, g2 = g_all[:, :, 0].T, g_all[:, :, 1]  # (c, k), (b, k)
+        if not env:
+            p1, p2 = p_all[:, :, 0].T, p_all[:, :, 1]
+        r1, r2 = values[:, 0], values[:, 1]  # each buyer's reports along k
         if n_grid > 0:
             r = self._candidate_grid(n_grid, gen, values)
             x1 = torch.stack(torch.broadcast_tensors(r[None, :], values[:, None, 1]), -1)
             x2 = torch.stack(torch.broadcast_tensors(values[:, None, 0], r[None, :]), -1)
-            gx, px, _ = self.ex_post(torch.cat([x1, x2]).reshape(-1, 2))
-            gx, px = gx.view(2, b, n_grid, 2), px.view(2, b, n_grid, 2)
+            x = torch.cat([x1, x2]).reshape(-1, 2)
             # buyer 1 reporting r_g against v_c^2: [0, c, g, 0]; buyer 2 against v_b^1: [1, b, g, 1]
-            g1, p1 = torch.cat([g1, gx[0, ..., 0]], 1), torch.cat([p1, px[0, ..., 0]], 1)
-            g2, p2 = torch.cat([g2, gx[1, ..., 1]], 1), torch.cat([p2, px[1, ..., 1]], 1)
+            if env:
+                gx = self._ex_post_gains(x).view(2, b, n_grid, 2)
+            else:
+                gx, px, _ = self.ex_post(x)
+                gx, px = gx.view(2, b, n_grid, 2), px.view(2, b, n_grid, 2)
+                p1, p2 = torch.cat([p1, px[0, ..., 0]], 1), torch.cat([p2, px[1, ..., 1]], 1)
+            g1, g2 = torch.cat([g1, gx[0, ..., 0]], 1), torch.cat([g2, gx[1, ..., 1]], 1)
+            r1, r2 = torch.cat([r1, r]), torch.cat([r2, r])
+        if env:  # along each buyer's reports (batch and grid), the other's value fixed
+            p1 = self._envelope_axis(r1, g1.T).T  # (c, k)
+            p2 = self._envelope_axis(r2, g2.T).T  # (b, k)
+            p_all = torch.stack([p1[:, :b].T, p2[:, :b]], dim=-1)
         with torch.no_grad():
             k1 = (v1[..., None] * g1[None] - p1[None]).argmax(-1)  # (b, c)
             k2 = (v2[..., None] * g2[:, None] - p2[:, None]).argmax(-1)
@@ -515,6 +585,10 @@ class MultiBuyerMechanism(nn.Module):
         draws; ``resume=(step, state)`` continues from the callback's ``state_fn()``.
         """
         p = resolve_params(MultiParams, params, **overrides)
+        if self.ic == "expost" and self.payment == "envelope" and not p.all_profiles:
+            raise ValueError("all_profiles: payment='envelope' with ic='expost' integrates "
+                             "each buyer's gain along its batch reports at every value of "
+                             "the other's (all B x B profiles); got all_profiles=False.")
         gen = make_generator(seed, "cpu") if generator is None else generator
         check_type(gen, "generator", torch.Generator)
         n = self.market.n_buyers
@@ -601,8 +675,11 @@ class MultiBuyerMechanism(nn.Module):
         reports fixed (the profiles a stratified sample, :meth:`MultiBuyerMarket.
         sample_stratified`); two buyers: revenue and IR over the ``n_types x n_types`` profiles
         of midpoint quantiles (a quadrature: over 512 sampled profiles the optimum's revenue
-        has a standard error of 3% for uniform and 4% for Exp(1) values). ``seed`` draws the
-        samples; ``chunk`` bounds memory (reports per pass).
+        has a standard error of 3% for uniform and 4% for Exp(1) values); with
+        ``payment="envelope"`` also the regret, at every one of those profiles against each
+        buyer's grid and quantile reports with the other's value fixed, the payments
+        integrated over those reports (``n_samples`` unused). ``seed`` draws the samples;
+        ``chunk`` bounds memory (reports per pass).
         """
         m = self.market
         n_types = check_int(n_types, "n_types", low=1)
@@ -638,6 +715,8 @@ class MultiBuyerMechanism(nn.Module):
                 pay, cp = both[:n_types], both[n_types:]
             regret = linear_regret(values, gain, pay, torch.cat([cg, gain]),
                                    torch.cat([cp, pay]))[0]
+        elif self.payment == "envelope":
+            return self._evaluate_ex_post_envelope(n_types, grid, chunk)
         else:
             values = self._sample(n_types, gen, stratified=True)
             gain, pay, pis = self.ex_post(values)
@@ -667,3 +746,38 @@ class MultiBuyerMechanism(nn.Module):
             obedience_violation=float(m.obedience_gap(pis).mean()),
             ir_violation=float(ir.mean()), n_types=n_types, n_samples=n_samples,
             n_grid=n_grid)
+
+    def _evaluate_ex_post_envelope(self, n_types: int, grid: torch.Tensor,
+                                   chunk: int) -> MultiEvaluation:
+        """Ex post, ``payment="envelope"`` (two buyers): every buyer's outcomes at the
+        ``n_types x n_types`` profiles of midpoint quantiles ``q`` and at each of its reports
+        ``grid + q`` with the other's value fixed at each ``q``; payments by trapezoids over
+        those reports. Revenue and IR are the quadrature over the ``q x q`` profiles, regret
+        that of each profile's best report (exact on the report set, by linearity)."""
+        m = self.market
+        q = self._quantiles(n_types)
+        reps = torch.cat([grid, q])  # own reports; the truths are the last n_types
+        n_grid = grid.shape[0]
+        revenue = regret = regret_max = ir = 0.0
+        for i in range(2):
+            gains, pays = zip(*(self.ex_post_envelope(reps, q[c:c + chunk], i)
+                                for c in range(0, n_types, chunk)), strict=True)
+            g, pay = torch.cat(gains, dim=1), torch.cat(pays, dim=1)  # (R, n_types other)
+            gt, pt = g[n_grid:], pay[n_grid:]  # (own q, other q)
+            truth = q[:, None] * gt - pt
+            best = torch.cat([(q[:, None, None] * g[None, :, c:c + 8] - pay[None, :, c:c + 8])
+                              .amax(1) for c in range(0, n_types, 8)], dim=1)
+            reg = (best - truth).clamp(min=0.0)
+            revenue += float(pt.mean())
+            regret += float(reg.mean()) / 2
+            regret_max = max(regret_max, float(reg.max()))
+            ir += float((pt - q[:, None] * (gt - m.outside)).clamp(min=0.0).mean()) / 2
+        prof = torch.stack(torch.broadcast_tensors(q[:, None], q[None, :]), -1).reshape(-1, 2)
+        obed = float(torch.cat([m.obedience_gap(self.experiments(prof[c:c + chunk * n_grid]))
+                                for c in range(0, len(prof), chunk * n_grid)]).mean())
+        if not math.isfinite(revenue):
+            raise DivergenceError("MultiBuyerMechanism.evaluate: non-finite payments.")
+        return MultiEvaluation(revenue=revenue, ic_violation=regret,
+                               ic_violation_max=regret_max, obedience_violation=obed,
+                               ir_violation=ir, n_types=n_types, n_samples=n_types,
+                               n_grid=n_grid)
