@@ -82,3 +82,18 @@ def test_full_ex_post_config_runs_at_a_tiny_budget(tmp_path):
                             out_dir=tmp_path)
     assert np.isfinite(record.metrics["revenue"]) and record.metrics["ic_violation"] >= 0
     assert record.metrics["ir_violation"] == 0.0
+
+
+@pytest.mark.parametrize("over", [{}, {"obedience": "mix", "payment": "envelope"},
+                                  {"ic": "expost", "payment": "envelope"}])
+def test_two_buyer_allocation_plot_is_saved(tmp_path, over):
+    image = pytest.importorskip("matplotlib.image")
+
+    config = config_from_overrides(EXP["datamarkets.multi"].config,
+                                   {**TINY["datamarkets.multi"], **over})
+    record = run_experiment(EXP["datamarkets.multi"], config, seed=0, device="cpu",
+                            out_dir=tmp_path)
+    assert record.artifacts.get("allocation") == "allocation.png"
+    pixels = image.imread(tmp_path / "allocation.png")  # a heat map with a colour bar
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 300
+    assert pixels[..., :3].min() < 0.5 < pixels[..., :3].max()

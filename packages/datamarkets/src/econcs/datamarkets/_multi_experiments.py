@@ -128,7 +128,43 @@ def run_multi(cfg: MultiConfig, ctx: RunContext) -> ExperimentResult:
     known = _theory(cfg)
     if known is not None:
         refs["revenue"] = Reference(known[0], known[1], rtol=cfg.rtol)
+    if ctx.plots_enabled and market.n_buyers == 2:
+        _plot_allocation(mech, ctx)
     return ExperimentResult(metrics=metrics, references=refs)
+
+
+def _plot_allocation(mech: MultiBuyerMechanism, ctx: RunContext, k: int = 101) -> None:
+    """Buyer 1's correctness ``x_1 = sum_w theta_w pi[w, w]`` (the informativeness of its
+    experiment: 1 full information, ``max theta`` none) at each profile of ``k x k`` midpoint
+    value quantiles of both buyers, as a heat map (the paper's figures of the two-buyer
+    mechanisms). ``obedience="mix"``: each own report's experiments mixed with full information
+    by the weight that makes its interim experiment (the mean over the other's quantiles)
+    obedient, as the mechanism sells them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = mech.market
+    q = m.quantile((torch.arange(k, dtype=torch.float64) + 0.5) / k).to(mech.dtype_)
+    q = q.to(mech.device_)
+    prof = torch.stack(torch.broadcast_tensors(q[:, None], q[None, :]), -1).reshape(-1, 2)
+    with torch.no_grad():
+        pi = mech.experiments(prof)[:, 0].reshape(k, k, m.n_states, m.n_states)
+        x = m.correctness(pi)  # (own, other)
+        if mech.mix:
+            lam = mech.mix_weights(pi.mean(1))[:, None]
+            x = (1 - lam) * x + lam
+    fig, ax = plt.subplots(figsize=(4.5, 3.8))
+    qn = q.cpu().numpy()  # quantile-spaced cells, drawn at their values
+    im = ax.pcolormesh(qn, qn, x.cpu().T.numpy(), shading="nearest",
+                       vmin=float(m.prior_tensor().max()), vmax=1.0, cmap="viridis")
+    fig.colorbar(im, ax=ax, label="buyer 1's correctness")
+    ax.set_xlabel("value of buyer 1")
+    ax.set_ylabel("value of buyer 2")
+    ax.set_title(f"{mech.ic}: buyer 1's experiment")
+    ctx.save_figure(fig, "allocation")
+    plt.close(fig)
 
 
 @dataclasses.dataclass(frozen=True)
