@@ -113,6 +113,11 @@ def test_single_item_defaults_and_the_myerson_reference():
     p = RegretNetParams().resolved(3, 1)
     assert (p.max_iter, p.lr, p.rho, p.rho_increment) == (1500, 4e-3, 20.0, 40.0)
     assert RegretNetParams().resolved(5, 1).rho == 12.0
+    # 4 or more bidders train twice as long (bounded values); 2 and 3 bidders as before
+    assert [RegretNetParams().resolved(n, 1).max_iter for n in (2, 3, 4, 5)] == [1500, 1500,
+                                                                                3000, 3000]
+    assert RegretNetParams().resolved(5, 1, bounded=False).max_iter == 4500
+    assert RegretNetParams(max_iter=700).resolved(5, 1).max_iter == 700
     q = RegretNetParams().resolved(3, 2)
     assert (q.max_iter, q.lr, q.rho, q.rho_increment) == (2000, 1e-3, 1.0, 5.0)
     # the short default budget of several items: 10 misreport steps on 16,384 profiles; an
@@ -171,7 +176,8 @@ def test_single_item_runs_for_two_and_five_bidders(tmp_path, n, values):
                                rtol=1e-2)
     assert (ref.relation, ref.rtol) == ("eq", 0.02)
     assert rec.references["regret_mean"].value == 1e-3
-    # the defaults this run would have trained with: unbounded values 4500 steps at rho 20 / n
+    # the defaults this run would have trained with: unbounded values 4500 steps at rho 20 / n,
+    # bounded ones 1500 (3000 for 5 bidders) at 60 / n
     p = RegretNetParams().resolved(n, 1, bounded=values.startswith("uniform"))
-    assert (p.max_iter, p.rho) == ((1500, 60 / n) if values.startswith("uniform")
-                                   else (4500, 20 / n))
+    assert (p.max_iter, p.rho) == ((1500 if n < 4 else 3000, 60 / n)
+                                   if values.startswith("uniform") else (4500, 20 / n))

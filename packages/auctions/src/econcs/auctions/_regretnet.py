@@ -64,15 +64,15 @@ class RegretNetParams(Params):
     authors' 2x2 schedule of +5 every 10k of 400k updates.
 
     One item: the misreports are the best of an exact grid each step (``grid_points``), and
-    ``max_iter``, ``lr``, ``rho``, ``rho_increment`` default to 1500, 4e-3, ``60 / n``,
-    ``120 / n`` (:meth:`resolved`), with
+    ``max_iter``, ``lr``, ``rho``, ``rho_increment`` default to 1500 (3000 for 4 or more
+    bidders), 4e-3, ``60 / n``, ``120 / n`` (:meth:`resolved`), with
     32-unit networks by default (:class:`RegretNet`): revenue within 2% of Myerson's optimum at
-    exact regret <= 1e-3 for 2, 3, 5 bidders in about 30 CPU seconds.
+    exact regret <= 1e-3 for 2, 3, 5 bidders U[0,1] in 30-70 CPU seconds.
     """
 
     max_iter: int | None = param(None, "network updates (Adam; lr decayed by cosine to lr / 10 "
-                                 "in the second half); default 2000, one item 1500 (4500 "
-                                 "for unbounded values)", low=1)
+                                 "in the second half); default 2000, one item 1500 (3000 "
+                                 "for 4 or more bidders, 4500 for unbounded values)", low=1)
     batch_size: int = param(128, "profiles per update", low=1)
     lr: float | None = param(None, "Adam learning rate; default 1e-3, one item 4e-3", low=0.0,
                              low_inclusive=False)
@@ -112,17 +112,19 @@ class RegretNetParams(Params):
         steps, with 10 misreport steps on 16,384 profiles when ``max_iter`` is unset (the
         cached misreports warm up: each profile is drawn ~16 times; at 640k, less than once), or
         for one item trained on the
-        exact grid regret (``grid_points > 0``) 1500 steps at lr 4e-3 and rho ``60 / n`` growing
-        by ``120 / n`` (20 +40 for 3 bidders): each bidder's regret is held against its share
-        ``1 / n`` of the revenue (MEASUREMENTS.md). One item with unbounded values
-        (``bounded=False``, e.g. exponential): 4500 steps at rho ``20 / n`` +``40 / n``. The
-        regret target (1e-3 in value units) is tighter there relative to the values (exponential(3):
-        mean 3), the networks need more steps to sharpen the reserve, and at ``60 / n`` the
-        multipliers hold the regret below the target at the cost of revenue (3 bidders
-        exponential(3), seed 0, against Myerson on the same profiles: 1500 steps at ``60 / n``
-        -5.7% at regret 8e-4; 3000 at ``30 / n`` -2.1% at 8.4e-4; 4500 at ``20 / n`` -1.4% at
-        7.6e-4). 2 bidders meet 2% at 1e-3 with it; 5 bidders do not (-3.2% at regret 1.4e-3,
-        package README, Known gaps)."""
+        exact grid regret (``grid_points > 0``) 1500 steps (3000 for 4 or more bidders) at lr
+        4e-3 and rho ``60 / n`` growing by ``120 / n`` (20 +40 for 3 bidders): each bidder's
+        regret is held against its share ``1 / n`` of the revenue (MEASUREMENTS.md; 5 bidders
+        U[0,1]: -1.04% / -2.01% on seeds 0 / 1 at 1500 steps, -0.80% / -1.76% at 3000).
+        One item with unbounded values (``bounded=False``, e.g. exponential): 4500 steps at rho
+        ``20 / n`` +``40 / n``. The regret target (1e-3 in value units) is tighter there relative
+        to the values (exponential(3): mean 3), the networks need more steps to sharpen the
+        reserve, and at ``60 / n`` the multipliers hold the regret below the target at the cost of
+        revenue (3 bidders exponential(3), seed 0, against Myerson on the same profiles: 1500
+        steps at ``60 / n`` -5.7% at regret 8e-4; 3000 at ``30 / n`` -2.1% at 8.4e-4; 4500 at
+        ``20 / n`` -1.4% at 7.6e-4). 2 bidders meet 2% at 1e-3 with it; 5 bidders do not (-3.2%
+        at regret 1.4e-3; nor did other inputs, learning rates, widths or batches: package
+        README, Known gaps)."""
         one = n_items == 1 and self.grid_points > 0
         n = n_bidders
         short = self.max_iter is None and not one  # the default budget of several items
@@ -130,8 +132,9 @@ class RegretNetParams(Params):
                   "misreport_steps": 10 if short else 25}
         if one and not bounded:
             auto = {"max_iter": 4500, "lr": 4e-3, "rho": 20.0 / n, "rho_increment": 40.0 / n}
-        else:
-            auto = {"max_iter": 1500 if one else 2000, "lr": 4e-3 if one else 1e-3,
+        else:  # one item, 4 or more bidders: 3000 steps (5 bidders U[0,1] seed 1: -2.01% at 1500)
+            steps = (1500 if n <= 3 else 3000) if one else 2000
+            auto = {"max_iter": steps, "lr": 4e-3 if one else 1e-3,
                     "rho": 60.0 / n if one else 1.0, "rho_increment": 120.0 / n if one else 5.0}
         return dataclasses.replace(self, **{k: v for k, v in {**recipe, **auto}.items()
                                             if getattr(self, k) is None})
