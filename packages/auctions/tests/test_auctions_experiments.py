@@ -105,7 +105,7 @@ def test_gemnet_run_without_regret_and_with_repair(tmp_path):
     reports the repair's share and loss and holds infeasibility to 0."""
     cfg = _cfg("auctions.gemnet", n_items=1, max_iter=30, menu_size=8, hidden=8,
                                         grid_points=5, refine=0, repair=True,
-                                        transform_order="best",
+                                        transform_order="best", transform_cells="violated",
                                         **{**TINY, "n_regret_samples": 0})
     rec = run_experiment(EXP["auctions.gemnet"], cfg, seed=0, device="cpu", out_dir=tmp_path)
     assert "regret_mean" not in rec.metrics and "regret_max" not in rec.references

@@ -327,3 +327,85 @@ def test_final_phase_runs_at_the_final_temperature_with_a_fresh_learning_rate():
         GemNet(s, menu_size=4, hidden=8).fit(max_iter=10, final_steps=10, seed=0)
     with pytest.raises(ValueError, match="final_steps"):
         GemNetParams(final_steps=-1)
+
+
+def _threshold_menus(shift: float) -> GemNet:
+    """A 2x1 GemNet whose menu for each bidder is one option, the item at ``v_-i + shift`` (a
+    threshold ``shift`` above the other's value; ``tanh(0.01 x) / 0.01`` is ``x`` within 4e-5):
+    nearly compatible for a small negative ``shift`` (both buy where ``|v_1 - v_2| < -shift``),
+    compatible but leaving revenue unsold for a positive one."""
+    gem = GemNet(AuctionSetting(2, 1), menu_size=1, hidden=1, layers=1)
+    with torch.no_grad():
+        gem.weights[0].fill_(0.01)
+        gem.biases[0].zero_()
+        gem.weights[1].copy_(torch.tensor([[[0.0, 100.0]]]).expand_as(gem.weights[1]))
+        gem.biases[1].copy_(torch.tensor([[30.0, shift]]).expand_as(gem.biases[1]))
+    return gem
+
+
+def _held_out(gem: GemNet, n: int = 100_000) -> tuple[float, float, float]:
+    """Revenue, its standard error and the over-allocated share on held-out U[0,1] profiles."""
+    v = gem.setting.sample(n, generator=torch.Generator().manual_seed(3))
+    alloc, pay = gem(v)
+    rev = pay.sum(-1).double()
+    return (float(rev.mean()), float(rev.std() / math.sqrt(n)),
+            float((gem.incompatibility(alloc) > 1e-6).double().mean()))
+
+
+def test_transform_on_a_fine_own_grid_keeps_a_nearly_compatible_menu():
+    """Both bidders buy in the band ``|v_1 - v_2| < 0.01`` (and at 0), so every diagonal grid
+    profile is incompatible. Bidder 1 stops buying at ``(x, c)`` above ``x = c + 0.01``. On the
+    21-grid the program lifts bidder 0's threshold up to just below its next own grid value
+    ``c + 0.05`` (the revenue it maximises there rises with the price up to it), 0.04 above
+    where bidder 1 stops: nobody buys in between. On 201 own values per cell it stops at the
+    fine grid value ``c + 0.015``, and keeps ~0.008 more revenue. Both are exactly SP and
+    compatible on the grid."""
+    revenue, delta = {}, {}
+    for own in (21, 201):
+        gem = _threshold_menus(-0.01)
+        tr = gem.transform(grid_points=21, refine=0, own_points=own)
+        assert tr.violations_before == 21 and tr.violations_after == 0  # (c, c)
+        revenue[own] = _held_out(gem)[0]
+        delta[own] = gem.price_delta[0, 10:20, 0].numpy()  # the cells c = 0.5 ... 0.95
+        # bidder 1 fits next to bidder 0's new choices but at the top cell (bidder 0 priced out
+        # at c = 1 only where it buys at 1: the band's corner)
+        assert float(gem.price_delta[1, :20].abs().max()) == 0
+        rep = evaluate(gem, 2_000, seed=1, n_regret_samples=200, n_restarts=4, n_steps=10,
+                       grid_points=101)
+        assert rep.regret_max < 1e-6 and rep.ir_violation == 0
+    # threshold (c - 0.01) + d: c + 0.049 on the coarse grid, c + 0.014 on the fine one
+    assert_allclose(delta[21], 0.059, atol=1e-3)
+    assert_allclose(delta[201], 0.024, atol=1e-3)
+    assert revenue[201] > revenue[21] + 0.005  # 0.3465 against 0.3384 measured
+
+
+def test_transform_on_every_cell_lowers_thresholds_left_high():
+    """Thresholds 0.1 above the other's value are compatible everywhere, so the paper's transform
+    (``cells="violated"``) changes nothing; re-optimising every cell (``cells="all"``) lowers
+    each bidder's price next to the other's choices towards Myerson's ``max(v_-i, 1/2)``
+    (within the first bound, 0.1 below): revenue rises towards 5/12 and never above it, the
+    mechanism stays exactly SP and compatible on the grid."""
+    gem = _threshold_menus(0.1)
+    before = _held_out(gem)[0]
+    tr = gem.transform(grid_points=21, refine=0, own_points=201)
+    assert tr.violations_before == 0 and tr.n_milps == 0
+    assert _held_out(gem)[0] == before
+    gem = _threshold_menus(0.1)
+    tr = gem.transform(grid_points=21, refine=1, own_points=201, cells="all")
+    after, se, _ = _held_out(gem)
+    assert tr.violations_after == 0 and tr.n_milps >= 42
+    # each bidder's price at the other's value c: c + 0.1 - 0.096 = c + 0.004 (the next own
+    # grid value where the other has stopped buying) for c >= 0.5, 0.5 at c = 0.4 (unchanged),
+    # c + 0.2 (the bound) below 0.35; both bidders alike (bidder 1 next to bidder 0's new menu)
+    assert_allclose(gem.price_delta[:, 10:20, 0].numpy(), -0.096, atol=2e-3)
+    assert_allclose(gem.price_delta[:, 8, 0].numpy(), 0.0, atol=2e-3)
+    assert_allclose(gem.price_delta[:, :7, 0].numpy(), 0.099, atol=2e-3)
+    assert after > before + 0.06  # 0.325 -> 0.394 measured
+    assert after <= 5 / 12 + 3 * se
+    rep = evaluate(gem, 2_000, seed=1, n_regret_samples=200, n_restarts=4, n_steps=10,
+                   grid_points=101)
+    assert rep.regret_max < 1e-6 and rep.ir_violation == 0
+    with pytest.raises(ValueError, match="cells"):
+        gem.transform(grid_points=5, cells="some")
+    with pytest.raises(ValueError, match="own_points"):
+        gem.transform(grid_points=5, own_points=1)

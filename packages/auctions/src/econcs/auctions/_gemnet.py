@@ -87,13 +87,16 @@ class GemNetParams(RevenueParams):
     ``lr``: 0.02 collapses the 2x2 menus. ``temperature``: 2x2 U[0,1], 3000 steps, 0.05 -> 0.005
     gives 0.859 before the transform, 0.02 -> 0.002 gives 0.846.
 
-    One item (:meth:`resolved`): 6000 steps, final temperature ``temperature / 100`` and penalty
-    0.5 (-> 5) by default. The optimum there is a sharp threshold, ``max(v_-i, reserve)``, and
-    the relaxation biases it: ``N`` near-identical options priced ``p`` sell under the softmax
-    like one priced ``p - tau log N``, so while the penalty holds the soft threshold at the
-    other bidder's value the exact (argmax) one sits ``~tau log N`` above it, and a strong
-    penalty pushes it higher still (at ``tau`` = 5e-3, 3000 steps: thresholds 0.03-0.05 above
-    Myerson's near the reserve, and one bidder priced out near the top; -1.6% of 5/12).
+    One item (:meth:`resolved`): final temperature ``temperature / 100`` and penalty 0.5 (-> 5)
+    by default. The optimum there is a sharp threshold, ``max(v_-i, reserve)``, and the
+    relaxation biases it: ``N`` near-identical options priced ``p`` sell under the softmax like
+    one priced ``p - tau log N``, so while the penalty holds the soft threshold at the other
+    bidder's value the exact (argmax) one sits ``~tau log N`` above it, and a strong penalty
+    pushes it higher still (at ``tau`` = 5e-3: thresholds 0.03-0.05 above Myerson's near the
+    reserve, and one bidder priced out near the top; -1.6% of 5/12). What training leaves
+    raised, the transform on every cell (``cells="all"``) takes down; 3000 steps (6000 before
+    issue 32's fourth session: per-bidder networks at 3000 / 6000 steps before the transform,
+    seeds 0-2: -1.45 / -0.84 / -0.78% against -0.49 / -1.31 / -1.98% of 5/12).
     Several items keep 3000 steps, ``temperature / 10`` and penalty 2 (-> 20): penalty 0.5
     leaves the 2x2 menus more incompatible, and the transform loses more (MEASUREMENTS.md).
 
@@ -104,7 +107,7 @@ class GemNetParams(RevenueParams):
     seeds are -0.70% / -1.10% / -1.19% (MEASUREMENTS.md, issue 32, third session).
     """
 
-    max_iter: int | None = param(None, "Adam steps (default 3000; one item 6000)", low=1)
+    max_iter: int | None = param(None, "Adam steps (default 3000)", low=1)
     lr: float = param(0.005, "Adam learning rate, decayed by cosine to lr / 20", low=0.0,
                       low_inclusive=False)
     temperature: float = param(0.05, "initial softmax temperature of the choices (relative to "
@@ -119,11 +122,14 @@ class GemNetParams(RevenueParams):
     final_steps: int = param(0, "the last steps of max_iter: a final phase at the final "
                              "temperature and penalty with the learning rate restarted "
                              "(opt-in; 2x1: 1000 of 6000 measured in MEASUREMENTS.md)", low=0)
+    final_lr: float | None = param(None, "Adam learning rate of the final phase, decayed by "
+                                   "cosine to a twentieth (default: lr)", low=0.0,
+                                   low_inclusive=False)
 
     def resolved(self, n_items: int) -> GemNetParams:
         """These parameters with every ``None`` default filled in for ``n_items`` items."""
         one = n_items == 1
-        auto = {"max_iter": 6000 if one else 3000, "penalty": 0.5 if one else 2.0,
+        auto = {"max_iter": 3000, "penalty": 0.5 if one else 2.0,
                 "temperature_final": self.temperature / (100 if one else 10)}
         return dataclasses.replace(self, **{k: v for k, v in auto.items()
                                             if getattr(self, k) is None})
@@ -422,7 +428,8 @@ class GemNet(Mechanism):
             return c * scale * self.incompatibility(alloc).mean()
 
         fit_revenue(self, list(self.parameters()), p, generator=gen, callback=callback,
-                    resume=resume, penalty=extra, final_steps=p.final_steps)
+                    resume=resume, penalty=extra, final_steps=p.final_steps,
+                    final_lr=p.final_lr)
         return self
 
     # -- the post-training transform -------------------------------------------------------------
@@ -432,18 +439,34 @@ class GemNet(Mechanism):
         mesh = torch.stack(torch.meshgrid(*([steps] * (n * m)), indexing="ij"), -1)
         return self._low + mesh.reshape(-1, n, m) * (self._high - self._low)
 
-    def _bidder_view(self, t: torch.Tensor, bidder: int, points: int) -> torch.Tensor:
-        """Grid tensor ``(P, ...)`` (profiles in :meth:`_grid_profiles` order) as ``(X, C, ...)``:
-        bidder ``bidder``'s own grid value ``x`` first, then the grid cell ``c`` of the others'
-        values in the order used by :meth:`_lookup_delta`."""
+    def _bidder_profiles(self, bidder: int, own_points: int, points: int) -> torch.Tensor:
+        """Profiles ``(X * C, n, m)`` for bidder ``bidder``'s programs: its own values on a grid of
+        ``own_points`` per item (``X = own_points ** m``) times the grid cells ``c`` of the others'
+        values (``points`` per value, in the order used by :meth:`_lookup_delta`); reshaped to
+        ``(X, C, n, m)`` by :meth:`_bidder_view`. With ``own_points == points`` these are the
+        grid profiles of :meth:`_grid_profiles`, in another order."""
         n, m = self.setting.shape
-        g_one = points ** m
-        t = t.reshape(*([g_one] * n), *t.shape[1:]).movedim(bidder, 0)
-        return t.reshape(g_one, g_one ** (n - 1), *t.shape[n:])
+
+        def mesh(p: int, dims: int) -> torch.Tensor:
+            steps = torch.linspace(0, 1, p, device=self.device_, dtype=self.dtype_)
+            return torch.stack(torch.meshgrid(*([steps] * dims), indexing="ij"), -1).reshape(
+                -1, dims)
+
+        own, others = mesh(own_points, m), mesh(points, (n - 1) * m).reshape(-1, n - 1, m)
+        x = own.new_zeros(own.shape[0], others.shape[0], n, m)
+        x[:, :, bidder] = own[:, None]
+        x[:, :, [j for j in range(n) if j != bidder]] = others[None]
+        return self._low + x.reshape(-1, n, m) * (self._high - self._low)
+
+    def _bidder_view(self, t: torch.Tensor, cells: int) -> torch.Tensor:
+        """A tensor ``(X * C, ...)`` on :meth:`_bidder_profiles` as ``(X, C, ...)``: the bidder's
+        own grid value ``x`` first, then the grid cell ``c`` of the others' values."""
+        return t.reshape(-1, cells, *t.shape[1:])
 
     def transform(self, grid_points: int = 11, *, margin: float = 1e-3, max_change: float = 0.1,
                   refine: int = 2, tol: float = 1e-6, time_limit: float = 2.0,
-                  order: Sequence[int] | str | None = None) -> TransformResult:
+                  order: Sequence[int] | str | None = None, own_points: int | None = None,
+                  cells: str = "violated") -> TransformResult:
         """Make the choices compatible on a grid by changing prices (MILPs on HiGHS), then
         certify the value space with bounds on the menus over boxes, refined adaptively.
 
@@ -495,6 +518,10 @@ class GemNet(Mechanism):
         start = time.perf_counter()
         n, m = self.setting.shape
         grid_points = check_int(grid_points, "grid_points", low=2)
+        own_points = grid_points if own_points is None else check_int(own_points, "own_points",
+                                                                      low=2)
+        if cells not in ("violated", "all"):
+            raise ValueError(f"cells: expected 'violated' or 'all', got {cells!r}.")
         margin = check_float(margin, "margin", low=0.0)
         max_change = check_float(max_change, "max_change", low=0.0, low_inclusive=False)
         refine = check_int(refine, "refine", low=0)
@@ -519,8 +546,8 @@ class GemNet(Mechanism):
         best: tuple[float, list[int], torch.Tensor, int, int] | None = None
         for cand in orders:
             self.price_delta = torch.zeros(n, g_others, k, device=self.device_, dtype=self.dtype_)
-            n_milps, n_inf = self._fix_grid(cand, profiles, grid_points, margin, d_max, tol,
-                                            time_limit)
+            n_milps, n_inf = self._fix_grid(cand, grid_points, own_points, margin, d_max, tol,
+                                            time_limit, cells == "all")
             with torch.no_grad():
                 revenue = float(self.choices(profiles, repair=False)[1].sum(-1).mean())
             if best is None or revenue > best[0]:
@@ -535,27 +562,32 @@ class GemNet(Mechanism):
                                share, revenue_before, revenue_after,
                                time.perf_counter() - start, tuple(chosen))
 
-    def _fix_grid(self, order: list[int], profiles: torch.Tensor, grid_points: int,
-                  margin: float, d_max: float, tol: float, time_limit: float) -> tuple[int, int]:
-        """The price-change programs of :meth:`transform` for the bidders in ``order``, added to
+    def _fix_grid(self, order: list[int], grid_points: int, own_points: int, margin: float,
+                  d_max: float, tol: float, time_limit: float, all_cells: bool = False
+                  ) -> tuple[int, int]:
+        """The price-change programs of :meth:`transform` for the bidders in ``order`` (on the
+        cells with a violation, or on every cell with ``all_cells``), added to
         :attr:`price_delta`; returns ``(programs solved, cells without a solution in time)``."""
         from econcs.shared.solvers import SolverError
 
         n_milps = n_inf = 0
+        n_cells = grid_points ** ((self.setting.n_bidders - 1) * self.setting.n_items)
         for i in order:
+            profiles = self._bidder_profiles(i, own_points, grid_points)
             with torch.no_grad():
                 alloc, _, _ = self.choices(profiles, repair=False)
-                bad = self._bidder_view(self.incompatibility(alloc) > tol, i, grid_points)
-                if not bool(bad.any()):
-                    break
+                bad = self._bidder_view(self.incompatibility(alloc) > tol, n_cells)
+                if not (all_cells or bool(bad.any())):
+                    continue
                 menu_a, menu_p, utils = self._menu_utilities(profiles)
                 utils = utils[..., :-1]
-            u_i = self._bidder_view(utils[:, i], i, grid_points).double().cpu().numpy()
-            a_i = self._bidder_view(menu_a[:, i], i, grid_points)[0].double().cpu().numpy()
-            p_i = self._bidder_view(menu_p[:, i], i, grid_points)[0].double().cpu().numpy()
-            rest = self._bidder_view(alloc.sum(1) - alloc[:, i], i, grid_points)
+            u_i = self._bidder_view(utils[:, i], n_cells).double().cpu().numpy()
+            a_i = self._bidder_view(menu_a[:, i], n_cells)[0].double().cpu().numpy()
+            p_i = self._bidder_view(menu_p[:, i], n_cells)[0].double().cpu().numpy()
+            rest = self._bidder_view(alloc.sum(1) - alloc[:, i], n_cells)
             rest = rest.double().cpu().numpy()
-            for c in torch.nonzero(bad.any(0)).flatten().tolist():  # cells with a violation
+            todo = range(n_cells) if all_cells else torch.nonzero(bad.any(0)).flatten().tolist()
+            for c in todo:  # cells with a violation (or every cell)
                 u, a, p, r = u_i[:, c], a_i[c], p_i[c], rest[:, c]
                 ceiling = float(np.maximum(u, 0).max()) + 2 * margin
                 keep = ~_dominated(a, p)  # priced out of the cell in the programs' solutions
