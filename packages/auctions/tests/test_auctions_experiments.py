@@ -100,6 +100,24 @@ def test_baseline_experiment_metrics(tmp_path):
     assert rec.metrics["regret_max"] < 1e-6
 
 
+@pytest.mark.parametrize("keys, expected", [
+    ({"n_items": 1}, (True, "all", 201)),  # the 2x1 default: 21-grid, 201 own values
+    ({"n_items": 1, "values": "uniform(0,1)|uniform(0, 1)"}, (True, "all", 201)),
+    ({"n_items": 1, "values": "uniform(0,1)|uniform(0,2)"}, (False, "all", 201)),
+    ({"n_items": 1, "grid_points": 11, "own_grid_points": 51}, (True, "all", 51)),
+    ({"n_items": 1, "symmetric": False, "transform_cells": "violated"}, (False, "violated", 201)),
+    ({"n_items": 1, "n_bidders": 3}, (True, "violated", None)),
+    ({"n_items": 2}, (False, "violated", None)),  # 2x2: the paper's network and transform
+])
+def test_gemnet_resolves_its_auto_choices(keys, expected):
+    """A shared network for one item and i.i.d. bidders (the laws compared parsed, not as
+    text); the transform on every cell, on 10 (grid_points - 1) + 1 own values, only where the
+    others' values are one number; explicit keys win."""
+    from econcs.auctions._experiments import _gemnet_choices
+
+    assert _gemnet_choices(_cfg("auctions.gemnet", **keys)) == expected
+
+
 def test_gemnet_run_without_regret_and_with_repair(tmp_path):
     """``n_regret_samples=0`` skips regret (no NaN metric stops the run); ``repair=true``
     reports the repair's share and loss and holds infeasibility to 0."""

@@ -213,11 +213,24 @@ class GemNetConfig(_Common):
     checkpoint_every: int = param(0, _CHECKPOINT_HELP, low=0)
 
 
-def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
+def _gemnet_choices(cfg: GemNetConfig) -> tuple[bool, str, int | None]:
+    """The config's ``symmetric``, transform ``cells`` and ``own_points`` with ``None`` / auto
+    resolved: a shared network for one item and i.i.d. bidders; with two bidders and one item
+    (the others' values one number) the transform on every cell with ``10 (grid_points - 1) + 1``
+    own values, else the paper's transform on the violated cells of the grid."""
     symmetric = cfg.symmetric
-    if symmetric is None:  # one item, i.i.d. bidders: one shared menu network
-        laws = {part.strip().replace(" ", "") for part in cfg.values.split("|")}
+    if symmetric is None:
+        laws = set(cfg.setting.distribution.marginals)  # one law per bidder (frozen, hashable)
         symmetric = cfg.n_items == 1 and cfg.n_bidders > 1 and len(laws) == 1
+    one = (cfg.n_bidders - 1) * cfg.n_items == 1
+    cells = cfg.transform_cells if cfg.transform_cells != "auto" else \
+        ("all" if one else "violated")
+    own = cfg.own_grid_points or (10 * (cfg.grid_points - 1) + 1 if one else None)
+    return symmetric, cells, own
+
+
+def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
+    symmetric, cells, own = _gemnet_choices(cfg)
     mech = GemNet(cfg.setting, cfg.menu_size, cfg.hidden, repair=cfg.repair,
                   symmetric=symmetric, device=ctx.device)
     mech.fit(cfg.train, generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
@@ -225,10 +238,6 @@ def run_gemnet(cfg: GemNetConfig, ctx: RunContext) -> ExperimentResult:
     before = evaluate(mech, cfg.evaluation.n_eval, seed=ctx.seed + 1, n_regret_samples=0)
     extra = {"revenue_before": before.revenue, "infeasibility_before": before.infeasibility}
     if cfg.grid_points >= 2:
-        one = (cfg.n_bidders - 1) * cfg.n_items == 1  # the others' values are one number
-        cells = cfg.transform_cells if cfg.transform_cells != "auto" else \
-            ("all" if one else "violated")
-        own = cfg.own_grid_points or (10 * (cfg.grid_points - 1) + 1 if one else None)
         tr = mech.transform(cfg.grid_points, refine=cfg.refine,
                             order="best" if cfg.transform_order == "best" else None,
                             own_points=own, cells=cells)

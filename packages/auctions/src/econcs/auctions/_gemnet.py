@@ -65,6 +65,7 @@ from econcs.shared import (
     Callback,
     MenuLayer,
     check_bool,
+    check_choice,
     check_float,
     check_int,
     make_generator,
@@ -520,8 +521,7 @@ class GemNet(Mechanism):
         grid_points = check_int(grid_points, "grid_points", low=2)
         own_points = grid_points if own_points is None else check_int(own_points, "own_points",
                                                                       low=2)
-        if cells not in ("violated", "all"):
-            raise ValueError(f"cells: expected 'violated' or 'all', got {cells!r}.")
+        cells = check_choice(cells, "cells", ("violated", "all"))
         margin = check_float(margin, "margin", low=0.0)
         max_change = check_float(max_change, "max_change", low=0.0, low_inclusive=False)
         refine = check_int(refine, "refine", low=0)
