@@ -471,7 +471,7 @@ def test_ex_post_envelope_payment_of_a_threshold_allocation_is_the_threshold_pri
                               hidden=4, layers=1, dtype=torch.float64)
     r = torch.rand(50, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     r[0] = 0.0
-    pay = lin._envelope_axis(r, 0.5 + r[:, None].expand(50, 3))
+    pay = lin.envelope_payments(r[:, None].expand(50, 3), 0.5 + r[:, None].expand(50, 3))
     np.testing.assert_allclose(pay, (r**2 / 2)[:, None].expand(50, 3), atol=1e-12)
 
 

@@ -416,18 +416,6 @@ class MultiBuyerMechanism(nn.Module):
         """Ex post gains ``(N, n)`` of ``reports (N, n)`` (no payment network)."""
         return self.market.payoff(self.market.correctness(self.experiments(reports)))
 
-    def _envelope_axis(self, reports: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
-        """``P(r, .) = r a(r, .) - int_low^r a(s, .) ds`` for own reports ``(R,)`` and gains
-        ``A (R, M)`` (``a = A - outside``; columns: the others' reports), the integral by
-        trapezoids over the sorted reports (``a(low)`` taken as ``a`` at the lowest); ``(R, M)``."""
-        a = gains - self.market.outside
-        order = reports.argsort()
-        r_s, a_s = reports[order], a[order]
-        first = (r_s[:1, None] - self.market.value.low) * a_s[:1]
-        cells = 0.5 * (a_s[1:] + a_s[:-1]) * (r_s[1:] - r_s[:-1])[:, None]
-        integ = torch.cat([first, first + cells.cumsum(0)])
-        return torch.empty_like(a_s).index_copy(0, order, r_s[:, None] * a_s - integ)
-
     def ex_post_envelope(self, own: torch.Tensor, others: torch.Tensor, buyer: int):
         """``payment="envelope"``, ex post, two buyers: buyer ``buyer``'s gains ``A`` and
         payments ``(R, M)`` when it reports each of ``own (R,)`` and the other each of
@@ -450,7 +438,7 @@ class MultiBuyerMechanism(nn.Module):
         r, v = torch.broadcast_tensors(own[:, None], others[None, :])
         prof = torch.stack([r, v] if buyer == 0 else [v, r], dim=-1)
         gain = self._ex_post_gains(prof.reshape(-1, 2))[:, buyer].view(r.shape)
-        return gain, self._envelope_axis(own, gain)
+        return gain, self.envelope_payments(own[:, None].expand_as(gain), gain)
 
     def _ex_post_candidates(self, values: torch.Tensor, cands: torch.Tensor):
         """Each buyer's gain and payment when it alone reports ``cands (B, G, n)``."""
@@ -553,8 +541,8 @@ class MultiBuyerMechanism(nn.Module):
             g1, g2 = torch.cat([g1, gx[0, ..., 0]], 1), torch.cat([g2, gx[1, ..., 1]], 1)
             r1, r2 = torch.cat([r1, r]), torch.cat([r2, r])
         if env:  # along each buyer's reports (batch and grid), the other's value fixed
-            p1 = self._envelope_axis(r1, g1.T).T  # (c, k)
-            p2 = self._envelope_axis(r2, g2.T).T  # (b, k)
+            p1 = self.envelope_payments(r1[:, None].expand(-1, b), g1.T).T  # (c, k)
+            p2 = self.envelope_payments(r2[:, None].expand(-1, b), g2.T).T  # (b, k)
             p_all = torch.stack([p1[:, :b].T, p2[:, :b]], dim=-1)
         with torch.no_grad():
             k1 = (v1[..., None] * g1[None] - p1[None]).argmax(-1)  # (b, c)
@@ -764,10 +752,10 @@ class MultiBuyerMechanism(nn.Module):
                                 for c in range(0, n_types, chunk)), strict=True)
             g, pay = torch.cat(gains, dim=1), torch.cat(pays, dim=1)  # (R, n_types other)
             gt, pt = g[n_grid:], pay[n_grid:]  # (own q, other q)
-            truth = q[:, None] * gt - pt
-            best = torch.cat([(q[:, None, None] * g[None, :, c:c + 8] - pay[None, :, c:c + 8])
-                              .amax(1) for c in range(0, n_types, 8)], dim=1)
-            reg = (best - truth).clamp(min=0.0)
+            own = q[:, None].expand(-1, n_types)  # the columns (other's values) as buyers
+            reg = torch.cat([linear_regret(own[:, c:c + 8], gt[:, c:c + 8], pt[:, c:c + 8],
+                                           g[:, c:c + 8], pay[:, c:c + 8])[0]
+                             for c in range(0, n_types, 8)], dim=1)  # 8 columns at a time
             revenue += float(pt.mean())
             regret += float(reg.mean()) / 2
             regret_max = max(regret_max, float(reg.max()))
