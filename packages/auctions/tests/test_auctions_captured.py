@@ -50,7 +50,7 @@ def _reference_fit(mech, seed=0, compile=False, **kw):
     the exact grid, the augmented-Lagrangian loss written out with a Python-float rho, and
     ``torch.optim.Adam`` on the networks. Returns every step's metrics."""
     gradient = misreport_gradient(mech.outcome, compile=compile)
-    p = RegretNetParams(**kw).resolved(*mech.setting.shape)
+    p = RegretNetParams(**kw).resolved(*mech.setting.shape, symmetric=mech.symmetric)
     n = mech.setting.n_bidders
     width = mech._high - mech._low
     grid = mech.setting.n_items == 1 and p.grid_points > 0
@@ -118,14 +118,16 @@ def test_the_step_gives_the_textbook_iterates_bitwise(valuation, dtype):
     assert rows[-1]["rho"] > rows[0]["rho"]  # the schedules did act
 
 
-def test_the_one_item_grid_refresh_gives_the_textbook_iterates():
-    """One item (grid_points > 0): the step with the grid search as its misreport refresh."""
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_the_one_item_grid_refresh_gives_the_textbook_iterates(symmetric):
+    """One item (grid_points > 0): the step with the grid search as its misreport refresh (the
+    shared networks' search through ``_deviation``, the reference's through ``outcome``)."""
     s = AuctionSetting(3, 1)
     kw = {k: v for k, v in KW.items() if k != "seed"}
-    reference = RegretNet(s, hidden=8)
+    reference = RegretNet(s, hidden=8, symmetric=symmetric)
     rows_ref = _reference_fit(reference, **kw)
     rows = []
-    mech = RegretNet(s, hidden=8).fit(**KW, callback=_recorder(rows))
+    mech = RegretNet(s, hidden=8, symmetric=symmetric).fit(**KW, callback=_recorder(rows))
     _assert_same_parameters(reference, mech)
     assert rows == rows_ref
 

@@ -1,5 +1,6 @@
 """RegretNet and GemNet: feasibility, IR, the one-bidder reduction, persistence, bad input."""
 
+import json
 import math
 import shutil
 
@@ -73,6 +74,85 @@ def test_regretnet_bad_input():
         mech.fit(max_iter=1, batch_size=64, n_train=8)
     with pytest.raises(ValueError, match="batch_size"):
         mech.fit(max_iter=1, batch_size=0)
+
+
+def test_symmetric_regretnet_is_permutation_equivariant_feasible_and_ir():
+    """One item, i.i.d. bidders: shared per-bidder networks by default. Permuting the bids
+    permutes the allocation and payments; the allocation is a lottery (the seller keeps the
+    rest) and truthful bidders pay at most their value for it."""
+    s = AuctionSetting(4, 1, values="exponential(3)")
+    mech = RegretNet(s, dtype=torch.float64)
+    assert mech.symmetric and mech.hidden == 16
+    with torch.no_grad():  # weights of a trained size, not the near-zero outputs of the init
+        for prm in mech.parameters():
+            prm.normal_(0, 1.5, generator=torch.Generator().manual_seed(prm.numel()))
+    v = s.sample(512, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    perm = torch.randperm(4, generator=torch.Generator().manual_seed(1))
+    alloc, pay = mech(v)
+    alloc_p, pay_p = mech(v[:, perm])
+    torch.testing.assert_close(alloc_p, alloc[:, perm])
+    torch.testing.assert_close(pay_p, pay[:, perm])
+    assert float(alloc.sum(1).max()) <= 1 + 1e-12 and float(alloc.sum(1).min()) < 0.99
+    assert bool((pay >= 0).all()) and bool((pay <= alloc[..., 0] * v[..., 0] + 1e-6).all())
+    # bidder 0's logit and payment fraction depend on the others' bids only through their
+    # highest: halve every other bid but that one
+    rows = torch.arange(512)
+    top = v[:, 1:, 0].argmax(1) + 1
+    w = v.clone()
+    w[:, 1:] *= 0.5
+    w[rows, top] = v[rows, top]
+    alloc_w, pay_w = mech(w)
+
+    def logit_and_fraction(a, p, vals):
+        return (torch.log(a[:, 0, 0] / (1 - a[..., 0].sum(1))),
+                p[:, 0] / (a[:, 0, 0] * vals[:, 0, 0]))
+
+    assert float((alloc_w[:, 0] - alloc[:, 0]).abs().max()) > 1e-3  # the normaliser moved
+    for x, y in zip(logit_and_fraction(alloc_w, pay_w, w), logit_and_fraction(alloc, pay, v)):
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-9)
+
+
+def safe_open_meta(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return f.metadata()
+
+
+def test_symmetric_default_and_bad_input(tmp_path):
+    assert RegretNet(AuctionSetting(2, 1)).symmetric
+    assert not RegretNet(AuctionSetting(2, 1, values="uniform(0,1)|uniform(0,2)")).symmetric
+    assert not RegretNet(AuctionSetting(2, 2)).symmetric
+    assert not RegretNet(AuctionSetting(1, 1)).symmetric
+    flat = RegretNet(AuctionSetting(3, 1), symmetric=False)
+    assert (flat.hidden, flat.alloc_net[0].in_features) == (32, 3)
+    with pytest.raises(ValueError, match="symmetric"):
+        RegretNet(AuctionSetting(2, 2), symmetric=True)
+    with pytest.raises(TypeError, match="symmetric"):
+        RegretNet(AuctionSetting(2, 1), symmetric="yes")
+    s = AuctionSetting(3, 1, values="exponential(3)")
+    mech = RegretNet(s, hidden=8).fit(max_iter=3, batch_size=8, n_train=64, seed=1)
+    mech.save(tmp_path / "sym.safetensors")
+    back = RegretNet.load(tmp_path / "sym.safetensors", setting=s)
+    assert back.symmetric
+    v = s.sample(16, generator=torch.Generator().manual_seed(2))
+    for a, b in zip(mech(v), back(v)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # a file saved before `symmetric` existed (no such key) holds the networks over all bids
+    from safetensors.torch import load_file, save_file
+
+    from econcs.auctions._mechanism import _META_KEY
+
+    flat = RegretNet(s, hidden=8, symmetric=False).fit(max_iter=3, batch_size=8, n_train=64)
+    flat.save(tmp_path / "flat.safetensors")
+    meta = json.loads(safe_open_meta(tmp_path / "flat.safetensors")[_META_KEY])
+    del meta["hparams"]["symmetric"]
+    save_file(load_file(tmp_path / "flat.safetensors"), tmp_path / "old.safetensors",
+              metadata={_META_KEY: json.dumps(meta)})
+    old = RegretNet.load(tmp_path / "old.safetensors", setting=s)
+    assert not old.symmetric
+    for a, b in zip(flat(v), old(v)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_gemnet_with_one_bidder_is_rochetnet():

@@ -13,6 +13,7 @@ from econcs.auctions import (
     evaluate,
     single_item_regret,
 )
+from econcs.auctions._single_item import deviations
 
 LOW, HIGH = torch.zeros(3, 1, dtype=torch.float64), torch.ones(3, 1, dtype=torch.float64)
 
@@ -109,6 +110,29 @@ def test_regretnet_trains_on_the_exact_single_item_regret():
     RegretNet(s, hidden=8).fit(max_iter=3, batch_size=16, n_train=64, grid_points=0, seed=0)
 
 
+def test_the_symmetric_networks_deviation_shortcut_is_the_outcome():
+    """RegretNet's shared per-bidder networks run the payment network for the deviating bidder
+    only in the grid search: the same outcomes and the same best reports and regret as the
+    generic search through ``outcome``."""
+    s = AuctionSetting(4, 1, values="exponential(3)")
+    mech = RegretNet(s, hidden=8, dtype=torch.float64)
+    with torch.no_grad():  # weights of a trained size
+        for prm in mech.parameters():
+            prm.normal_(0, 1.5, generator=torch.Generator().manual_seed(prm.numel()))
+    v = s.sample(100, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    reps = s.sample(300, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    reps = reps[..., 0].view(100, 3, 4)
+    with torch.no_grad():
+        for a, b in zip(mech._deviation(v, reps), deviations(mech.outcome, v, reps)):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    fast = single_item_regret(mech.outcome, v, mech._low, mech._high, points=51,
+                              deviation=mech._deviation)
+    slow = single_item_regret(mech.outcome, v, mech._low, mech._high, points=51)
+    assert float(slow[1].mean()) > 1e-3  # a mechanism with regret to find
+    for a, b in zip(fast, slow):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
 def test_single_item_defaults_and_the_myerson_reference():
     p = RegretNetParams().resolved(3, 1)
     assert (p.max_iter, p.lr, p.rho, p.rho_increment) == (1500, 4e-3, 20.0, 40.0)
@@ -132,8 +156,19 @@ def test_single_item_defaults_and_the_myerson_reference():
     # gradient-ascent training on one item keeps the authors' recipe; explicit values stay
     r = RegretNetParams(grid_points=0, max_iter=7).resolved(3, 1)
     assert (r.max_iter, r.rho) == (7, 1.0)
-    assert RegretNet(AuctionSetting(2, 1)).hidden == 32
+    assert RegretNet(AuctionSetting(2, 1), symmetric=False).hidden == 32
     assert RegretNet(AuctionSetting(2, 2), hidden=None).hidden == 100
+    # the shared per-bidder networks (one item, i.i.d. bidders, the default there): 16 units,
+    # 2500 steps at rho 10 n +20 n on bounded values; unbounded ones rho 8 +16 over 6500 steps
+    # for 2 bidders and 4500 for 3, 2500 steps at rho 10 +20 from 4 (each step costs ~n^2)
+    assert RegretNet(AuctionSetting(2, 1)).hidden == 16
+    sym = [RegretNetParams().resolved(n, 1, symmetric=True) for n in (2, 3, 5)]
+    assert [(p.max_iter, p.rho, p.rho_increment) for p in sym] == [
+        (2500, 20.0, 40.0), (2500, 30.0, 60.0), (2500, 50.0, 100.0)]
+    sym = [RegretNetParams().resolved(n, 1, bounded=False, symmetric=True) for n in (2, 3, 5)]
+    assert [(p.max_iter, p.rho, p.rho_increment) for p in sym] == [
+        (6500, 8.0, 16.0), (4500, 8.0, 16.0), (2500, 10.0, 20.0)]
+    assert RegretNetParams(rho=3.0).resolved(5, 1, symmetric=True).rho_increment == 100.0
     # Myerson's optimum for n i.i.d. U[0,1] bidders by Monte Carlo of E[max(0, max 2v - 1)]
     for n in (2, 3, 5):
         v = torch.rand(400_000, n, generator=torch.Generator().manual_seed(n),
@@ -176,8 +211,9 @@ def test_single_item_runs_for_two_and_five_bidders(tmp_path, n, values):
                                rtol=1e-2)
     assert (ref.relation, ref.rtol) == ("eq", 0.02)
     assert rec.references["regret_mean"].value == 1e-3
-    # the defaults this run would have trained with: unbounded values 4500 steps at rho 20 / n,
-    # bounded ones 1500 (3000 for 5 bidders) at 60 / n
-    p = RegretNetParams().resolved(n, 1, bounded=values.startswith("uniform"))
-    assert (p.max_iter, p.rho) == ((1500 if n < 4 else 3000, 60 / n)
-                                   if values.startswith("uniform") else (4500, 20 / n))
+    # the defaults this run would have trained with (the shared per-bidder networks): bounded
+    # values 2500 steps at rho 10 n, unbounded ones rho 8 (2 bidders 6500 steps; 5 bidders
+    # 2500 at rho 10)
+    p = RegretNetParams().resolved(n, 1, bounded=values.startswith("uniform"), symmetric=True)
+    assert (p.max_iter, p.rho) == ((2500, 10.0 * n) if values.startswith("uniform")
+                                   else (6500, 8.0) if n == 2 else (2500, 10.0))

@@ -158,8 +158,12 @@ class RegretNetConfig(_Common):
     evaluation: EvaluationParams = nested(EvaluationParams, "held-out evaluation",
                                           n_eval=10_000)
     hidden: int | None = param(None, "hidden units per layer (default: 100 as in the paper; "
-                               "one item: 32)", low=1)
+                               "one item: 32, shared per-bidder networks 16)", low=1)
     layers: int = param(2, "hidden layers per network (paper: 5 for 3x10 and 5x10)", low=1)
+    symmetric: bool | None = param(
+        None, "one allocation and one payment network shared by the bidders, each reading its "
+        "bid and its bid less the others' highest (default: on with one item when the bidders' "
+        "values are identically distributed; off otherwise, the paper's networks)")
     train: RegretNetParams = nested(RegretNetParams, "training (the authors' recipe, on a short "
                                     "default budget; one item: on the exact grid regret)")
     compile: bool = param(False, "compile the misreport gradient (torch.compile; needs a C++ "
@@ -172,7 +176,8 @@ class RegretNetConfig(_Common):
 
 
 def run_regretnet(cfg: RegretNetConfig, ctx: RunContext) -> ExperimentResult:
-    mech = RegretNet(cfg.setting, cfg.hidden, cfg.layers, device=ctx.device)
+    mech = RegretNet(cfg.setting, cfg.hidden, cfg.layers, symmetric=cfg.symmetric,
+                     device=ctx.device)
     mech.fit(cfg.train, compile=cfg.compile, capture=cfg.capture,
              generator=ctx.generator("init", "cpu"), callback=ctx.callback(),
              resume=ctx.load_checkpoint())
@@ -350,16 +355,16 @@ QUICK = [
          **_RN_QUICK),
     _row("auctions.rochetnet", "RochetNet 1x2 unit-demand U[2,3] (Pavlov 2.133132, 1%)",
          valuation="unit-demand", values="uniform(2,3)", **_RN_QUICK),
-    # one item: the defaults (1500 steps on the exact grid regret, 32-unit networks); revenue
-    # within 2% of Myerson at exact regret <= 1e-3 (regret_mean is the larger of the exact grid's
-    # and the gradient search's), revenue on 100k profiles. (The 2x1 row before: 1200 steps of
-    # gradient-ascent training, 6% at regret <= 2e-3, 102 s.)
+    # one item: the defaults (i.i.d. bidders: the shared 16-unit per-bidder networks, 2500 steps
+    # on the exact grid regret at rho 10 n); revenue within 2% of Myerson at exact regret
+    # <= 1e-3 (regret_mean is the larger of the exact grid's and the gradient search's), revenue
+    # on 100k profiles. (The 2x1 row before: 1200 steps of gradient-ascent training, 6% at
+    # regret <= 2e-3, 102 s.)
     _row("auctions.regretnet", "RegretNet 2x1 U[0,1] defaults (Myerson 5/12 within 2% at regret "
          "<= 1e-3)", n_items=1, ref_rtol=0.02, ref_regret=1e-3, n_eval=100_000),
     _row("auctions.regretnet", "RegretNet 3x1 U[0,1] defaults (Myerson 17/32 within 2% at regret "
          "<= 1e-3)", n_bidders=3, n_items=1, ref_rtol=0.02, ref_regret=1e-3, n_eval=100_000),
-    # unbounded values: 4500 steps at rho 20 / n +40 / n by default (paired with Myerson on the
-    # same 20k profiles: -1.41% / -1.26% at exact regret 7.6e-4 / 8.9e-4 on seeds 0 / 1)
+    # unbounded values: 4500 steps at rho 8 +16 by default for 2 or 3 bidders
     _row("auctions.regretnet", "RegretNet 3x1 exponential(3) defaults (Myerson 2.7517 within 2% "
          "at regret <= 1e-3)", n_bidders=3, n_items=1, values="exponential(3)", ref_rtol=0.02,
          ref_regret=1e-3, n_eval=100_000),
@@ -399,7 +404,15 @@ FULL = [  # estimated wall time on one loaded CPU thread in each comment (README
     # ~14 min (measured 814-831 s)
     _row("auctions.regretnet", "RegretNet 2x1 (Myerson 5/12, regret <= 1e-3)", n_items=1,
          max_iter=20_000, rho=100.0, rho_increment=100.0, hidden=100, grid_points=0,
-         ref_revenue=MYERSON_2X1, ref_regret=1e-3, **{**_EVAL_FULL_RN, "n_eval": 100_000}),
+         symmetric=False, ref_revenue=MYERSON_2X1, ref_regret=1e-3, **{**_EVAL_FULL_RN, "n_eval": 100_000}),
+    # 5 bidders, one item: the defaults (the shared per-bidder networks; 2500 steps, ~80 s of
+    # training each), regret on 1000 profiles
+    _row("auctions.regretnet", "RegretNet 5x1 U[0,1] defaults (Myerson 0.671875 within 2% at "
+         "regret <= 1e-3)", n_bidders=5, n_items=1, ref_rtol=0.02, ref_regret=1e-3,
+         **{**_EVAL_FULL_RN, "n_eval": 100_000}),
+    _row("auctions.regretnet", "RegretNet 5x1 exponential(3) defaults (Myerson 3.92139 within "
+         "2% at regret <= 1e-3)", n_bidders=5, n_items=1, values="exponential(3)",
+         ref_rtol=0.02, ref_regret=1e-3, **{**_EVAL_FULL_RN, "n_eval": 100_000}),
     # the default (authors') recipe on a reduced schedule: 70_000 steps (rho +5 every 1750),
     # tolerance 2% (100k steps: -0.52% / -1.41% on seeds 0 / 1; 25k: -1.77%); ~55 min (100k:
     # 4396 s). Their 400_000 steps (-0.16%): PAPER_SCALE

@@ -99,6 +99,10 @@ class Mechanism(nn.Module):
         return float(pay.sum(-1).mean())
 
     # -- persistence -----------------------------------------------------------------------------
+    #: constructor arguments added after files were first saved, with the value such files
+    #: were trained with (:meth:`load` passes them when a file lacks them)
+    HPARAMS_BEFORE: ClassVar[dict[str, Any]] = {}
+
     def hparams(self) -> dict[str, Any]:
         """The constructor's keyword arguments besides ``setting``/``device``/``dtype`` (JSON)."""
         return {}
@@ -136,7 +140,9 @@ class Mechanism(nn.Module):
                     f"setting: the file holds a {meta['class']} trained for {saved_setting!r}, "
                     f"which cannot be used for {setting!r}."
                 )
-        mech = saved_cls(saved_setting, **meta["hparams"], device=device, dtype=meta["dtype"])
+        # hyper-parameters added since a file was written take the value it was trained with
+        hparams = {**saved_cls.HPARAMS_BEFORE, **meta["hparams"]}
+        mech = saved_cls(saved_setting, **hparams, device=device, dtype=meta["dtype"])
         mech.load_state_dict(load_file(str(path), device=str(mech.device_)))
         mech.eval()
         return mech

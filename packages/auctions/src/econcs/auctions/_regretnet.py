@@ -9,6 +9,12 @@ Two MLPs (tanh, Glorot-uniform init) read the flattened bids ``(n * m)``:
 - the **payment network**: ``p_i = sigmoid(q_i) * sum_j a_ij b_ij``, a fraction of the bidder's
   reported value for its allocation, so truthful bidders are individually rational.
 
+One item and i.i.d. bidders (``symmetric``, the default there): one allocation and one payment
+network shared by the bidders, each reading its bid and its bid less the others' highest (the
+permutation-equivariant form of Rahme et al. 2021 with the single-item sufficient statistic):
+bidder ``i``'s logit (beside a fixed 0 for keeping the item) and payment fraction are functions
+of ``(b_i, b_i - max_{j != i} b_j)``, the pair Myerson's auction depends on.
+
 Training maximises revenue subject to zero ex-post regret with the augmented Lagrangian
 (:class:`econcs.shared.AugmentedLagrangian`, Sec. 4.2): ``rgt_i`` is the batch mean of
 ``relu(u_i(misreport) - u_i(truth))``; the misreports are found by gradient ascent
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -46,6 +52,8 @@ from econcs.shared import (
 
 __all__ = ["RegretNet", "RegretNetParams", "mlp"]
 
+SYMMETRIC_HIDDEN = 16  # hidden units of the shared per-bidder networks (one item, i.i.d.)
+
 
 @dataclasses.dataclass(frozen=True)
 class RegretNetParams(Params):
@@ -64,15 +72,16 @@ class RegretNetParams(Params):
     authors' 2x2 schedule of +5 every 10k of 400k updates.
 
     One item: the misreports are the best of an exact grid each step (``grid_points``), and
-    ``max_iter``, ``lr``, ``rho``, ``rho_increment`` default to 1500 (3000 for 4 or more
-    bidders), 4e-3, ``60 / n``, ``120 / n`` (:meth:`resolved`), with
-    32-unit networks by default (:class:`RegretNet`): revenue within 2% of Myerson's optimum at
-    exact regret <= 1e-3 for 2, 3, 5 bidders U[0,1] in 30-70 CPU seconds.
+    ``max_iter``, ``lr``, ``rho``, ``rho_increment`` have their own defaults (:meth:`resolved`).
+    With i.i.d. bidders (the shared 16-unit per-bidder networks, :class:`RegretNet`) the
+    default runs reach revenue within 2% of Myerson's optimum at exact regret <= 1e-3 for 2, 3
+    and 5 bidders with U[0,1] and exponential(3) values on seeds 0-2, in 29-77 CPU seconds
+    (package README, "One item").
     """
 
     max_iter: int | None = param(None, "network updates (Adam; lr decayed by cosine to lr / 10 "
-                                 "in the second half); default 2000, one item 1500 (3000 "
-                                 "for 4 or more bidders, 4500 for unbounded values)", low=1)
+                                 "in the second half); default 2000, one item 1500-6500 "
+                                 "(RegretNetParams.resolved)", low=1)
     batch_size: int = param(128, "profiles per update", low=1)
     lr: float | None = param(None, "Adam learning rate; default 1e-3, one item 4e-3", low=0.0,
                              low_inclusive=False)
@@ -86,9 +95,10 @@ class RegretNetParams(Params):
     misreport_lr: float = param(0.1, "misreport ascent step (Adam, in units of the support "
                                 "width)", low=0.0, low_inclusive=False)
     rho: float | None = param(None, "initial augmented-Lagrangian penalty; default 1, one item "
-                              "60 / n_bidders", low=0.0, low_inclusive=False)
+                              "by setting (RegretNetParams.resolved)", low=0.0,
+                              low_inclusive=False)
     rho_increment: float | None = param(None, "penalty increment, every rho_every steps; "
-                                        "default 5, one item 120 / n_bidders", low=0.0)
+                                        "default 5, one item twice rho's default", low=0.0)
     rho_every: int | None = param(None, "steps between penalty increments (default: "
                                   "max_iter // 40; paper: 10000 of 400000)", low=1)
     lambda_init: float = param(5.0, "initial multipliers (paper: 5; 1 for 5x10)")
@@ -105,32 +115,39 @@ class RegretNetParams(Params):
         if self.grid_points == 1:
             raise ValueError("grid_points: expected 0 (gradient ascent) or >= 2 reports.")
 
-    def resolved(self, n_bidders: int, n_items: int, *, bounded: bool = True
-                 ) -> RegretNetParams:
+    def resolved(self, n_bidders: int, n_items: int, *, bounded: bool = True,
+                 symmetric: bool = False) -> RegretNetParams:
         """These parameters with every ``None`` default filled in for ``n_bidders x n_items``:
         the authors' recipe (lr 1e-3, rho 1 +5, 25 misreport steps, 640k profiles) on 2000
         steps, with 10 misreport steps on 16,384 profiles when ``max_iter`` is unset (the
-        cached misreports warm up: each profile is drawn ~16 times; at 640k, less than once), or
-        for one item trained on the
-        exact grid regret (``grid_points > 0``) 1500 steps (3000 for 4 or more bidders) at lr
-        4e-3 and rho ``60 / n`` growing by ``120 / n`` (20 +40 for 3 bidders): each bidder's
-        regret is held against its share ``1 / n`` of the revenue (MEASUREMENTS.md; 5 bidders
-        U[0,1]: -1.04% / -2.01% on seeds 0 / 1 at 1500 steps, -0.80% / -1.76% at 3000).
-        One item with unbounded values (``bounded=False``, e.g. exponential): 4500 steps at rho
-        ``20 / n`` +``40 / n``. The regret target (1e-3 in value units) is tighter there relative
-        to the values (exponential(3): mean 3), the networks need more steps to sharpen the
-        reserve, and at ``60 / n`` the multipliers hold the regret below the target at the cost of
-        revenue (3 bidders exponential(3), seed 0, against Myerson on the same profiles: 1500
-        steps at ``60 / n`` -5.7% at regret 8e-4; 3000 at ``30 / n`` -2.1% at 8.4e-4; 4500 at
-        ``20 / n`` -1.4% at 7.6e-4). 2 bidders meet 2% at 1e-3 with it; 5 bidders do not (-3.2%
-        at regret 1.4e-3; nor did other inputs, learning rates, widths or batches: package
-        README, Known gaps)."""
+        cached misreports warm up: each profile is drawn ~16 times; at 640k, less than once).
+
+        One item trained on the exact grid regret (``grid_points > 0``), lr 4e-3:
+
+        - the shared per-bidder networks (``symmetric``, i.i.d. bidders): 2500 steps at rho
+          ``10 n`` growing by ``20 n`` on bounded values; unbounded values (``bounded=False``,
+          e.g. exponential), whose regret target of 1e-3 is tighter relative to the values,
+          rho 8 +16 over 6500 steps for 2 bidders and 4500 for 3 and, as each step costs
+          ~``n^2``, 2500 steps at rho 10 +20 from 4 bidders (2 bidders exponential(3), seeds
+          1 / 2: -1.53% / -1.87% at 4500 steps, -0.78% / -1.56% at 6500; 5 bidders: +0.54% /
+          +0.69% at regret 9.7e-4 / 8.4e-4 at rho 8, -0.13% / +0.25% at 8.3e-4 / 6.9e-4 at
+          rho 10). Each extra
+          bidder lets the networks buy more revenue with the same regret per bidder (5
+          bidders U[0,1] at rho 12: +2.8% above the optimum at regret 2.7e-4), hence ``10 n``;
+        - one network over all bids (asymmetric bidders, ``symmetric=False``): 1500 steps (3000
+          for 4 or more bidders) at rho ``60 / n`` +``120 / n``, each bidder's regret held
+          against its share ``1 / n`` of the revenue; unbounded values 4500 steps at ``20 / n``
+          +``40 / n``. MEASUREMENTS.md has the runs behind both."""
         one = n_items == 1 and self.grid_points > 0
         n = n_bidders
         short = self.max_iter is None and not one  # the default budget of several items
         recipe = {"n_train": 16_384 if short else 640_000,
                   "misreport_steps": 10 if short else 25}
-        if one and not bounded:
+        if one and symmetric:  # the shared per-bidder networks (RegretNet(symmetric=True))
+            steps = 2500 if bounded else {2: 6500, 3: 4500}.get(n, 2500)
+            rho = 10.0 * n if bounded else (8.0 if n <= 3 else 10.0)
+            auto = {"max_iter": steps, "lr": 4e-3, "rho": rho, "rho_increment": 2 * rho}
+        elif one and not bounded:
             auto = {"max_iter": 4500, "lr": 4e-3, "rho": 20.0 / n, "rho_increment": 40.0 / n}
         else:  # one item, 4 or more bidders: 3000 steps (5 bidders U[0,1] seed 1: -2.01% at 1500)
             steps = (1500 if n <= 3 else 3000) if one else 2000
@@ -166,6 +183,21 @@ def _quantile_table(setting: AuctionSetting, size: int = 1025) -> torch.Tensor:
     return torch.stack(cols, dim=1)
 
 
+def _pair_features(x: torch.Tensor) -> torch.Tensor:
+    """``(..., n)`` normalised bids -> ``(..., n, 2)``: each bid and the bid less the others'
+    highest (ties: 0 for both top bidders)."""
+    top = x.topk(2, dim=-1).values
+    others = torch.where(x >= top[..., :1], top[..., 1:], top[..., :1])
+    return torch.stack([x, x - others], dim=-1)
+
+
+def _lottery(logits: torch.Tensor) -> torch.Tensor:
+    """``(..., n)`` bidder logits -> winning probabilities beside a fixed logit 0 for the seller
+    keeping the item."""
+    keep = torch.zeros_like(logits[..., :1])
+    return torch.softmax(torch.cat([logits, keep], dim=-1), dim=-1)[..., :-1]
+
+
 def mlp(n_in: int, n_out: int, hidden: int, layers: int) -> nn.Sequential:
     """``layers`` tanh hidden layers of width ``hidden`` then a linear output."""
     mods: list[nn.Module] = []
@@ -185,9 +217,16 @@ class RegretNet(Mechanism):
     setting
         the :class:`AuctionSetting` (additive or unit-demand, any ``n``, ``m``).
     hidden
-        width of the hidden layers (default: 100 as in the paper; one item: 32).
+        width of the hidden layers (default: 100 as in the paper; one item: 32, or 16 for the
+        shared per-bidder networks).
     layers
         hidden layers per network (paper: 2; 5 for 3x10 and 5x10).
+    symmetric
+        one item: one allocation and one payment network shared by the bidders, reading
+        ``(b_i, b_i - max_{j != i} b_j)`` per bidder (outputs ``(B, n)`` logits beside a fixed
+        0 for the seller, and payment fractions). Default: on for i.i.d. bidders (where an
+        optimal auction is symmetric and depends on these two numbers: Myerson 1981), off
+        otherwise; ``ValueError`` with several items or one bidder.
     device, dtype
         placement and precision (``float32`` default).
 
@@ -202,24 +241,37 @@ class RegretNet(Mechanism):
     """
 
     def __init__(self, setting: AuctionSetting, hidden: int | None = None, layers: int = 2, *,
-                 device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None
-                 ) -> None:
+                 symmetric: bool | None = None, device: str | torch.device = "cpu",
+                 dtype: str | torch.dtype | None = None) -> None:
         super().__init__(setting, device=device, dtype=dtype)
+        n, m = setting.shape
+        if symmetric is None:
+            symmetric = m == 1 and n > 1 and len(set(setting.distribution.marginals)) == 1
+        self.symmetric = check_bool(symmetric, "symmetric")
+        if self.symmetric and (m != 1 or n < 2):
+            raise ValueError(f"symmetric: the shared per-bidder networks need one item and at "
+                             f"least 2 bidders, got {n} x {m}; pass symmetric=False.")
         if hidden is None:
-            hidden = 32 if setting.n_items == 1 else 100
+            hidden = (SYMMETRIC_HIDDEN if self.symmetric else 32) if m == 1 else 100
         self.hidden = check_int(hidden, "hidden", low=1)
         self.layers = check_int(layers, "layers", low=1)
-        n, m = setting.shape
-        n_alloc = (n + 1) * m if setting.valuation == "additive" else (n + 1) * m + n * (m + 1)
-        self.alloc_net = mlp(n * m, n_alloc, self.hidden, self.layers)
-        self.pay_net = mlp(n * m, n, self.hidden, self.layers)
+        if self.symmetric:  # per bidder: (bid, bid - others' highest) -> logit, payment fraction
+            self.alloc_net = mlp(2, 1, self.hidden, self.layers)
+            self.pay_net = mlp(2, 1, self.hidden, self.layers)
+        else:
+            n_alloc = (n + 1) * m if setting.valuation == "additive" else \
+                (n + 1) * m + n * (m + 1)
+            self.alloc_net = mlp(n * m, n_alloc, self.hidden, self.layers)
+            self.pay_net = mlp(n * m, n, self.hidden, self.layers)
         self.register_buffer("_input_scale", _input_scale(setting).to(self.device_, self.dtype_),
                              persistent=False)
         self.to(self.device_, self.dtype_)
         self.reset_parameters(make_generator(0))
 
+    HPARAMS_BEFORE: ClassVar[dict[str, Any]] = {"symmetric": False}  # saved before it existed
+
     def hparams(self) -> dict[str, Any]:
-        return {"hidden": self.hidden, "layers": self.layers}
+        return {"hidden": self.hidden, "layers": self.layers, "symmetric": self.symmetric}
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         """Glorot-uniform weights, zero biases (drawn on the CPU, then copied)."""
@@ -237,6 +289,11 @@ class RegretNet(Mechanism):
         n, m = self.setting.shape
         # normalise the bids to the support so the nets see O(1) inputs
         x = ((reports - self._low) / self._input_scale).reshape(b, n * m)
+        if self.symmetric:
+            feats = _pair_features(x)  # (b, n, 2)
+            alloc = _lottery(self.alloc_net(feats)[..., 0]).unsqueeze(-1)
+            frac = torch.sigmoid(self.pay_net(feats)[..., 0])
+            return alloc, frac * alloc[..., 0] * reports[..., 0]
         out = self.alloc_net(x)
         if self.setting.valuation == "additive":
             alloc = torch.softmax(out.view(b, n + 1, m), dim=1)[:, :n]
@@ -247,6 +304,21 @@ class RegretNet(Mechanism):
         frac = torch.sigmoid(self.pay_net(x))
         pay = frac * (alloc * reports).sum(-1)
         return alloc, pay
+
+    def _deviation(self, values: torch.Tensor, reports: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shared per-bidder networks: bidder ``i``'s allocation and payment ``(B, G, n)`` when
+        it alone reports ``reports[b, g, i]`` (``values (B, n, 1)``), as
+        :func:`~econcs.auctions._single_item.deviations` of :meth:`outcome` computes them, with
+        the payment network run for the deviating bidder only (5 bidders: the training grid
+        search takes 20 ms instead of 32)."""
+        b, _, n = reports.shape
+        eye = torch.eye(n, dtype=torch.bool, device=reports.device)
+        bids = torch.where(eye, reports.unsqueeze(3), values[..., 0].view(b, 1, 1, n))
+        feats = _pair_features((bids - self._low[:, 0]) / self._input_scale[:, 0])
+        gain = _lottery(self.alloc_net(feats)[..., 0]).diagonal(dim1=2, dim2=3)  # (b, g, n)
+        own = feats.diagonal(dim1=2, dim2=3).movedim(-1, 2)  # (b, g, n, 2): the deviator's
+        return gain, torch.sigmoid(self.pay_net(own)[..., 0]) * gain * reports
 
     # -- training --------------------------------------------------------------------------------
     def fit(self, params: RegretNetParams | None = None, /, *, compile: bool = False,
@@ -288,7 +360,8 @@ class RegretNet(Mechanism):
             never checkpointed (``econcs.auctions._captured.run_steps``).
         """
         p = resolve_params(RegretNetParams, params, **overrides).resolved(
-            *self.setting.shape, bounded=self.setting.distribution.is_bounded)
+            *self.setting.shape, bounded=self.setting.distribution.is_bounded,
+            symmetric=self.symmetric)
         max_iter, batch_size, n_train, lr = p.max_iter, p.batch_size, p.n_train, p.lr
         rho_every = max(max_iter // 40, 1) if p.rho_every is None else p.rho_every
         gradient = misreport_gradient(self.outcome, compile=check_bool(compile, "compile"))
@@ -337,13 +410,15 @@ class RegretNet(Mechanism):
                     "lagrangian": al.state_dict(), "data_rng": data_gen.get_state(),
                     "train": train, "cache": cache, "history": list(history)}
 
+        deviation = self._deviation if self.symmetric else None
+
         def grid_misreports(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
             # one item: the exact best report on a shifted grid (Danskin: train on it)
             shift = torch.rand((values.shape[0], 1), generator=data_gen, device=dev, dtype=dt)
             mis, _ = single_item_regret(self.outcome, values, self._low, self._high,
                                         points=p.grid_points, zooms=1, shift=shift,
                                         zoom_points=max(p.grid_points // 2, 2),
-                                        quantiles=quantiles)
+                                        quantiles=quantiles, deviation=deviation)
             return mis
 
         self.train()

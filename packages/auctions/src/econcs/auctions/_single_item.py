@@ -23,22 +23,38 @@ from collections.abc import Callable
 
 import torch
 
-from econcs.shared import check_int, misreport_utilities
+from econcs.shared import check_int
 from econcs.shared.regret import linear_regret
 
 __all__ = ["single_item_regret"]
 
 Outcome = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Deviation = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def _utilities(outcome: Outcome, values: torch.Tensor, reports: torch.Tensor, chunk: int
+def deviations(outcome: Outcome, values: torch.Tensor, reports: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bidder ``i``'s allocation and payment ``(B, G, n)`` each when it alone reports
+    ``reports[b, g, i]`` (``(B, G, n)``) and the others their ``values (B, n, 1)``: one call of
+    ``outcome`` on ``B G n`` profiles."""
+    b, g, n = reports.shape
+    eye = torch.eye(n, dtype=torch.bool, device=values.device)
+    profiles = torch.where(eye, reports.unsqueeze(3), values[..., 0].view(b, 1, 1, n))
+    alloc, pay = outcome(profiles.reshape(b * g * n, n, 1))
+    gain = alloc[..., 0].view(b, g, n, n).diagonal(dim1=2, dim2=3)
+    return gain, pay.view(b, g, n, n).diagonal(dim1=2, dim2=3)
+
+
+def _utilities(deviation: Deviation, values: torch.Tensor, reports: torch.Tensor, chunk: int
                ) -> torch.Tensor:
     """``(B, G, n)`` utility of bidder ``i`` reporting ``reports[b, g, i]`` (others truthful),
     ``values (B, n, 1)``, in pieces of at most ``chunk`` profiles."""
     _, g, n = reports.shape
     per = max(1, chunk // max(g * n, 1))
-    parts = [misreport_utilities(outcome, v, r.unsqueeze(-1))
-             for v, r in zip(values.split(per), reports.split(per), strict=True)]
+    parts = []
+    for v, r in zip(values.split(per), reports.split(per), strict=True):
+        gain, price = deviation(v, r)
+        parts.append(v[..., 0].unsqueeze(1) * gain - price)
     return torch.cat(parts)
 
 
@@ -54,6 +70,7 @@ def single_item_regret(
     shift: torch.Tensor | None = None,
     quantiles: torch.Tensor | None = None,
     chunk: int = 200_000,
+    deviation: Deviation | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each bidder's best report on a zoomed grid, and its regret (one item).
 
@@ -79,6 +96,11 @@ def single_item_regret(
         table) instead of in value, so an unbounded law is not searched mostly in its tail.
     chunk
         profiles evaluated at once.
+    deviation
+        ``(values (B, n, 1), reports (B, G, n)) -> (allocation, payment)``, each ``(B, G, n)``:
+        bidder ``i``'s outcome when it alone reports ``reports[b, g, i]``; a mechanism's faster
+        equivalent of the default, :func:`deviations` of ``outcome`` (RegretNet's shared
+        per-bidder networks evaluate the payment of the deviating bidder only).
 
     Returns
     -------
@@ -107,6 +129,10 @@ def single_item_regret(
     hi = torch.as_tensor(high, dtype=values.dtype, device=values.device).reshape(-1)
     lo, hi = lo.expand(n), hi.expand(n)
     v = values[..., 0]
+    if deviation is None:
+        def deviation(vals: torch.Tensor, reps: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+            return deviations(outcome, vals, reps)
     with torch.no_grad():
         alloc, pay = outcome(values)
         truth_u = v * alloc[..., 0] - pay  # (B, n)
@@ -120,7 +146,7 @@ def single_item_regret(
         best_r, best_u = v.clone(), truth_u.clone()
         t = torch.linspace(0, 1, zoom_points, dtype=values.dtype, device=values.device)
         for level in range(zooms + 1):
-            util = _utilities(outcome, values, grid, chunk)
+            util = _utilities(deviation, values, grid, chunk)
             u, arg = util.max(dim=1)
             better = u > best_u
             best_u = torch.where(better, u, best_u)
@@ -135,10 +161,9 @@ def single_item_regret(
             a, z = torch.maximum(a, lo), torch.minimum(z, hi)
             grid = a.unsqueeze(1) + t.view(1, -1, 1) * (z - a).unsqueeze(1)
         # the regret exactly as linear_regret computes it from the best candidate's outcome
-        mis = best_r.unsqueeze(-1)
-        a_mis, p_mis = _gain_price(outcome, values, mis)
-        regret, _ = linear_regret(v, alloc[..., 0], pay, a_mis.unsqueeze(1), p_mis.unsqueeze(1))
-    return mis, regret
+        a_mis, p_mis = deviation(values, best_r.unsqueeze(1))  # (B, 1, n)
+        regret, _ = linear_regret(v, alloc[..., 0], pay, a_mis, p_mis)
+    return best_r.unsqueeze(-1), regret
 
 
 def _interp(frac: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -150,15 +175,3 @@ def _interp(frac: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     cols = torch.arange(n, device=frac.device).expand_as(i0)
     t = table.to(frac)
     return t[i0, cols] * (1 - w) + t[i0 + 1, cols] * w
-
-
-def _gain_price(outcome: Outcome, values: torch.Tensor, mis: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(B, n)`` allocation and payment of bidder ``i`` when it alone reports ``mis[:, i]``."""
-    b, n, m = values.shape
-    eye = torch.eye(n, dtype=torch.bool, device=values.device).view(1, n, n, 1)
-    profiles = torch.where(eye, mis.unsqueeze(2), values.unsqueeze(1))  # (B, n, n, 1)
-    alloc, pay = outcome(profiles.reshape(b * n, n, m))
-    gain = alloc.view(b, n, n, m)[..., 0].diagonal(dim1=1, dim2=2)
-    price = pay.view(b, n, n).diagonal(dim1=1, dim2=2)
-    return gain, price
