@@ -163,6 +163,32 @@ def test_transform_order_lets_the_first_bidder_in_it_give_way():
     assert float(pay.sum(-1).mean()) == pytest.approx(tr.revenue_after, abs=1e-9)
 
 
+def test_transform_node_limit_reaches_highs_and_is_checked(monkeypatch):
+    """``node_limit`` is HiGHS's ``mip_max_nodes`` on every program (a limit the same on every
+    machine, unlike ``time_limit``): the same transform twice."""
+    import econcs.shared.solvers as solvers
+
+    seen = []
+    solve = solvers.solve_milp
+
+    def spy(*args, **kw):
+        seen.append((kw.get("options"), kw.get("time_limit")))
+        return solve(*args, **kw)
+
+    monkeypatch.setattr(solvers, "solve_milp", spy)
+    gem = GemNet(AuctionSetting(2, 1), menu_size=8, hidden=16).fit(max_iter=100, batch_size=256,
+                                                                   seed=0)
+    first = gem.transform(grid_points=5, refine=0, node_limit=3, time_limit=30)
+    delta = gem.price_delta.clone()
+    assert seen and all(s == ({"mip_max_nodes": 3}, 30.0) for s in seen)
+    again = gem.transform(grid_points=5, refine=0, node_limit=3, time_limit=30)
+    assert torch.equal(gem.price_delta, delta) and again.revenue_after == first.revenue_after
+    with pytest.raises(ValueError, match="node_limit"):
+        gem.transform(grid_points=5, node_limit=0)
+    with pytest.raises(ValueError, match="time_limit"):
+        gem.transform(grid_points=5, time_limit=0)
+
+
 def _random_boxes(gen: torch.Generator, count: int, width: float) -> tuple[torch.Tensor, ...]:
     lo = torch.rand(count, 2, 2, generator=gen) * (1 - width)
     return lo, lo + width

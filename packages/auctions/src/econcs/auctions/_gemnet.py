@@ -466,8 +466,8 @@ class GemNet(Mechanism):
 
     def transform(self, grid_points: int = 11, *, margin: float = 1e-3, max_change: float = 0.1,
                   refine: int = 2, tol: float = 1e-6, time_limit: float = 2.0,
-                  order: Sequence[int] | str | None = None, own_points: int | None = None,
-                  cells: str = "violated") -> TransformResult:
+                  node_limit: int | None = None, order: Sequence[int] | str | None = None,
+                  own_points: int | None = None, cells: str = "violated") -> TransformResult:
         """Make the choices compatible on a grid by changing prices (MILPs on HiGHS), then
         certify the value space with bounds on the menus over boxes, refined adaptively.
 
@@ -507,7 +507,15 @@ class GemNet(Mechanism):
         tol
             over-allocation below ``tol`` counts as compatible (float rounding).
         time_limit
-            seconds per MILP.
+            seconds per MILP. A program it stops depends on the machine's speed and load.
+        node_limit
+            branch-and-bound nodes per MILP (HiGHS ``mip_max_nodes``; default: none). A program
+            it stops returns its best solution as one stopped by ``time_limit`` does, but the
+            same on every machine: where ``time_limit`` never binds the transform is
+            reproducible. The default 2x1 runs' programs (every cell, 201 own values; seeds 0-4)
+            need at most 128 nodes and 1.7 s each, so ``node_limit=1000, time_limit=60`` gives
+            their results under any load; an untrained menu's need far more (a 5-step
+            network: over 10 minutes at 1000 nodes), so it is not the default.
         order
             the bidders in the order their menus are changed (a permutation; default index
             order), or ``"best"``: every rotation of the index order, keeping the one with the
@@ -526,6 +534,9 @@ class GemNet(Mechanism):
         max_change = check_float(max_change, "max_change", low=0.0, low_inclusive=False)
         refine = check_int(refine, "refine", low=0)
         tol = check_float(tol, "tol", low=0.0)
+        time_limit = check_float(time_limit, "time_limit", low=0.0, low_inclusive=False)
+        if node_limit is not None:
+            node_limit = check_int(node_limit, "node_limit", low=1)
         if n * m > 6:
             raise ValueError(f"setting: the grid transform needs n_bidders * n_items <= 6, got "
                              f"{n * m}.")
@@ -547,7 +558,7 @@ class GemNet(Mechanism):
         for cand in orders:
             self.price_delta = torch.zeros(n, g_others, k, device=self.device_, dtype=self.dtype_)
             n_milps, n_inf = self._fix_grid(cand, grid_points, own_points, margin, d_max, tol,
-                                            time_limit, cells == "all")
+                                            time_limit, cells == "all", node_limit)
             with torch.no_grad():
                 revenue = float(self.choices(profiles, repair=False)[1].sum(-1).mean())
             if best is None or revenue > best[0]:
@@ -563,8 +574,8 @@ class GemNet(Mechanism):
                                time.perf_counter() - start, tuple(chosen))
 
     def _fix_grid(self, order: list[int], grid_points: int, own_points: int, margin: float,
-                  d_max: float, tol: float, time_limit: float, all_cells: bool = False
-                  ) -> tuple[int, int]:
+                  d_max: float, tol: float, time_limit: float, all_cells: bool = False,
+                  node_limit: int | None = None) -> tuple[int, int]:
         """The price-change programs of :meth:`transform` for the bidders in ``order`` (on the
         cells with a violation, or on every cell with ``all_cells``), added to
         :attr:`price_delta`; returns ``(programs solved, cells without a solution in time)``."""
@@ -596,7 +607,7 @@ class GemNet(Mechanism):
                     n_milps += 1
                     try:
                         kept = _price_milp(u[:, keep], a[keep], p[keep], r, margin, bound, tol,
-                                           time_limit)
+                                           time_limit, node_limit=node_limit)
                     except SolverError:  # out of time: a wider bound is a harder program
                         break
                     if kept is not None or bound >= ceiling:
@@ -608,7 +619,7 @@ class GemNet(Mechanism):
                     n_inf += 1
                     try:
                         found = [_price_milp(u, a, p, r, margin, ceiling, tol, time_limit,
-                                             fixed=True)]
+                                             fixed=True, node_limit=node_limit)]
                     except SolverError:
                         found = []
                 found += [_raise_unfit(u, a, r, tol, margin, ceiling),

@@ -25,7 +25,7 @@ def _fits(a, rest, tol):
     return np.concatenate([fits, np.ones((fits.shape[0], 1), bool)], 1)
 
 
-def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, fixed=False):
+def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, fixed=False, node_limit=None):
     """Revenue-maximising price changes ``d`` (K,) for one menu at one cell of the others' values.
 
     ``u`` (X, K) utilities at the bidder's X grid values, ``a`` (K, m) and ``p`` (K,) the menu,
@@ -34,7 +34,8 @@ def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, fixed=False):
     ``1 - rest[x]`` and can beat every other option by ``margin`` within the bound (other options,
     and rivals that cannot catch up, are skipped), and the payment ``r[x]``. Maximises
     ``sum_x r[x] - 1e-3 sum |d|``; ``None`` if infeasible; a program stopped by ``time_limit``
-    without a solution raises :class:`econcs.shared.solvers.SolverError`. ``fixed=True`` keeps
+    or after ``node_limit`` branch-and-bound nodes (HiGHS ``mip_max_nodes``) returns its best
+    solution, and without one raises :class:`econcs.shared.solvers.SolverError`. ``fixed=True`` keeps
     one candidate per ``x``, the fitting option of highest utility at the current prices (an LP).
     """
     from scipy import sparse
@@ -101,7 +102,8 @@ def _price_milp(u, a, p, rest, margin, d_max, tol, time_limit, fixed=False):
     integrality = np.concatenate([np.zeros(2 * k, int), np.ones(n_z, int), np.zeros(n_x, int)])
     try:
         res = solve_milp(cost, a_ub, np.concatenate(rhs), a_eq, np.ones(n_x), bounds=bounds,
-                         integrality=integrality, time_limit=time_limit, mip_rel_gap=1e-3)
+                         integrality=integrality, time_limit=time_limit, mip_rel_gap=1e-3,
+                         options=None if node_limit is None else {"mip_max_nodes": node_limit})
     except InfeasibleError:
         return None
     return res.x[:k] - res.x[k: 2 * k]
