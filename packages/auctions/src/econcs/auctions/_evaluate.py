@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from econcs.auctions._mechanism import Mechanism
+from econcs.auctions._mechanism import Mechanism, unit_grid
 from econcs.auctions._single_item import single_item_regret
 from econcs.shared import (
     best_response_search,
@@ -104,8 +104,7 @@ class EvaluationReport:
 def _grid(mech: Mechanism, points: int) -> torch.Tensor:
     """``(points^m, n, m)`` grid misreports, each bidder over its own support box."""
     m = mech.setting.n_items
-    steps = torch.linspace(0, 1, points, device=mech.device_, dtype=mech.dtype_)
-    mesh = torch.stack(torch.meshgrid(*([steps] * m), indexing="ij"), dim=-1).reshape(-1, 1, m)
+    mesh = unit_grid(points, m, device=mech.device_, dtype=mech.dtype_).reshape(-1, 1, m)
     return mech._low + mesh * (mech._high - mech._low)
 
 

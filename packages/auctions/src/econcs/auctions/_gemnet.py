@@ -58,7 +58,7 @@ from econcs.auctions._gemnet_programs import (
     _raise_unfit,
     _remove_unfit,
 )
-from econcs.auctions._mechanism import Mechanism
+from econcs.auctions._mechanism import Mechanism, unit_grid
 from econcs.auctions._setting import AuctionSetting
 from econcs.auctions._training import RevenueParams, fit_revenue, start_generator, value_scale
 from econcs.shared import (
@@ -436,8 +436,7 @@ class GemNet(Mechanism):
     # -- the post-training transform -------------------------------------------------------------
     def _grid_profiles(self, points: int) -> torch.Tensor:
         n, m = self.setting.shape
-        steps = torch.linspace(0, 1, points, device=self.device_, dtype=self.dtype_)
-        mesh = torch.stack(torch.meshgrid(*([steps] * (n * m)), indexing="ij"), -1)
+        mesh = unit_grid(points, n * m, device=self.device_, dtype=self.dtype_)
         return self._low + mesh.reshape(-1, n, m) * (self._high - self._low)
 
     def _bidder_profiles(self, bidder: int, own_points: int, points: int) -> torch.Tensor:
@@ -447,13 +446,9 @@ class GemNet(Mechanism):
         ``(X, C, n, m)`` by :meth:`_bidder_view`. With ``own_points == points`` these are the
         grid profiles of :meth:`_grid_profiles`, in another order."""
         n, m = self.setting.shape
-
-        def mesh(p: int, dims: int) -> torch.Tensor:
-            steps = torch.linspace(0, 1, p, device=self.device_, dtype=self.dtype_)
-            return torch.stack(torch.meshgrid(*([steps] * dims), indexing="ij"), -1).reshape(
-                -1, dims)
-
-        own, others = mesh(own_points, m), mesh(points, (n - 1) * m).reshape(-1, n - 1, m)
+        kw = {"device": self.device_, "dtype": self.dtype_}
+        own = unit_grid(own_points, m, **kw)
+        others = unit_grid(points, (n - 1) * m, **kw).reshape(-1, n - 1, m)
         x = own.new_zeros(own.shape[0], others.shape[0], n, m)
         x[:, :, bidder] = own[:, None]
         x[:, :, [j for j in range(n) if j != bidder]] = others[None]

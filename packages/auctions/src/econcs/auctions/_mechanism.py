@@ -152,6 +152,14 @@ class Mechanism(nn.Module):
         return f"{type(self).__name__}({self.setting!r}{', ' + extra if extra else ''})"
 
 
+def unit_grid(points: int, dims: int, *, device: torch.device, dtype: torch.dtype
+              ) -> torch.Tensor:
+    """``(points ** dims, dims)``: every point of the evenly spaced grid on ``[0, 1]^dims``, the
+    last dimension varying fastest."""
+    steps = torch.linspace(0, 1, points, device=device, dtype=dtype)
+    return torch.stack(torch.meshgrid(*([steps] * dims), indexing="ij"), -1).reshape(-1, dims)
+
+
 def save_with_meta(path: str | Path, tensors: dict[str, torch.Tensor], key: str,
                    meta: dict[str, Any]) -> None:
     """Write ``tensors`` to a safetensors file with ``meta`` as JSON under ``key``, atomically

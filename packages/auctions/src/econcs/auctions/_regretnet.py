@@ -35,7 +35,7 @@ from torch import nn
 from econcs.auctions._captured import RegretNetStep, run_steps, step_optimizer
 from econcs.auctions._mechanism import Mechanism
 from econcs.auctions._setting import AuctionSetting
-from econcs.auctions._single_item import single_item_regret
+from econcs.auctions._single_item import deviation_bids, single_item_regret
 from econcs.auctions._training import start_generator
 from econcs.shared import (
     AugmentedLagrangian,
@@ -312,9 +312,7 @@ class RegretNet(Mechanism):
         :func:`~econcs.auctions._single_item.deviations` of :meth:`outcome` computes them, with
         the payment network run for the deviating bidder only (5 bidders: the training grid
         search takes 20 ms instead of 32)."""
-        b, _, n = reports.shape
-        eye = torch.eye(n, dtype=torch.bool, device=reports.device)
-        bids = torch.where(eye, reports.unsqueeze(3), values[..., 0].view(b, 1, 1, n))
+        bids = deviation_bids(values, reports)  # (b, g, n, n)
         feats = _pair_features((bids - self._low[:, 0]) / self._input_scale[:, 0])
         gain = _lottery(self.alloc_net(feats)[..., 0]).diagonal(dim1=2, dim2=3)  # (b, g, n)
         own = feats.diagonal(dim1=2, dim2=3).movedim(-1, 2)  # (b, g, n, 2): the deviator's

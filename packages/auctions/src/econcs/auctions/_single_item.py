@@ -19,6 +19,7 @@ rather than the 3-10x smaller regret that a few steps of gradient ascent find th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -32,15 +33,21 @@ Outcome = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Deviation = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
+def deviation_bids(values: torch.Tensor, reports: torch.Tensor) -> torch.Tensor:
+    """``(B, G, n, n)`` bids: row ``[b, g, i]`` is ``values[b]`` (``(B, n, 1)``) with bidder
+    ``i``'s bid replaced by ``reports[b, g, i]`` (``(B, G, n)``)."""
+    b, _, n = reports.shape
+    eye = torch.eye(n, dtype=torch.bool, device=values.device)
+    return torch.where(eye, reports.unsqueeze(3), values[..., 0].view(b, 1, 1, n))
+
+
 def deviations(outcome: Outcome, values: torch.Tensor, reports: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Bidder ``i``'s allocation and payment ``(B, G, n)`` each when it alone reports
     ``reports[b, g, i]`` (``(B, G, n)``) and the others their ``values (B, n, 1)``: one call of
     ``outcome`` on ``B G n`` profiles."""
     b, g, n = reports.shape
-    eye = torch.eye(n, dtype=torch.bool, device=values.device)
-    profiles = torch.where(eye, reports.unsqueeze(3), values[..., 0].view(b, 1, 1, n))
-    alloc, pay = outcome(profiles.reshape(b * g * n, n, 1))
+    alloc, pay = outcome(deviation_bids(values, reports).reshape(b * g * n, n, 1))
     gain = alloc[..., 0].view(b, g, n, n).diagonal(dim1=2, dim2=3)
     return gain, pay.view(b, g, n, n).diagonal(dim1=2, dim2=3)
 
@@ -130,9 +137,7 @@ def single_item_regret(
     lo, hi = lo.expand(n), hi.expand(n)
     v = values[..., 0]
     if deviation is None:
-        def deviation(vals: torch.Tensor, reps: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-            return deviations(outcome, vals, reps)
+        deviation = functools.partial(deviations, outcome)
     with torch.no_grad():
         alloc, pay = outcome(values)
         truth_u = v * alloc[..., 0] - pay  # (B, n)
